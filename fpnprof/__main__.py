@@ -1,0 +1,3 @@
+from fpnprof.cli import main
+
+main()

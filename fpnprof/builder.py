@@ -1,0 +1,103 @@
+"""A small helper that appends nodes to a graph and infers shapes as it goes."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from fpnprof.cost import Shape, node_cost
+from fpnprof.graph import Graph, Node, Op, Part
+
+
+class GraphBuilder:
+    """Appends nodes under a name prefix, at a level, in a part; knows every node's output shape.
+
+    Builders use it like a tiny layer library: ``b.conv(x, 256, 3)`` returns the new node's id.
+    """
+
+    def __init__(self, graph: Graph | None = None) -> None:
+        self.graph = graph if graph is not None else Graph()
+        self.shapes: dict[str, Shape] = {}
+        self.part = Part.NECK
+        self.prefix = ""
+        self.level = 0
+
+    def add(self, op: Op, inputs: tuple[str, ...], name: str, *, shares: str | None = None, **attrs: Any) -> str:
+        node = Node(
+            id=f"{self.prefix}{name}",
+            op=op,
+            inputs=inputs,
+            attrs=MappingProxyType(attrs),
+            level=self.level,
+            name=name.rsplit(".", 1)[-1],
+            part=self.part,
+            shares=shares,
+        )
+        self.graph.add(node)
+        self.shapes[node.id] = node_cost(node, [self.shapes[i] for i in inputs]).shape
+        return node.id
+
+    def channels(self, node_id: str) -> int:
+        return self.shapes[node_id][1]
+
+    def hw(self, node_id: str) -> tuple[int, int]:
+        _, _, h, w = self.shapes[node_id]
+        return h, w
+
+    # Layer helpers -------------------------------------------------------------------------
+    def input(self, name: str, shape: Shape) -> str:
+        return self.add(Op.INPUT, (), name, shape=shape)
+
+    def conv(
+        self,
+        x: str,
+        out_channels: int,
+        kernel: int,
+        name: str,
+        *,
+        stride: int = 1,
+        padding: int | None = None,
+        groups: int = 1,
+        bias: bool = True,
+        shares: str | None = None,
+    ) -> str:
+        return self.add(
+            Op.CONV,
+            (x,),
+            name,
+            shares=shares,
+            in_channels=self.channels(x),
+            out_channels=out_channels,
+            kernel=kernel,
+            stride=stride,
+            padding=kernel // 2 if padding is None else padding,
+            groups=groups,
+            bias=bias,
+        )
+
+    def bn(self, x: str, name: str, *, eps: float = 1e-5, shares: str | None = None) -> str:
+        return self.add(Op.BATCHNORM, (x,), name, shares=shares, channels=self.channels(x), eps=eps)
+
+    def relu(self, x: str, name: str) -> str:
+        return self.add(Op.RELU, (x,), name)
+
+    def swish(self, x: str, name: str) -> str:
+        return self.add(Op.SWISH, (x,), name)
+
+    def sum(self, xs: tuple[str, ...], name: str) -> str:
+        return self.add(Op.ADD, xs, name)
+
+    def concat(self, xs: tuple[str, ...], name: str) -> str:
+        return self.add(Op.CONCAT, xs, name)
+
+    def upsample(self, x: str, size: tuple[int, int], name: str) -> str:
+        return self.add(Op.UPSAMPLE, (x,), name, size=size)
+
+    def maxpool(self, x: str, kernel: int, stride: int, name: str, *, padding: int | str = 0) -> str:
+        return self.add(Op.MAXPOOL, (x,), name, kernel=kernel, stride=stride, padding=padding)
+
+    def adaptive_maxpool(self, x: str, size: tuple[int, int], name: str) -> str:
+        return self.add(Op.ADAPTIVE_MAXPOOL, (x,), name, size=size)
+
+    def fusion(self, xs: tuple[str, ...], name: str, *, eps: float = 1e-4) -> str:
+        return self.add(Op.FUSION, xs, name, arity=len(xs), eps=eps)

@@ -1,0 +1,178 @@
+"""The ``fpnprof`` command line: thin Typer commands, each calling one typed function.
+
+Importing this module never imports paddle or torch; commands that run a model import the
+backend they need when they need it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from fpnprof import __version__
+from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig, parse_in_channels
+from fpnprof.errors import FpnprofError
+from fpnprof.report import FORMATS, render
+from fpnprof.report.model import Report
+
+app = typer.Typer(
+    name="fpnprof",
+    help="Profile feature-pyramid necks (FPN, PAFPN, BiFPN) over ResNet18: shapes, params, MACs, FLOPs, latency.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(fn: F) -> F:
+    """Turn fpnprof's errors into one line on stderr and exit code 2 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FpnprofError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# Options shared by every command that builds a neck ---------------------------------------
+Variant = Annotated[str, typer.Option(help=f"Structure: {' or '.join(VARIANTS)} (the seed's, or the papers').")]
+Levels = Annotated[
+    int | None, typer.Option(help="Output levels N: P(min)..P(min+N-1). Default: fpn/pafpn 4, bifpn 5.", show_default=False)
+]
+MinLevel = Annotated[int, typer.Option("--min-level", help="Lowest output level (2 = C2's resolution).")]
+Channels = Annotated[int, typer.Option(help="Neck width C.")]
+Cells = Annotated[int, typer.Option(help="BiFPN cells (repeats).")]
+Batch = Annotated[int, typer.Option(help="Batch size.")]
+Size = Annotated[int, typer.Option(help="Input image side (square).")]
+Stem = Annotated[str, typer.Option(help=f"ResNet18 stem: {' or '.join(STEMS)} (3x3/s1 as in the seed, or 7x7/s2 + max pool).")]
+Backbone = Annotated[str, typer.Option(help=f"{' or '.join(BACKBONES)}; 'none' profiles the neck alone on --in-channels.")]
+InChannels = Annotated[
+    str | None, typer.Option("--in-channels", help="With --backbone none: channels of C2,C3,... e.g. 256,512,1024,2048.")
+]
+Format = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")]
+Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
+
+
+def make_config(neck: str, *, variant: str, levels: int | None, min_level: int, channels: int, cells: int,
+                batch: int, size: int, stem: str, backbone: str, in_channels: str | None, dtype: str = "fp32") -> NeckConfig:
+    from fpnprof.necks import check_neck_name
+
+    neck = check_neck_name(neck)
+    parsed = parse_in_channels(in_channels)
+    extra: dict[str, Any] = {"in_channels": parsed} if parsed is not None else {}
+    return NeckConfig(
+        neck=neck, variant=variant, levels=levels if levels is not None else DEFAULT_LEVELS[neck],
+        min_level=min_level, channels=channels, cells=cells, batch=batch, size=size, stem=stem,
+        backbone=backbone, dtype=dtype, **extra,
+    )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def emit(report: Report, fmt: str, output: Path | None) -> None:
+    from fpnprof.errors import ConfigError
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if output is not None:
+        write_atomic(output, render(report, fmt, width=160))
+        typer.echo(f"wrote {output}", err=True)
+        return
+    color = fmt == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
+    typer.echo(render(report, fmt, color=color, width=width), nl=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fpnprof {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """Profile feature-pyramid necks over ResNet18."""
+
+
+@app.command()
+@guarded
+def shapes(
+    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.")],
+    variant: Variant = "tutorial",
+    levels: Levels = None,
+    min_level: MinLevel = 2,
+    channels: Channels = 256,
+    cells: Cells = 3,
+    batch: Batch = 2,
+    size: Size = 64,
+    stem: Stem = "tutorial",
+    backbone: Backbone = "resnet18",
+    in_channels: InChannels = None,
+    detail: Annotated[bool, typer.Option(help="Add a row per node (the seed BiFPN's inner widths show here).")] = False,
+    by_op: Annotated[bool, typer.Option("--by-op", help="Break MACs and FLOPs down by op type.")] = False,
+    verify: Annotated[bool, typer.Option(help="Build the model in a framework, run it, and fail if any number differs.")] = False,
+    backend: Annotated[str, typer.Option(help="Framework for --verify: paddle or torch (torch also checks fvcore).")] = "paddle",
+    fmt: Format = "table",
+    output: Output = None,
+) -> None:
+    """Shapes, params, MACs, FLOPs and activation memory per pyramid level, computed analytically.
+
+    Examples:
+
+      fpnprof shapes fpn
+
+      fpnprof shapes bifpn --levels 6 --cells 5 --detail
+
+      fpnprof shapes bifpn --variant paper --stem imagenet --size 512 --batch 1 --min-level 3 --channels 64
+
+      fpnprof shapes pafpn --verify --backend torch --format json
+    """
+    from fpnprof.commands import run_shapes
+
+    cfg = make_config(neck, variant=variant, levels=levels, min_level=min_level, channels=channels, cells=cells,
+                      batch=batch, size=size, stem=stem, backbone=backbone, in_channels=in_channels)
+    emit(run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None), fmt, output)
+
+
+@app.command("list")
+@guarded
+def list_(fmt: Format = "table", output: Output = None) -> None:
+    """Necks, variants, stems, backends and engines fpnprof knows.
+
+    Example:
+
+      fpnprof list
+    """
+    from fpnprof.commands import run_list
+
+    emit(run_list(), fmt, output)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,98 @@
+"""What to profile: one validated, immutable configuration."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fpnprof.errors import ConfigError
+
+VARIANTS = ("tutorial", "paper")
+STEMS = ("tutorial", "imagenet")
+BACKBONES = ("resnet18", "none")
+#: ResNet18's stage widths, C2..C5.
+RESNET18_CHANNELS = (64, 128, 256, 512)
+MIN_LEVEL_RANGE = (2, 5)
+LEVELS_RANGE = (2, 10)
+DEFAULT_LEVELS = {"fpn": 4, "pafpn": 4, "bifpn": 5}
+DTYPE_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+
+
+@dataclass(frozen=True)
+class NeckConfig:
+    """A neck over a backbone, at one input size and batch."""
+
+    neck: str
+    variant: str = "tutorial"
+    levels: int = 4
+    min_level: int = 2
+    channels: int = 256
+    cells: int = 3
+    batch: int = 2
+    size: int = 64
+    stem: str = "tutorial"
+    backbone: str = "resnet18"
+    in_channels: tuple[int, ...] = field(default=RESNET18_CHANNELS)
+    dtype: str = "fp32"
+
+    def __post_init__(self) -> None:
+        for name in ("levels", "channels", "cells", "batch", "size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        lo, hi = MIN_LEVEL_RANGE
+        if not lo <= self.min_level <= hi:
+            raise ConfigError(f"--min-level must be between {lo} and {hi} (C2..C5), got {self.min_level}")
+        lo, hi = LEVELS_RANGE
+        if not lo <= self.levels <= hi:
+            raise ConfigError(f"--levels must be between {lo} and {hi}, got {self.levels}")
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"unknown variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
+        if self.stem not in STEMS:
+            raise ConfigError(f"unknown stem {self.stem!r}; choose from {', '.join(STEMS)}")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONES)}")
+        if self.dtype not in DTYPE_BYTES:
+            raise ConfigError(f"unknown dtype {self.dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
+        if not self.in_channels or any(c < 1 for c in self.in_channels):
+            raise ConfigError("--in-channels needs positive channel counts, e.g. 256,512,1024,2048")
+        if self.backbone == "resnet18" and self.in_channels != RESNET18_CHANNELS:
+            raise ConfigError("--in-channels applies to --backbone none only")
+        if self.min_level - 2 >= len(self.in_channels):
+            raise ConfigError(
+                f"--in-channels gives C2..C{len(self.in_channels) + 1}, below --min-level {self.min_level}"
+            )
+
+    @property
+    def max_level(self) -> int:
+        return self.min_level + self.levels - 1
+
+    @property
+    def top_input_level(self) -> int:
+        """The highest backbone level fed to the neck; levels above it are made by the neck."""
+        return min(self.max_level, len(self.in_channels) + 1)
+
+    def stride(self, level: int) -> int:
+        """Nominal stride of a pyramid level (tutorial stem: C2 at stride 1)."""
+        return 2 ** (level - 2) if self.stem == "tutorial" else 2**level
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["in_channels"] = list(self.in_channels)
+        return data
+
+
+def parse_in_channels(text: str | None) -> tuple[int, ...] | None:
+    """Parse ``--in-channels 256,512,1024,2048``; None when the option was not given."""
+    if text is None:
+        return None
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--in-channels must be comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise ConfigError(f"--in-channels must be positive, got {text!r}")
+    return values

@@ -1,0 +1,184 @@
+"""Analytic cost rules: one pure function per :class:`~fpnprof.graph.Op`.
+
+Conventions (stated once, used everywhere):
+
+* **params**: trainable parameters as torch counts them (conv weight and bias, BN gamma and beta,
+  fusion weights). **buffers**: BN running mean and variance, 2C per BN.
+* **MACs** follow fvcore's ``FlopCountAnalysis`` exactly: conv = N * prod(weight shape) *
+  prod(output spatial) with the bias ignored; BatchNorm in eval = 2 per element (1 without
+  affine); nearest upsample = 1 per output element; add, mul, div, concat, activations and max
+  pools = 0 (fvcore ignores or skips them).
+* **FLOPs** count arithmetic: conv = 2 x MACs + 1 per output element for a bias; BN (eval) = 2 per
+  element; add = 1 per element per extra operand; weighted fusion = n multiplies and n-1 adds per
+  element plus 3n scalar ops to normalise its weights (n relu, n-1 sums, 1 epsilon add, n
+  divisions); ReLU = 1 and Swish = 4 per element; max pool = (window - 1) comparisons per output
+  element (padding included, adaptive windows exact); nearest upsample, concat and pad = 0.
+
+Counting never formats; an op without a rule raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fpnprof.errors import GraphError
+from fpnprof.graph import Node, Op
+
+Shape = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one node produces and costs, before weight sharing is applied."""
+
+    shape: Shape
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    flops: int = 0
+
+
+Rule = Callable[[Node, Sequence[Shape]], Cost]
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def _one_input(node: Node, shapes: Sequence[Shape]) -> Shape:
+    if len(shapes) != 1:
+        raise GraphError(f"{node.id}: {node.op.value} takes one input, got {len(shapes)}")
+    return shapes[0]
+
+
+def _same_shapes(node: Node, shapes: Sequence[Shape]) -> Shape:
+    if len(shapes) < 2 or any(s != shapes[0] for s in shapes):
+        raise GraphError(f"{node.id}: {node.op.value} needs equal input shapes, got {list(shapes)}")
+    return shapes[0]
+
+
+def conv_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
+    return (size + pad_before + pad_after - kernel) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding (before, after) for one spatial dimension."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _input(node: Node, shapes: Sequence[Shape]) -> Cost:
+    return Cost(shape=tuple(node.attrs["shape"]))  # type: ignore[arg-type]
+
+
+def _conv(node: Node, shapes: Sequence[Shape]) -> Cost:
+    n, c, h, w = _one_input(node, shapes)
+    a = node.attrs
+    cin, cout, k, s, p, g = a["in_channels"], a["out_channels"], a["kernel"], a["stride"], a["padding"], a["groups"]
+    if c != cin:
+        raise GraphError(f"{node.id}: conv expects {cin} input channels, got {c}")
+    ho, wo = conv_out(h, k, s, p, p), conv_out(w, k, s, p, p)
+    if ho < 1 or wo < 1:
+        raise GraphError(f"{node.id}: conv output would be {ho}x{wo}")
+    weight = cout * (cin // g) * k * k
+    out = (n, cout, ho, wo)
+    macs = n * weight * ho * wo
+    bias = cout if a["bias"] else 0
+    return Cost(out, params=weight + bias, macs=macs, flops=2 * macs + (numel(out) if bias else 0))
+
+
+def _batchnorm(node: Node, shapes: Sequence[Shape]) -> Cost:
+    shape = _one_input(node, shapes)
+    c = node.attrs["channels"]
+    if shape[1] != c:
+        raise GraphError(f"{node.id}: batchnorm expects {c} channels, got {shape[1]}")
+    return Cost(shape, params=2 * c, buffers=2 * c, macs=2 * numel(shape), flops=2 * numel(shape))
+
+
+def _elementwise(flops_per_element: int) -> Rule:
+    def rule(node: Node, shapes: Sequence[Shape]) -> Cost:
+        shape = _one_input(node, shapes)
+        return Cost(shape, flops=flops_per_element * numel(shape))
+
+    return rule
+
+
+def _add(node: Node, shapes: Sequence[Shape]) -> Cost:
+    shape = _same_shapes(node, shapes)
+    return Cost(shape, flops=(len(shapes) - 1) * numel(shape))
+
+
+def _concat(node: Node, shapes: Sequence[Shape]) -> Cost:
+    if len(shapes) < 2:
+        raise GraphError(f"{node.id}: concat needs two or more inputs")
+    n, _, h, w = shapes[0]
+    if any((s[0], s[2], s[3]) != (n, h, w) for s in shapes):
+        raise GraphError(f"{node.id}: concat needs equal batch and spatial sizes, got {list(shapes)}")
+    return Cost((n, sum(s[1] for s in shapes), h, w))
+
+
+def _upsample(node: Node, shapes: Sequence[Shape]) -> Cost:
+    n, c, _, _ = _one_input(node, shapes)
+    h, w = node.attrs["size"]
+    out = (n, c, h, w)
+    return Cost(out, macs=numel(out))
+
+
+def _maxpool(node: Node, shapes: Sequence[Shape]) -> Cost:
+    n, c, h, w = _one_input(node, shapes)
+    k, s, p = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    if p == "same":
+        (pt, pb), (pl, pr) = same_padding(h, k, s), same_padding(w, k, s)
+    else:
+        pt = pb = pl = pr = p
+    out = (n, c, conv_out(h, k, s, pt, pb), conv_out(w, k, s, pl, pr))
+    return Cost(out, flops=(k * k - 1) * numel(out))
+
+
+def adaptive_windows(size: int, out: int) -> list[int]:
+    """Window lengths of an adaptive pool (start = floor(i*size/out), end = ceil((i+1)*size/out))."""
+    return [-(-((i + 1) * size) // out) - (i * size) // out for i in range(out)]
+
+
+def _adaptive_maxpool(node: Node, shapes: Sequence[Shape]) -> Cost:
+    n, c, h, w = _one_input(node, shapes)
+    ho, wo = node.attrs["size"]
+    if ho < 1 or wo < 1:
+        raise GraphError(f"{node.id}: adaptive pool to {ho}x{wo}")
+    window_sum = sum(a * b for a in adaptive_windows(h, ho) for b in adaptive_windows(w, wo))
+    return Cost((n, c, ho, wo), flops=n * c * (window_sum - ho * wo))
+
+
+def _fusion(node: Node, shapes: Sequence[Shape]) -> Cost:
+    shape = _same_shapes(node, shapes)
+    k = len(shapes)
+    if node.attrs["arity"] != k:
+        raise GraphError(f"{node.id}: fusion built for {node.attrs['arity']} inputs, got {k}")
+    return Cost(shape, params=k, flops=(2 * k - 1) * numel(shape) + 3 * k)
+
+
+#: The cost rule of every op. An op missing here is an error, never a silent zero.
+COST_RULES: dict[Op, Rule] = {
+    Op.INPUT: _input,
+    Op.CONV: _conv,
+    Op.BATCHNORM: _batchnorm,
+    Op.RELU: _elementwise(1),
+    Op.SWISH: _elementwise(4),
+    Op.ADD: _add,
+    Op.CONCAT: _concat,
+    Op.UPSAMPLE: _upsample,
+    Op.MAXPOOL: _maxpool,
+    Op.ADAPTIVE_MAXPOOL: _adaptive_maxpool,
+    Op.FUSION: _fusion,
+}
+
+
+def node_cost(node: Node, input_shapes: Sequence[Shape]) -> Cost:
+    """Price one node given its input shapes."""
+    rule = COST_RULES.get(node.op)
+    if rule is None:
+        raise GraphError(f"no cost rule for op {node.op!r}")
+    return rule(node, input_shapes)

@@ -1,0 +1,21 @@
+"""Errors fpnprof reports to users as one line and exit code 2."""
+
+
+class FpnprofError(Exception):
+    """A problem with the user's request; the CLI prints it and exits 2."""
+
+
+class ConfigError(FpnprofError):
+    """An option value or combination fpnprof cannot profile."""
+
+
+class GraphError(FpnprofError):
+    """A malformed graph or a shape mismatch found while building one."""
+
+
+class VerificationError(FpnprofError):
+    """A framework's real numbers differ from the analytic ones."""
+
+
+class BackendUnavailable(FpnprofError):
+    """A framework, engine or device that this machine cannot provide."""

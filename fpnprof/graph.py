@@ -1,0 +1,137 @@
+"""The neck as data: ops, nodes and a validated graph.
+
+Nothing here imports a deep-learning framework. A :class:`Graph` is an ordered
+list of :class:`Node` objects in topological order; backends lower it and the
+cost model (``fpnprof.cost``) prices it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from fpnprof.errors import GraphError
+
+
+class Op(str, enum.Enum):
+    """Every operation a graph may contain; each has a cost rule and a lowering per backend."""
+
+    INPUT = "input"
+    CONV = "conv"
+    BATCHNORM = "batchnorm"
+    RELU = "relu"
+    SWISH = "swish"
+    ADD = "add"
+    CONCAT = "concat"
+    UPSAMPLE = "upsample_nearest"
+    MAXPOOL = "maxpool"
+    ADAPTIVE_MAXPOOL = "adaptive_maxpool"
+    FUSION = "weighted_fusion"
+
+
+class Part(str, enum.Enum):
+    """Which part of the model a node belongs to."""
+
+    INPUT = "input"
+    BACKBONE = "backbone"
+    NECK = "neck"
+
+
+#: Ops whose weights another node may share (same op, same weight attributes).
+WEIGHTED_OPS = frozenset({Op.CONV, Op.BATCHNORM, Op.FUSION})
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operation.
+
+    ``id`` is a unique dotted path (``neck.cell0.td_p4.fuse``); ``level`` is the pyramid level of
+    the node's output resolution; ``shares`` names the node whose weights this one reuses.
+    """
+
+    id: str
+    op: Op
+    inputs: tuple[str, ...]
+    attrs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    level: int = 0
+    name: str = ""
+    part: Part = Part.NECK
+    shares: str | None = None
+
+    @property
+    def module_name(self) -> str:
+        """The identifier this node's module gets in a lowered framework model."""
+        return self.id.replace(".", "__")
+
+
+@dataclass
+class Graph:
+    """Nodes in topological order plus the named pyramid features.
+
+    ``features`` maps a level to the node that feeds the neck at that level (a backbone output
+    C<level>, or a level the neck makes itself); ``outputs`` maps a level to the neck's output P<level>.
+    """
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    features: dict[int, str] = field(default_factory=dict)
+    outputs: dict[int, str] = field(default_factory=dict)
+
+    def add(self, node: Node) -> Node:
+        if node.id in self.nodes:
+            raise GraphError(f"duplicate node id {node.id!r}")
+        missing = [i for i in node.inputs if i not in self.nodes]
+        if missing:
+            raise GraphError(f"node {node.id!r} uses undefined input(s) {missing}")
+        if node.shares is not None:
+            self._check_share(node)
+        self.nodes[node.id] = node
+        return node
+
+    def _check_share(self, node: Node) -> None:
+        owner = self.nodes.get(node.shares or "")
+        if owner is None:
+            raise GraphError(f"node {node.id!r} shares weights of unknown node {node.shares!r}")
+        if owner.shares is not None:
+            raise GraphError(f"node {node.id!r} must share with the owner {owner.shares!r}")
+        if node.op not in WEIGHTED_OPS or owner.op != node.op or dict(owner.attrs) != dict(node.attrs):
+            raise GraphError(f"node {node.id!r} cannot share weights with {owner.id!r}")
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    @property
+    def inputs(self) -> list[Node]:
+        return [n for n in self if n.op is Op.INPUT]
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each node id, the ids of the nodes that read it, in graph order."""
+        users: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for node in self:
+            for src in node.inputs:
+                users[src].append(node.id)
+        return users
+
+    def validate(self) -> None:
+        """Check output levels are contiguous and every output and feature exists."""
+        for kind, table in (("output", self.outputs), ("feature", self.features)):
+            for level, node_id in table.items():
+                if node_id not in self.nodes:
+                    raise GraphError(f"{kind} P{level} points at unknown node {node_id!r}")
+        levels = sorted(self.outputs)
+        if levels and levels != list(range(levels[0], levels[-1] + 1)):
+            raise GraphError(f"output levels are not contiguous: {levels}")
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """Every (source, destination) input edge, one per input slot."""
+        for node in self:
+            for src in node.inputs:
+                yield src, node.id

@@ -1,0 +1,46 @@
+"""Pieces the neck builders share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fpnprof.builder import GraphBuilder
+from fpnprof.config import NeckConfig
+from fpnprof.errors import ConfigError
+
+#: A neck builder: adds the neck for the features (level -> node id) and returns its outputs.
+NeckBuilder = Callable[[GraphBuilder, NeckConfig, dict[int, str]], dict[int, str]]
+
+
+def at_level(b: GraphBuilder, level: int, prefix: str) -> None:
+    """Point the builder at a level and a name prefix."""
+    b.level = level
+    b.prefix = prefix
+
+
+def require_side(cfg: NeckConfig, level: int, side: int) -> None:
+    """Refuse a pyramid level under 1x1."""
+    if side < 1:
+        raise ConfigError(
+            f"P{level} would be under 1x1 at --size {cfg.size} with the {cfg.stem} stem; "
+            "use fewer --levels or a larger --size"
+        )
+
+
+def seed_extra_inputs(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:
+    """The seed's C_to_P: each missing top level is an adaptive max pool of the level below to half
+    its side (rounding down), same channels; it is then fed to the neck like a backbone level."""
+    feats = {lvl: features[lvl] for lvl in range(cfg.min_level, cfg.top_input_level + 1)}
+    for level in range(cfg.top_input_level + 1, cfg.max_level + 1):
+        at_level(b, level, "neck.")
+        h, w = b.hw(feats[level - 1])
+        require_side(cfg, level, min(h // 2, w // 2))
+        feats[level] = b.adaptive_maxpool(feats[level - 1], (h // 2, w // 2), f"extra.c_to_p{level}")
+    return feats
+
+
+def maxpool_extra_outputs(b: GraphBuilder, cfg: NeckConfig, outputs: dict[int, str], top: int) -> None:
+    """detectron2/mmdet's extra levels: max pool kernel 1 stride 2 of the output below, repeatedly."""
+    for level in range(top + 1, cfg.max_level + 1):
+        at_level(b, level, "neck.")
+        outputs[level] = b.maxpool(outputs[level - 1], 1, 2, f"extra.p{level}_pool")
