@@ -34,14 +34,14 @@ def peak_live_bytes(graph: Graph, rows: list[NodeRow]) -> int:
     """Peak of live activation bytes over one forward pass in graph order.
 
     A tensor lives from the node that makes it until its last reader has run; the graph's
-    inputs live from the start and its outputs until the end.
+    inputs live from the start and its results (``Graph.result_ids``) until the end.
     """
     size = {row.id: row.totals.bytes for row in rows}
     last_use: dict[str, int] = {}
     for step, node in enumerate(graph):
         for src in node.inputs:
             last_use[src] = step
-    keep = set(graph.outputs.values())
+    keep = set(graph.result_ids())
     live = sum(size[n.id] for n in graph.inputs)
     peak = live
     for step, node in enumerate(graph):

@@ -50,10 +50,8 @@ def build_backbone(b: GraphBuilder, cfg: NeckConfig) -> dict[int, str]:
     b.part, b.prefix = Part.BACKBONE, "backbone."
     tutorial = cfg.stem == "tutorial"
     b.level = 2 if tutorial else 1
-    if tutorial:
-        x = b.conv(x, 64, 3, "stem.conv", bias=False)
-    else:
-        x = b.conv(x, 64, 7, "stem.conv", stride=2, bias=False)
+    kernel, stride = (3, 1) if tutorial else (7, 2)
+    x = b.conv(x, 64, kernel, "stem.conv", stride=stride, bias=False)
     x = b.relu(b.bn(x, "stem.bn"), "stem.relu")
     if not tutorial:
         b.level = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from fpnprof.cost import Shape, node_cost
+from fpnprof.cost import Shape, node_cost, same_padding
 from fpnprof.graph import Graph, Node, Op, Part
 
 
@@ -93,8 +93,13 @@ class GraphBuilder:
     def upsample(self, x: str, size: tuple[int, int], name: str) -> str:
         return self.add(Op.UPSAMPLE, (x,), name, size=size)
 
-    def maxpool(self, x: str, kernel: int, stride: int, name: str, *, padding: int | str = 0) -> str:
-        return self.add(Op.MAXPOOL, (x,), name, kernel=kernel, stride=stride, padding=padding)
+    def maxpool(self, x: str, kernel: int, stride: int, name: str, *, padding: int = 0, same: bool = False) -> str:
+        """Max pool with symmetric ``padding``, or TensorFlow SAME padding (resolved here, per side)."""
+        if same:
+            h, w = self.hw(x)
+            pads = (*same_padding(h, kernel, stride), *same_padding(w, kernel, stride))
+            return self.add(Op.MAXPOOL, (x,), name, kernel=kernel, stride=stride, padding=pads)
+        return self.add(Op.MAXPOOL, (x,), name, kernel=kernel, stride=stride, padding=(padding,) * 4)
 
     def adaptive_maxpool(self, x: str, size: tuple[int, int], name: str) -> str:
         return self.add(Op.ADAPTIVE_MAXPOOL, (x,), name, size=size)

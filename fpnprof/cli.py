@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -66,17 +67,39 @@ Format = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {',
 Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
 
 
-def make_config(neck: str, *, variant: str, levels: int | None, min_level: int, channels: int, cells: int,
-                batch: int, size: int, stem: str, backbone: str, in_channels: str | None, dtype: str = "fp32") -> NeckConfig:
+def make_config(
+    neck: str,
+    *,
+    variant: str,
+    levels: int | None,
+    min_level: int,
+    channels: int,
+    cells: int,
+    batch: int,
+    size: int,
+    stem: str,
+    backbone: str,
+    in_channels: str | None,
+    dtype: str = "fp32",
+) -> NeckConfig:
     from fpnprof.necks import check_neck_name
 
     neck = check_neck_name(neck)
     parsed = parse_in_channels(in_channels)
     extra: dict[str, Any] = {"in_channels": parsed} if parsed is not None else {}
     return NeckConfig(
-        neck=neck, variant=variant, levels=levels if levels is not None else DEFAULT_LEVELS[neck],
-        min_level=min_level, channels=channels, cells=cells, batch=batch, size=size, stem=stem,
-        backbone=backbone, dtype=dtype, **extra,
+        neck=neck,
+        variant=variant,
+        levels=levels if levels is not None else DEFAULT_LEVELS[neck],
+        min_level=min_level,
+        channels=channels,
+        cells=cells,
+        batch=batch,
+        size=size,
+        stem=stem,
+        backbone=backbone,
+        dtype=dtype,
+        **extra,
     )
 
 
@@ -102,8 +125,12 @@ def emit(report: Report, fmt: str, output: Path | None) -> None:
         write_atomic(output, render(report, fmt, width=160))
         typer.echo(f"wrote {output}", err=True)
         return
-    color = fmt == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else None
+    tty = sys.stdout.isatty()
+    color = fmt == "table" and tty and "NO_COLOR" not in os.environ
+    if os.environ.get("COLUMNS", "").isdigit():
+        width = int(os.environ["COLUMNS"])
+    else:
+        width = shutil.get_terminal_size((160, 24)).columns if tty else 160
     typer.echo(render(report, fmt, color=color, width=width), nl=False)
 
 
@@ -155,9 +182,74 @@ def shapes(
     """
     from fpnprof.commands import run_shapes
 
-    cfg = make_config(neck, variant=variant, levels=levels, min_level=min_level, channels=channels, cells=cells,
-                      batch=batch, size=size, stem=stem, backbone=backbone, in_channels=in_channels)
+    cfg = make_config(
+        neck,
+        variant=variant,
+        levels=levels,
+        min_level=min_level,
+        channels=channels,
+        cells=cells,
+        batch=batch,
+        size=size,
+        stem=stem,
+        backbone=backbone,
+        in_channels=in_channels,
+    )
     emit(run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None), fmt, output)
+
+
+@app.command()
+@guarded
+def bench(
+    necks: Annotated[list[str] | None, typer.Argument(help="Necks to time (default: all).", show_default=False)] = None,
+    variant: Variant = "tutorial",
+    levels: Levels = None,
+    min_level: MinLevel = 2,
+    channels: Channels = 256,
+    cells: Cells = 3,
+    batch: Annotated[str, typer.Option(help="Batch size, or a sweep: 1,2,8.")] = "2",
+    size: Annotated[str, typer.Option(help="Input side, or a sweep: 64,128,256.")] = "64",
+    stem: Stem = "tutorial",
+    backbone: Backbone = "resnet18",
+    in_channels: InChannels = None,
+    device: Annotated[str, typer.Option(help="cpu or gpu.")] = "cpu",
+    backend: Annotated[str, typer.Option(help="paddle or torch (GPU numbers: torch, or paddle with paddlepaddle-gpu).")] = "paddle",
+    engine: Annotated[
+        str, typer.Option(help="eager, static, inference (paddle); eager, compile, cudagraph (torch). Comma list allowed.")
+    ] = "eager",
+    dtype: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16, where the device supports it.")] = "fp32",
+    threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
+    part: Annotated[str, typer.Option(help="neck, backbone, total, or a comma list.")] = "neck,backbone,total",
+    warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 3,
+    repeat: Annotated[int | None, typer.Option(help="Exactly this many timed runs (overrides --min-time).")] = None,
+    min_time: Annotated[float, typer.Option("--min-time", help="Seconds of timed runs per row (at least 5 runs).")] = 2.0,
+    plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
+    fmt: Format = "table",
+    output: Output = None,
+) -> None:
+    """Latency per neck, part and engine: warm-up, device sync, median/IQR/p90 over timed runs.
+
+    Every row runs in its own process. Examples:
+
+      fpnprof bench fpn --engine eager,inference
+
+      fpnprof bench --device gpu --backend torch --engine eager,cudagraph --part neck
+
+      fpnprof bench bifpn --variant paper --size 64,128,256 --part total --plot latency.png
+    """
+    from fpnprof.bench import parse_int_list
+    from fpnprof.commands import run_bench_command
+
+    batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
+    configs = [
+        make_config(n, variant=variant, levels=levels, min_level=min_level, channels=channels, cells=cells,
+                    batch=batches[0], size=sizes[0], stem=stem, backbone=backbone, in_channels=in_channels, dtype=dtype)
+        for n in (necks or ["fpn", "pafpn", "bifpn"])
+    ]
+    report = run_bench_command(configs, batches=batches, sizes=sizes, part=part, engine=engine, device=device,
+                               backend=backend, threads=threads, warmup=warmup, repeat=repeat, min_time=min_time,
+                               plot=plot)
+    emit(report, fmt, output)
 
 
 @app.command("list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fpnprof.analysis import profile_graph
 from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig
 from fpnprof.necks import NECKS, build_graph
@@ -29,14 +31,57 @@ def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, ve
     return report
 
 
+def run_bench_command(configs: list[NeckConfig], *, batches: list[int], sizes: list[int], part: str, engine: str, device: str,
+                      backend: str, threads: int, warmup: int, repeat: int | None, min_time: float,
+                      plot: Path | None = None) -> Report:
+    """Expand the sweep, measure every row with a progress bar on stderr, and build the report."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fpnprof.bench import PARTS, BenchSpec, expand_sweep, parse_choices
+    from fpnprof.bench_runner import provenance, run_bench
+    from fpnprof.report.bench_report import bench_report
+
+    template = BenchSpec(config=configs[0], backend=backend, device=device, threads=threads, warmup=warmup,
+                         repeat=repeat, min_time=min_time)
+    specs = expand_sweep(configs, batches, sizes,
+                         parse_choices(part, "--part", PARTS), [e.strip() for e in engine.split(",") if e.strip()], template)
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("measuring", total=len(specs))
+
+        def on_row(index: int, spec: BenchSpec) -> None:
+            cfg = spec.config
+            progress.update(task, completed=index,
+                            description=f"{cfg.neck}/{cfg.variant} {spec.part} {spec.engine} b{cfg.batch} s{cfg.size}")
+
+        rows = run_bench(specs, on_row)
+        progress.update(task, completed=len(specs))
+    report = bench_report(rows, provenance(rows))
+    if plot is not None:
+        from fpnprof.plots import latency_plot
+
+        latency_plot(rows, plot)
+        report.notes.append(f"plot written to {plot}")
+    return report
+
+
 def run_list() -> Report:
     from fpnprof.backends import BACKENDS
 
-    rows = [{"what": "neck", "values": ", ".join(f"{n} (default --levels {DEFAULT_LEVELS[n]})" for n in NECKS)},
-            {"what": "variant", "values": ", ".join(VARIANTS)},
-            {"what": "stem", "values": ", ".join(STEMS)},
-            {"what": "backbone", "values": ", ".join(BACKBONES)},
-            {"what": "backend", "values": ", ".join(BACKENDS)}]
-    data = {"necks": list(NECKS), "variants": list(VARIANTS), "stems": list(STEMS), "backbones": list(BACKBONES),
-            "backends": list(BACKENDS)}
+    rows = [
+        {"what": "neck", "values": ", ".join(f"{n} (default --levels {DEFAULT_LEVELS[n]})" for n in NECKS)},
+        {"what": "variant", "values": ", ".join(VARIANTS)},
+        {"what": "stem", "values": ", ".join(STEMS)},
+        {"what": "backbone", "values": ", ".join(BACKBONES)},
+        {"what": "backend", "values": ", ".join(BACKENDS)},
+    ]
+    data = {
+        "necks": list(NECKS),
+        "variants": list(VARIANTS),
+        "stems": list(STEMS),
+        "backbones": list(BACKBONES),
+        "backends": list(BACKENDS),
+    }
     return Report([Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices")], rows)], data)

@@ -15,7 +15,7 @@ RESNET18_CHANNELS = (64, 128, 256, 512)
 MIN_LEVEL_RANGE = (2, 5)
 LEVELS_RANGE = (2, 10)
 DEFAULT_LEVELS = {"fpn": 4, "pafpn": 4, "bifpn": 5}
-DTYPE_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+DTYPE_BYTES: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,7 @@ class NeckConfig:
         if self.backbone == "resnet18" and self.in_channels != RESNET18_CHANNELS:
             raise ConfigError("--in-channels applies to --backbone none only")
         if self.min_level - 2 >= len(self.in_channels):
-            raise ConfigError(
-                f"--in-channels gives C2..C{len(self.in_channels) + 1}, below --min-level {self.min_level}"
-            )
+            raise ConfigError(f"--in-channels gives C2..C{len(self.in_channels) + 1}, below --min-level {self.min_level}")
 
     @property
     def max_level(self) -> int:
@@ -73,7 +71,7 @@ class NeckConfig:
 
     def stride(self, level: int) -> int:
         """Nominal stride of a pyramid level (tutorial stem: C2 at stride 1)."""
-        return 2 ** (level - 2) if self.stem == "tutorial" else 2**level
+        return 1 << (level - 2 if self.stem == "tutorial" else level)
 
     @property
     def dtype_bytes(self) -> int:

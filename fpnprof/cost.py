@@ -71,7 +71,8 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def _input(node: Node, shapes: Sequence[Shape]) -> Cost:
-    return Cost(shape=tuple(node.attrs["shape"]))  # type: ignore[arg-type]
+    n, c, h, w = node.attrs["shape"]
+    return Cost(shape=(n, c, h, w))
 
 
 def _conv(node: Node, shapes: Sequence[Shape]) -> Cost:
@@ -129,11 +130,8 @@ def _upsample(node: Node, shapes: Sequence[Shape]) -> Cost:
 
 def _maxpool(node: Node, shapes: Sequence[Shape]) -> Cost:
     n, c, h, w = _one_input(node, shapes)
-    k, s, p = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
-    if p == "same":
-        (pt, pb), (pl, pr) = same_padding(h, k, s), same_padding(w, k, s)
-    else:
-        pt = pb = pl = pr = p
+    k, s = node.attrs["kernel"], node.attrs["stride"]
+    pt, pb, pl, pr = node.attrs["padding"]  # (top, bottom, left, right)
     out = (n, c, conv_out(h, k, s, pt, pb), conv_out(w, k, s, pl, pr))
     return Cost(out, flops=(k * k - 1) * numel(out))
 

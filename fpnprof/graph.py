@@ -120,6 +120,14 @@ class Graph:
                 users[src].append(node.id)
         return users
 
+    def result_ids(self) -> list[str]:
+        """What a lowered model returns: the neck outputs (bottom level first), then any node nobody
+        reads (e.g. ResNet18's C5 when the neck stops at P4), so the whole trunk really runs."""
+        users = self.consumers()
+        outputs = list(self.outputs.values())
+        dangling = [n for n, readers in users.items() if not readers and n not in outputs and self[n].op is not Op.INPUT]
+        return outputs + dangling
+
     def validate(self) -> None:
         """Check output levels are contiguous and every output and feature exists."""
         for kind, table in (("output", self.outputs), ("feature", self.features)):

@@ -36,6 +36,5 @@ def require_memory(p: Profile, available: int | None = None) -> None:
     have = available_bytes() if available is None else available
     if need > have:
         raise BackendUnavailable(
-            f"this run needs about {need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is available; "
-            "lower --batch or --size"
+            f"this run needs about {need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is available; lower --batch or --size"
         )

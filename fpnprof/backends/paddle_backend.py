@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,7 +11,6 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.cost import same_padding
 from fpnprof.graph import Graph, Node, Op
 
 NAME = "paddle"
@@ -27,18 +27,16 @@ class _Fn(nn.Layer):
         return self.fn(*xs)
 
 
-class _SameMaxPool(nn.Layer):
-    """TensorFlow SAME max pool: pad with -inf (asymmetric), then pool."""
+class _PaddedMaxPool(nn.Layer):
+    """Max pool after an explicit (possibly asymmetric) -inf padding, e.g. TensorFlow's SAME."""
 
-    def __init__(self, kernel: int, stride: int) -> None:
+    def __init__(self, kernel: int, stride: int, padding: tuple[int, int, int, int]) -> None:
         super().__init__()
-        self.kernel, self.stride = kernel, stride
+        top, bottom, left, right = padding
+        self.kernel, self.stride, self.pad = kernel, stride, [left, right, top, bottom]
 
     def forward(self, x: Any) -> Any:
-        h, w = x.shape[2], x.shape[3]
-        (top, bottom), (left, right) = same_padding(h, self.kernel, self.stride), same_padding(w, self.kernel, self.stride)
-        x = F.pad(x, [left, right, top, bottom], mode="constant", value=float("-inf"))
-        return F.max_pool2d(x, self.kernel, self.stride)
+        return F.max_pool2d(F.pad(x, self.pad, mode="constant", value=float("-inf")), self.kernel, self.stride)
 
 
 class _Fusion(nn.Layer):
@@ -51,7 +49,10 @@ class _Fusion(nn.Layer):
 
     def forward(self, *xs: Any) -> Any:
         w = F.relu(self.weight)
-        w = w / (w.sum() + self.eps)
+        total = w[0]
+        for i in range(1, len(xs)):  # explicit adds: paddle.sum fails in legacy-IR static graphs (3.3)
+            total = total + w[i]
+        w = w / (total + self.eps)
         out = xs[0] * w[0]
         for i in range(1, len(xs)):
             out = out + xs[i] * w[i]
@@ -61,9 +62,22 @@ class _Fusion(nn.Layer):
 def _conv(node: Node) -> nn.Layer:
     a = node.attrs
     return nn.Conv2D(
-        a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"], padding=a["padding"],
-        groups=a["groups"], bias_attr=None if a["bias"] else False,
+        a["in_channels"],
+        a["out_channels"],
+        a["kernel"],
+        stride=a["stride"],
+        padding=a["padding"],
+        groups=a["groups"],
+        bias_attr=None if a["bias"] else False,
     )
+
+
+def _maxpool(node: Node) -> nn.Layer:
+    a = node.attrs
+    top, bottom, left, right = a["padding"]
+    if top == bottom == left == right:
+        return nn.MaxPool2D(a["kernel"], a["stride"], padding=top)
+    return _PaddedMaxPool(a["kernel"], a["stride"], a["padding"])
 
 
 def _add(*xs: Any) -> Any:
@@ -82,11 +96,7 @@ LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
     Op.ADD: lambda n: _Fn(_add),
     Op.CONCAT: lambda n: _Fn(lambda *xs: paddle.concat(list(xs), axis=1)),
     Op.UPSAMPLE: lambda n: _Fn(lambda x, s=tuple(n.attrs["size"]): F.interpolate(x, size=list(s), mode="nearest")),
-    Op.MAXPOOL: lambda n: (
-        _SameMaxPool(n.attrs["kernel"], n.attrs["stride"])
-        if n.attrs["padding"] == "same"
-        else nn.MaxPool2D(n.attrs["kernel"], n.attrs["stride"], padding=n.attrs["padding"])
-    ),
+    Op.MAXPOOL: _maxpool,
     Op.ADAPTIVE_MAXPOOL: lambda n: nn.AdaptiveMaxPool2D(list(n.attrs["size"])),
     Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
 }
@@ -112,17 +122,20 @@ class GraphLayer(nn.Layer):
                         setattr(layer, name, getattr(owner, name))
             self.nodes[node.module_name] = layer
         self._input_ids = [n.id for n in graph.inputs]
-        self._output_ids = list(graph.outputs.values())
+        self._output_ids = graph.result_ids()
 
     def run(self, inputs: Sequence[Any]) -> dict[str, Any]:
         """Every node's output tensor, by node id."""
-        values: dict[str, Any] = dict(zip(self._input_ids, inputs, strict=True))
+        values: dict[str, Any] = {}
+        for index, node_id in enumerate(self._input_ids):  # no zip: dy2static rewrites it
+            values[node_id] = inputs[index]
         for node in self.graph:
             if node.op is not Op.INPUT:
                 values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
         return values
 
-    def forward(self, *inputs: Any) -> list[Any]:
+    def forward(self, inputs: list[Any]) -> list[Any]:
+        """``inputs``: one tensor per graph input, in graph order (a list, so dy2static can trace it)."""
         values = self.run(inputs)
         return [values[i] for i in self._output_ids]
 
@@ -158,4 +171,76 @@ def count_parameters(model: nn.Layer) -> tuple[int, int]:
 
 
 def version() -> str:
-    return str(paddle.__version__)
+    return str(getattr(paddle, "__version__", "unknown"))
+
+
+# Benchmarking -----------------------------------------------------------------------------------
+def _input_specs(graph: Graph) -> list[Any]:
+    from paddle.static import InputSpec
+
+    return [InputSpec(list(n.attrs["shape"]), "float32", name=f"x{i}") for i, n in enumerate(graph.inputs)]
+
+
+def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int) -> Any:
+    """Export with paddle.jit.save and load a Paddle Inference predictor (oneDNN on CPU).
+
+    Needs FLAGS_enable_pir_api=0 in the environment before paddle is imported: oneDNN cannot
+    run a PIR program that holds a nearest interpolate (paddle 3.3).
+    """
+    import os
+
+    prefix = os.path.join(folder, "model")
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True), prefix)
+    program = prefix + (".pdmodel" if os.path.exists(prefix + ".pdmodel") else ".json")
+    config = paddle.inference.Config(program, prefix + ".pdiparams")
+    if gpu:
+        config.enable_use_gpu(256, 0)
+    else:
+        config.disable_gpu()
+        config.enable_mkldnn()
+        config.set_cpu_math_library_num_threads(threads)
+    config.disable_glog_info()
+    return paddle.inference.create_predictor(config)
+
+
+def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
+    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
+    import tempfile
+
+    from fpnprof.bench import CpuTimer, EventTimer, Runner
+    from fpnprof.errors import BackendUnavailable
+
+    gpu = device == "gpu"
+    if gpu and not paddle.is_compiled_with_cuda():
+        raise BackendUnavailable(
+            "--device gpu with the paddle backend needs paddlepaddle-gpu (this paddle is a CPU build); "
+            "or use --backend torch"
+        )
+    paddle.set_device("gpu" if gpu else "cpu")
+    model = lower(graph)
+    inputs = random_inputs(graph, seed)
+    paddle.set_grad_enabled(False)
+    if engine == "inference":
+        predictor = _predictor(model, graph, tempfile.mkdtemp(prefix="fpnprof-"), gpu=gpu, threads=threads)
+        for name, tensor in zip(predictor.get_input_names(), inputs, strict=True):
+            predictor.get_input_handle(name).copy_from_cpu(tensor.numpy())
+        fn: Any = predictor.run
+    elif engine == "static":
+        static = paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True)
+        fn = lambda: static(inputs)  # noqa: E731
+    else:
+        fn = lambda: model(inputs)  # noqa: E731
+    if gpu:
+        timer: Any = EventTimer(lambda: paddle.device.cuda.Event(enable_timing=True), paddle.device.synchronize)
+        name = paddle.device.cuda.get_device_name()
+    else:
+        timer = CpuTimer()
+        name = "cpu"
+    info = {
+        "framework": f"paddle {version()}",
+        "device_name": name,
+        "threads": threads,
+        "math_mode": {"onednn": engine == "inference" and not gpu, "pir": os.environ.get("FLAGS_enable_pir_api", "default")},
+    }
+    peak = (lambda: int(paddle.device.cuda.max_memory_allocated())) if gpu else (lambda: None)
+    return Runner(fn, timer, info, peak)

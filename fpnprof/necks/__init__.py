@@ -7,7 +7,7 @@ import difflib
 from fpnprof.backbone import build_backbone
 from fpnprof.builder import GraphBuilder
 from fpnprof.config import NeckConfig
-from fpnprof.errors import ConfigError
+from fpnprof.errors import ConfigError, GraphError
 from fpnprof.graph import Graph, Part
 from fpnprof.necks import bifpn, fpn, pafpn
 from fpnprof.necks.common import NeckBuilder, require_side
@@ -31,7 +31,12 @@ def build_graph(cfg: NeckConfig) -> Graph:
     for level in range(cfg.min_level, cfg.top_input_level + 1):
         require_side(cfg, level, builder.hw(features[level])[0])
     builder.part = Part.NECK
-    outputs = NECKS[check_neck_name(cfg.neck)](builder, cfg, features)
+    try:
+        outputs = NECKS[check_neck_name(cfg.neck)](builder, cfg, features)
+    except GraphError as exc:
+        raise ConfigError(
+            f"{cfg.neck} ({cfg.variant}) cannot take --size {cfg.size} with --levels {cfg.levels} and the {cfg.stem} stem: {exc}"
+        ) from None
     graph = builder.graph
     graph.features = {lvl: features[lvl] for lvl in range(cfg.min_level, cfg.top_input_level + 1)}
     graph.outputs = dict(sorted(outputs.items()))

@@ -94,7 +94,7 @@ def _fuse_node(b: GraphBuilder, prefix: str, level: int, inputs: list[str], targ
         if src_level > level:
             x = b.upsample(x, target, "upsample")
         elif src_level < level:
-            x = b.maxpool(x, 3, 2, "pool", padding="same")
+            x = b.maxpool(x, 3, 2, "pool", same=True)
         edges.append(x)
     at_level(b, level, f"{prefix}.")
     x = b.swish(b.fusion(tuple(edges), "fuse"), "swish")
@@ -133,7 +133,7 @@ def _paper(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[i
         src = feats[level - 1]
         if b.channels(src) != c:
             src = b.bn(b.conv(src, c, 1, "conv"), "bn", eps=PAPER_BN_EPS)
-        feats[level] = b.maxpool(src, 3, 2, "pool", padding="same")
+        feats[level] = b.maxpool(src, 3, 2, "pool", same=True)
     for cell in range(cfg.cells):
         feats = _paper_cell(b, cell, feats, c)
     return feats

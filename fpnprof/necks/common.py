@@ -22,8 +22,7 @@ def require_side(cfg: NeckConfig, level: int, side: int) -> None:
     """Refuse a pyramid level under 1x1."""
     if side < 1:
         raise ConfigError(
-            f"P{level} would be under 1x1 at --size {cfg.size} with the {cfg.stem} stem; "
-            "use fewer --levels or a larger --size"
+            f"P{level} would be under 1x1 at --size {cfg.size} with the {cfg.stem} stem; use fewer --levels or a larger --size"
         )
 
 

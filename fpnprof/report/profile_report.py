@@ -84,7 +84,15 @@ def profile_data(p: Profile, *, detail: bool = False, by_op: bool = False) -> di
     }
     if detail:
         data["nodes"] = [
-            {"id": n.id, "op": n.op, "level": n.level, "part": n.part, "shape": list(n.shape), "shares": n.shares, **asdict(n.totals)}
+            {
+                "id": n.id,
+                "op": n.op,
+                "level": n.level,
+                "part": n.part,
+                "shape": list(n.shape),
+                "shares": n.shares,
+                **asdict(n.totals),
+            }
             for n in p.nodes
         ]
     if by_op:
@@ -118,8 +126,13 @@ def profile_report(p: Profile, *, detail: bool = False, by_op: bool = False) -> 
         sections.append(
             Section(
                 "per node (neck)",
-                [Column("id", "node"), Column("op", "op"), Column("name", "level"), Column("shape", "output"),
-                 *LEVEL_COLUMNS[4:]],
+                [
+                    Column("id", "node"),
+                    Column("op", "op"),
+                    Column("name", "level"),
+                    Column("shape", "output"),
+                    *LEVEL_COLUMNS[4:],
+                ],
                 rows=[
                     {"id": n.id, "op": n.op, "name": f"P{n.level}", "shape": n.shape, **asdict(n.totals)}
                     | ({"id": f"{n.id} (shares {n.shares})"} if n.shares else {})
@@ -132,8 +145,13 @@ def profile_report(p: Profile, *, detail: bool = False, by_op: bool = False) -> 
         sections.append(
             Section(
                 "per op type (neck)",
-                [Column("op", "op"), Column("count", "nodes", "int"), Column("macs", "GMACs (fvcore)", "giga"),
-                 Column("flops", "GFLOPs", "giga"), Column("fvcore", "fvcore counts")],
+                [
+                    Column("op", "op"),
+                    Column("count", "nodes", "int"),
+                    Column("macs", "GMACs (fvcore)", "giga"),
+                    Column("flops", "GFLOPs", "giga"),
+                    Column("fvcore", "fvcore counts"),
+                ],
                 rows=[{**asdict(o), "fvcore": FVCORE_ZERO_NOTE.get(o.op, "")} for o in p.by_op],
             )
         )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fpnprof.report.model import Report, format_cell
+from fpnprof.report.model import Column, Report, format_cell
 
 _NUMERIC = {"int", "giga", "mb", "ms", "float", "ratio"}
 
@@ -16,6 +17,13 @@ _NUMERIC = {"int", "giga", "mb", "ms", "float", "ratio"}
 def _bar(share: float, width: int = 20) -> Text:
     full = round(max(0.0, min(1.0, share)) * width)
     return Text("█" * full + "·" * (width - full) + f" {share * 100:5.1f}%", style="cyan")
+
+
+def _cell(row: dict[str, Any], col: Column) -> Text | str:
+    value = row.get(col.key)
+    if col.kind == "bar":
+        return _bar(value) if isinstance(value, float) else ""
+    return format_cell(value, col.kind)
 
 
 def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
@@ -26,11 +34,15 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         for col in section.columns:
             table.add_column(col.header, justify="right" if col.kind in _NUMERIC else "left", no_wrap=True)
         for row in section.rows:
-            table.add_row(*[_bar(row[c.key]) if c.kind == "bar" else format_cell(row.get(c.key), c.kind) for c in section.columns])
+            table.add_row(
+                *[_bar(row[c.key]) if c.kind == "bar" else format_cell(row.get(c.key), c.kind) for c in section.columns]
+            )
         if section.totals:
             table.add_section()
             for row in section.totals:
-                table.add_row(*[format_cell(row.get(c.key), c.kind) if c.kind != "bar" else "" for c in section.columns], style="bold")
+                table.add_row(
+                    *[format_cell(row.get(c.key), c.kind) if c.kind != "bar" else "" for c in section.columns], style="bold"
+                )
         console.print(table)
     for note in report.notes:
         console.print(note, highlight=False)

@@ -1,0 +1,280 @@
+"""Lower a graph to a ``torch.nn.Module`` (one submodule per node) and check it with fvcore.
+
+Never imports paddle, so it runs where only torch is installed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fpnprof.backends.aten_ops import expected_unsupported
+from fpnprof.errors import BackendUnavailable
+from fpnprof.graph import Graph, Node, Op, Part
+from fpnprof.results import Profile
+
+NAME = "torch"
+
+
+class _Fn(nn.Module):
+    """A parameter-free node as its own named submodule."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: Any) -> Any:
+        return self.fn(*xs)
+
+
+class _PaddedMaxPool(nn.Module):
+    """Max pool after an explicit (possibly asymmetric) -inf padding, e.g. TensorFlow's SAME."""
+
+    def __init__(self, kernel: int, stride: int, padding: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        top, bottom, left, right = padding
+        self.kernel, self.stride, self.pad = kernel, stride, (left, right, top, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(F.pad(x, self.pad, value=float("-inf")), self.kernel, self.stride)
+
+
+class _Fusion(nn.Module):
+    """Fast normalised fusion: relu(w_i) / (sum relu(w) + eps), weights initialised to 1."""
+
+    def __init__(self, arity: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(arity))
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        w = torch.relu(self.weight)
+        w = w / (w.sum() + self.eps)
+        out = xs[0] * w[0]
+        for i in range(1, len(xs)):
+            out = out + xs[i] * w[i]
+        return out
+
+
+def _add(*xs: torch.Tensor) -> torch.Tensor:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return out
+
+
+def _conv(node: Node) -> nn.Module:
+    a = node.attrs
+    return nn.Conv2d(
+        a["in_channels"],
+        a["out_channels"],
+        a["kernel"],
+        stride=a["stride"],
+        padding=a["padding"],
+        groups=a["groups"],
+        bias=a["bias"],
+    )
+
+
+def _maxpool(node: Node) -> nn.Module:
+    a = node.attrs
+    top, bottom, left, right = a["padding"]
+    if top == bottom == left == right:
+        return nn.MaxPool2d(a["kernel"], a["stride"], padding=top)
+    return _PaddedMaxPool(a["kernel"], a["stride"], a["padding"])
+
+
+def _upsample(node: Node) -> nn.Module:
+    size = tuple(node.attrs["size"])
+    return _Fn(lambda x: F.interpolate(x, size=size, mode="nearest"))
+
+
+#: One module factory per op.
+LOWER: dict[Op, Callable[[Node], nn.Module]] = {
+    Op.CONV: _conv,
+    Op.BATCHNORM: lambda n: nn.BatchNorm2d(n.attrs["channels"], eps=n.attrs["eps"]),
+    Op.RELU: lambda n: nn.ReLU(),
+    Op.SWISH: lambda n: nn.SiLU(),
+    Op.ADD: lambda n: _Fn(_add),
+    Op.CONCAT: lambda n: _Fn(lambda *xs: torch.cat(xs, dim=1)),
+    Op.UPSAMPLE: _upsample,
+    Op.MAXPOOL: _maxpool,
+    Op.ADAPTIVE_MAXPOOL: lambda n: nn.AdaptiveMaxPool2d(tuple(n.attrs["size"])),
+    Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
+}
+
+_SHARED = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+class GraphModule(nn.Module):
+    """Runs a graph: inputs in graph order in, outputs (bottom level first) out."""
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.graph = graph
+        self.nodes = nn.ModuleDict()
+        for node in graph:
+            if node.op is Op.INPUT:
+                continue
+            module = LOWER[node.op](node)
+            if node.shares is not None:
+                owner = self.nodes[graph[node.shares].module_name]
+                for name in _SHARED:
+                    if getattr(owner, name, None) is not None:
+                        setattr(module, name, getattr(owner, name))
+            self.nodes[node.module_name] = module
+        self._input_ids = [n.id for n in graph.inputs]
+        self._output_ids = graph.result_ids()
+
+    def run(self, inputs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs, strict=True))
+        for node in self.graph:
+            if node.op is not Op.INPUT:
+                values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
+        return values
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        values = self.run(inputs)
+        return tuple(values[i] for i in self._output_ids)
+
+
+def lower(graph: Graph) -> GraphModule:
+    return GraphModule(graph).eval()
+
+
+def random_inputs(graph: Graph, seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(*n.attrs["shape"], generator=gen).to(device=device, dtype=dtype) for n in graph.inputs]
+
+
+def node_shapes(model: GraphModule, inputs: Sequence[torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    with torch.no_grad():
+        values = model.run(inputs)
+    return {k: tuple(v.shape) for k, v in values.items()}
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable parameters, BN running mean + variance); shared tensors once."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    stats = sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
+    return trainable, stats
+
+
+def fvcore_counts(model: GraphModule, inputs: Sequence[torch.Tensor]) -> tuple[int, dict[str, int], Counter[str]]:
+    """fvcore's total MACs, MACs by node id, and the unsupported-op occurrences it reported."""
+    try:
+        from fvcore.nn import FlopCountAnalysis
+    except ImportError:
+        raise BackendUnavailable("fvcore is needed to check MACs: pip install 'fpnprof[torch]'") from None
+    analysis = FlopCountAnalysis(model, tuple(inputs)).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    by_module = analysis.by_module()
+    per_node = {node.id: int(by_module.get(f"nodes.{node.module_name}", 0)) for node in model.graph if node.op is not Op.INPUT}
+    return int(analysis.total()), per_node, Counter(analysis.unsupported_ops())
+
+
+def conv_flops_flopcounter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> int:
+    """Convolution FLOPs as torch's own FlopCounterMode counts them (2 per MAC, bias ignored)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(*inputs)
+    counts = counter.get_flop_counts().get("Global", {})
+    return int(sum(v for op, v in counts.items() if "convolution" in str(op)))
+
+
+def check_macs(model: GraphModule, graph: Graph, p: Profile) -> list[str]:
+    """Differences between fvcore and the analytic MACs: total, backbone, per neck level, unsupported ops."""
+    total, per_node, unsupported = fvcore_counts(model, random_inputs(graph))
+    problems = []
+    if total != p.model_total.macs:
+        problems.append(f"total MACs: analytic {p.model_total.macs:,} != fvcore {total:,}")
+    backbone = sum(v for k, v in per_node.items() if graph[k].part is Part.BACKBONE)
+    if backbone != p.backbone_total.macs:
+        problems.append(f"backbone MACs: analytic {p.backbone_total.macs:,} != fvcore {backbone:,}")
+    for row in p.levels:
+        fv = sum(v for k, v in per_node.items() if graph[k].part is Part.NECK and graph[k].level == row.level)
+        if fv != row.totals.macs:
+            problems.append(f"{row.name} MACs: analytic {row.totals.macs:,} != fvcore {fv:,}")
+    expected = expected_unsupported(graph)
+    if unsupported != expected:
+        problems.append(f"fvcore unsupported ops {dict(unsupported)} != expected {dict(expected)}")
+    return problems
+
+
+def version() -> str:
+    return str(torch.__version__)
+
+
+# Benchmarking -----------------------------------------------------------------------------------
+TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _gpu_or_raise() -> None:
+    if not torch.cuda.is_available():
+        build = "a CPU build of torch" if torch.version.cuda is None else f"torch {torch.__version__} sees no CUDA device"
+        raise BackendUnavailable(f"--device gpu needs an NVIDIA GPU and a CUDA build of torch; this is {build}")
+
+
+def _cuda_graph(model: nn.Module, inputs: list[torch.Tensor]) -> Callable[[], Any]:
+    """Capture one forward pass as a CUDA graph (after warming up on a side stream)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            model(*inputs)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        model(*inputs)
+    return graph.replay
+
+
+def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
+    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
+    from fpnprof.bench import CpuTimer, EventTimer, Runner
+
+    torch.set_num_threads(threads)
+    gpu = device == "gpu"
+    if gpu:
+        _gpu_or_raise()
+    elif engine == "cudagraph":
+        raise BackendUnavailable("the cudagraph engine needs --device gpu")
+    tf32 = dtype == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = gpu
+    dev = "cuda" if gpu else "cpu"
+    model = lower(graph).to(device=dev, dtype=TORCH_DTYPES[dtype])
+    inputs = random_inputs(graph, seed, dev, TORCH_DTYPES[dtype])
+    torch.set_grad_enabled(False)
+    if engine == "compile":
+        compiled = torch.compile(model)
+        fn: Callable[[], Any] = lambda: compiled(*inputs)  # noqa: E731
+    elif engine == "cudagraph":
+        fn = _cuda_graph(model, inputs)
+    else:
+        fn = lambda: model(*inputs)  # noqa: E731
+    if gpu:
+        timer: Any = EventTimer(lambda: torch.cuda.Event(enable_timing=True), torch.cuda.synchronize)
+        torch.cuda.reset_peak_memory_stats()
+        name = torch.cuda.get_device_name()
+    else:
+        timer = CpuTimer()
+        name = "cpu"
+    info = {
+        "framework": f"torch {torch.__version__}",
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "math_mode": {
+            "allow_tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "allow_tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        },
+    }
+    peak = (lambda: int(torch.cuda.max_memory_allocated())) if gpu else (lambda: None)
+    return Runner(fn, timer, info, peak)

@@ -1,0 +1,270 @@
+"""Timing done right, framework-free: specs, engine rules, the measuring loop and its statistics.
+
+Backends supply a :class:`Runner` (one forward pass plus a timer that synchronises the device);
+every row runs in its own subprocess (``fpnprof.bench_worker``) so thread settings and
+``FLAGS_enable_pir_api`` are in the environment before a framework is imported, and so peak
+memory is that row's alone.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from fpnprof.config import RESNET18_CHANNELS, NeckConfig
+from fpnprof.errors import ConfigError
+from fpnprof.graph import Graph, Op, Part
+
+PARTS = ("neck", "backbone", "total")
+DEVICES = ("cpu", "gpu")
+#: Engines each backend offers, per device.
+ENGINES: dict[str, dict[str, tuple[str, ...]]] = {
+    "paddle": {"cpu": ("eager", "static", "inference"), "gpu": ("eager", "static", "inference")},
+    "torch": {"cpu": ("eager", "compile"), "gpu": ("eager", "compile", "cudagraph")},
+}
+#: Dtypes each backend measures, per device.
+DTYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "paddle": {"cpu": ("fp32",), "gpu": ("fp32",)},
+    "torch": {"cpu": ("fp32", "bf16"), "gpu": ("fp32", "tf32", "bf16", "fp16")},
+}
+MIN_RUNS = 5
+MAX_RUNS = 100_000
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """One row to measure."""
+
+    config: NeckConfig
+    part: str = "total"
+    backend: str = "paddle"
+    device: str = "cpu"
+    engine: str = "eager"
+    threads: int = 0  # 0: all cores
+    warmup: int = 3
+    repeat: int | None = None
+    min_time: float = 2.0
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["config"] = self.config.as_dict()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BenchSpec:
+        cfg = dict(data["config"])
+        cfg["in_channels"] = tuple(cfg["in_channels"])
+        return cls(**{**data, "config": NeckConfig(**cfg)})
+
+    @property
+    def effective_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+
+def check_spec(spec: BenchSpec) -> None:
+    """Refuse, with one clear line, a combination that cannot run."""
+    if spec.part not in PARTS:
+        raise ConfigError(f"unknown part {spec.part!r}; choose from {', '.join(PARTS)}")
+    if spec.device not in DEVICES:
+        raise ConfigError(f"unknown device {spec.device!r}; choose from {', '.join(DEVICES)}")
+    if spec.backend not in ENGINES:
+        raise ConfigError(f"unknown backend {spec.backend!r}; choose from {', '.join(ENGINES)}")
+    engines = ENGINES[spec.backend][spec.device]
+    if spec.engine not in engines:
+        raise ConfigError(
+            f"engine {spec.engine!r} does not apply to {spec.backend} on {spec.device}; choose from {', '.join(engines)}"
+        )
+    dtypes = DTYPES[spec.backend][spec.device]
+    if spec.config.dtype not in dtypes:
+        raise ConfigError(f"{spec.backend} on {spec.device} measures {', '.join(dtypes)}, not {spec.config.dtype}")
+    if spec.warmup < 0 or (spec.repeat is not None and spec.repeat < 1) or spec.min_time <= 0 or spec.threads < 0:
+        raise ConfigError("--warmup must be >= 0, --repeat >= 1, --min-time > 0 and --threads >= 0")
+    if spec.part == "backbone" and spec.config.backbone == "none":
+        raise ConfigError("--part backbone needs --backbone resnet18")
+
+
+def parse_int_list(text: str, option: str) -> list[int]:
+    """Parse a sweep such as ``1,2,8``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"{option} takes positive integers, got {text!r}")
+    return values
+
+
+def parse_choices(text: str, option: str, allowed: tuple[str, ...]) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if not values or bad:
+        raise ConfigError(f"{option} takes {', '.join(allowed)} (comma-separated), got {text!r}")
+    return values
+
+
+def expand_sweep(configs: list[NeckConfig], batches: list[int], sizes: list[int], parts: list[str],
+                 engines: list[str], template: BenchSpec) -> list[BenchSpec]:
+    """Every config x batch x size x part x engine, in that nesting order."""
+    return [
+        replace(template, config=replace(cfg, batch=batch, size=size), part=part, engine=engine)
+        for cfg in configs
+        for batch in batches
+        for size in sizes
+        for part in parts
+        for engine in engines
+    ]
+
+
+def part_graph(cfg: NeckConfig, part: str) -> Graph:
+    """The graph to time for one part: the whole model, the backbone alone, or the neck alone
+    (fed with features of the backbone's shapes)."""
+    from fpnprof.necks import build_graph
+
+    if part == "neck" and cfg.backbone == "resnet18":
+        return build_graph(replace(cfg, backbone="none", in_channels=RESNET18_CHANNELS))
+    graph = build_graph(cfg)
+    if part != "backbone":
+        return graph
+    trunk = Graph()
+    for node in graph:
+        if node.part in (Part.INPUT, Part.BACKBONE):
+            trunk.add(node)
+    last = [n.id for n in trunk if n.op is not Op.INPUT][-1]
+    trunk.outputs = {5: last}
+    return trunk
+
+
+# Measuring ------------------------------------------------------------------------------------
+class Timer(Protocol):
+    def time(self, fn: Callable[[], Any]) -> float:
+        """Run ``fn`` once and return its milliseconds, the device synchronised."""
+        ...
+
+
+class CpuTimer:
+    """Wall clock around a synchronous call."""
+
+    def time(self, fn: Callable[[], Any]) -> float:
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) * 1e3
+
+
+class EventTimer:
+    """Device events around an asynchronous call: sync first, record, sync on the end event."""
+
+    def __init__(self, make_event: Callable[[], Any], synchronize: Callable[[], None]) -> None:
+        self.make_event = make_event
+        self.synchronize = synchronize
+
+    def time(self, fn: Callable[[], Any]) -> float:
+        self.synchronize()
+        start, end = self.make_event(), self.make_event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return float(start.elapsed_time(end))
+
+
+@dataclass
+class Runner:
+    """One forward pass, its timer, and what the backend knows about the run."""
+
+    fn: Callable[[], Any]
+    timer: Timer
+    info: dict[str, Any] = field(default_factory=dict)
+    peak_memory: Callable[[], int | None] = lambda: None
+
+    def step_ms(self) -> float:
+        return self.timer.time(self.fn)
+
+
+def measure(step_ms: Callable[[], float], *, warmup: int, min_time: float, repeat: int | None = None,
+            clock: Callable[[], float] = time.perf_counter, on_step: Callable[[float], None] | None = None) -> list[float]:
+    """Warm up, then time runs: exactly ``repeat`` of them, or until ``min_time`` seconds are spent
+    (at least :data:`MIN_RUNS`)."""
+    for _ in range(warmup):
+        step_ms()
+    samples: list[float] = []
+    start = clock()
+    while True:
+        samples.append(step_ms())
+        if on_step is not None:
+            on_step(clock() - start)
+        if repeat is not None:
+            if len(samples) >= repeat:
+                break
+        elif (clock() - start >= min_time and len(samples) >= MIN_RUNS) or len(samples) >= MAX_RUNS:
+            break
+    return samples
+
+
+@dataclass(frozen=True)
+class Stats:
+    median_ms: float
+    iqr_ms: float
+    p90_ms: float
+    min_ms: float
+    mean_ms: float
+    runs: int
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default method), q in [0, 100]."""
+    if not sorted_values:
+        raise ValueError("no samples")
+    pos = (len(sorted_values) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def summarize(samples: list[float]) -> Stats:
+    values = sorted(samples)
+    return Stats(
+        median_ms=statistics.median(values),
+        iqr_ms=percentile(values, 75) - percentile(values, 25),
+        p90_ms=percentile(values, 90),
+        min_ms=values[0],
+        mean_ms=statistics.fmean(values),
+        runs=len(values),
+    )
+
+
+def current_rss() -> int:
+    """Resident set size of this process in bytes (Linux /proc; 0 where unknown)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+@contextmanager
+def rss_sampler(interval: float = 0.002) -> Iterator[Callable[[], int]]:
+    """Sample RSS in a thread; yields a function returning the peak growth over the start, in bytes."""
+    base = current_rss()
+    peak = [base]
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], current_rss())
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield lambda: max(0, peak[0] - base)
+    finally:
+        stop.set()
+        thread.join()
+        peak[0] = max(peak[0], current_rss())

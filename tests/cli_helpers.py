@@ -1,0 +1,13 @@
+"""Run the CLI in-process with a fixed width and no colour."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner, Result
+
+from fpnprof.cli import app
+
+ENV = {"COLUMNS": "160", "NO_COLOR": "1", "TERM": "dumb"}
+
+
+def run(*args: str) -> Result:
+    return CliRunner(env=ENV).invoke(app, list(args))

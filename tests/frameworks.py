@@ -1,0 +1,72 @@
+"""Helpers that run a graph in Paddle and torch and compare everything with the analytic model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fpnprof.analysis import profile_graph
+from fpnprof.backends import load
+from fpnprof.backends.aten_ops import expected_unsupported
+from fpnprof.config import NeckConfig
+from fpnprof.graph import Graph, Part
+from fpnprof.necks import build_graph
+from fpnprof.results import Profile
+from fpnprof.transfer import paddle_to_torch, randomize_paddle
+
+
+@dataclass
+class Built:
+    cfg: NeckConfig
+    graph: Graph
+    profile: Profile
+
+
+def build(cfg: NeckConfig) -> Built:
+    graph = build_graph(cfg)
+    return Built(cfg, graph, profile_graph(cfg, graph))
+
+
+def check_paddle(b: Built) -> None:
+    pb = load("paddle")
+    model = pb.lower(b.graph)
+    real = pb.node_shapes(model, pb.random_inputs(b.graph))
+    assert {n.id: tuple(n.shape) for n in b.profile.nodes} == real
+    assert pb.count_parameters(model) == (b.profile.model_total.params, b.profile.model_total.buffers)
+
+
+def check_torch_counts(b: Built) -> None:
+    tb = load("torch")
+    model = tb.lower(b.graph)
+    inputs = tb.random_inputs(b.graph)
+    assert tb.count_parameters(model) == (b.profile.model_total.params, b.profile.model_total.buffers)
+    total, per_node, unsupported = tb.fvcore_counts(model, inputs)
+    assert total == b.profile.model_total.macs
+    for row in b.profile.levels:
+        fv = sum(v for k, v in per_node.items() if b.graph[k].part is Part.NECK and b.graph[k].level == row.level)
+        assert fv == row.totals.macs, row.name
+    assert sum(v for k, v in per_node.items() if b.graph[k].part is Part.BACKBONE) == b.profile.backbone_total.macs
+    assert unsupported == expected_unsupported(b.graph)
+    conv_flops = sum(2 * n.totals.macs for n in b.profile.nodes if n.op == "conv")
+    assert tb.conv_flops_flopcounter(model, inputs) == conv_flops
+
+
+def paddle_torch_errors(b: Built, seed: int = 0) -> list[float]:
+    """Relative L2 error per output level between Paddle and torch with copied, randomised weights."""
+    import paddle
+    import torch
+
+    pb, tb = load("paddle"), load("torch")
+    pm, tm = pb.lower(b.graph), tb.lower(b.graph)
+    randomize_paddle(pm, b.graph, seed)
+    assert paddle_to_torch(pm, tm, b.graph) > 0
+    rng = np.random.default_rng(seed + 1)
+    xs = [rng.standard_normal(n.attrs["shape"]).astype("float32") for n in b.graph.inputs]
+    with paddle.no_grad():
+        p_out = pm([paddle.to_tensor(x) for x in xs])
+    with torch.no_grad():
+        t_out = tm(*[torch.from_numpy(x) for x in xs])
+    return [float(np.linalg.norm(a.numpy() - t.numpy()) / np.linalg.norm(t.numpy())) for a, t in zip(p_out, t_out, strict=True)][
+        : len(b.graph.outputs)
+    ]

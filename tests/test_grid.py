@@ -1,0 +1,83 @@
+"""Every neck x variant x levels x stem at small sizes, two widths: analytic == Paddle == torch == fvcore."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from frameworks import Built, build, check_paddle, check_torch_counts, paddle_torch_errors
+
+from fpnprof.config import NeckConfig
+from fpnprof.results import Totals
+
+SIZES = {"tutorial": 32, "imagenet": 128}
+GRID = [
+    NeckConfig(
+        neck=neck,
+        variant=variant,
+        levels=levels,
+        min_level=min_level,
+        stem=stem,
+        size=SIZES[stem],
+        channels=channels,
+        batch=1,
+        cells=2,
+    )
+    for neck, variant, (levels, min_level), stem, channels in itertools.product(
+        ("fpn", "pafpn", "bifpn"), ("tutorial", "paper"), ((3, 2), (5, 2), (4, 3)), ("tutorial", "imagenet"), (8, 24)
+    )
+]
+IDS = [f"{c.neck}-{c.variant}-L{c.levels}m{c.min_level}-{c.stem}-C{c.channels}" for c in GRID]
+
+
+@pytest.fixture(params=GRID, ids=IDS)
+def built(request: pytest.FixtureRequest) -> Built:
+    return build(request.param)
+
+
+def test_levels_add_up_to_totals(built: Built) -> None:
+    p = built.profile
+    total = Totals()
+    for row in p.levels:
+        total = total + row.totals
+    assert total == p.neck_total
+    neck_nodes = [n for n in p.nodes if n.part == "neck"]
+    assert sum(n.totals.macs for n in neck_nodes) == p.neck_total.macs
+    assert [r.level for r in p.levels] == list(range(built.cfg.min_level, built.cfg.max_level + 1))
+    assert all(r.output_shape[1] == built.cfg.channels for r in p.levels)
+
+
+def test_paddle_matches_analytic(built: Built) -> None:
+    check_paddle(built)
+
+
+def test_torch_and_fvcore_match_analytic(built: Built) -> None:
+    check_torch_counts(built)
+
+
+def test_paddle_and_torch_outputs_agree(built: Built) -> None:
+    errors = paddle_torch_errors(built)
+    assert len(errors) == built.cfg.levels
+    assert max(errors) < 1e-4
+
+
+def test_backbone_none_neck_alone() -> None:
+    cfg = NeckConfig(
+        neck="bifpn",
+        variant="paper",
+        backbone="none",
+        in_channels=(256, 512, 1024, 2048),
+        min_level=3,
+        levels=5,
+        channels=16,
+        cells=1,
+        batch=1,
+        size=64,
+        stem="imagenet",
+    )
+    b = build(cfg)
+    assert b.profile.backbone_total == Totals()
+    assert [n.attrs["shape"] for n in b.graph.inputs] == [(1, 512, 8, 8), (1, 1024, 4, 4), (1, 2048, 2, 2)]
+    check_paddle(b)
+    check_torch_counts(b)
+    assert max(paddle_torch_errors(b)) < 1e-4

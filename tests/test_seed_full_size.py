@@ -1,0 +1,18 @@
+"""Slow: the seed's five examples at full size (256 channels, batch 2, 64x64) in Paddle and torch."""
+
+from __future__ import annotations
+
+import pytest
+from frameworks import build, check_paddle, check_torch_counts
+
+from fpnprof.config import NeckConfig
+
+SEED_EXAMPLES = [("fpn", 4, 3), ("pafpn", 4, 3), ("bifpn", 5, 3), ("bifpn", 4, 5), ("bifpn", 6, 5)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("neck", "levels", "cells"), SEED_EXAMPLES, ids=[f"{n}-L{lv}-R{c}" for n, lv, c in SEED_EXAMPLES])
+def test_seed_example_full_size(neck: str, levels: int, cells: int) -> None:
+    b = build(NeckConfig(neck=neck, levels=levels, cells=cells))
+    check_paddle(b)
+    check_torch_counts(b)
