@@ -109,8 +109,9 @@ def parse_choices(text: str, option: str, allowed: tuple[str, ...]) -> list[str]
     return values
 
 
-def expand_sweep(configs: list[NeckConfig], batches: list[int], sizes: list[int], parts: list[str],
-                 engines: list[str], template: BenchSpec) -> list[BenchSpec]:
+def expand_sweep(
+    configs: list[NeckConfig], batches: list[int], sizes: list[int], parts: list[str], engines: list[str], template: BenchSpec
+) -> list[BenchSpec]:
     """Every config x batch x size x part x engine, in that nesting order."""
     return [
         replace(template, config=replace(cfg, batch=batch, size=size), part=part, engine=engine)
@@ -187,8 +188,15 @@ class Runner:
         return self.timer.time(self.fn)
 
 
-def measure(step_ms: Callable[[], float], *, warmup: int, min_time: float, repeat: int | None = None,
-            clock: Callable[[], float] = time.perf_counter, on_step: Callable[[float], None] | None = None) -> list[float]:
+def measure(
+    step_ms: Callable[[], float],
+    *,
+    warmup: int,
+    min_time: float,
+    repeat: int | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    on_step: Callable[[float], None] | None = None,
+) -> list[float]:
     """Warm up, then time runs: exactly ``repeat`` of them, or until ``min_time`` seconds are spent
     (at least :data:`MIN_RUNS`)."""
     for _ in range(warmup):

@@ -22,14 +22,18 @@ def run(spec: BenchSpec) -> dict[str, Any]:
     graph = part_graph(spec.config, spec.part)
     backend = load(spec.backend)
     with rss_sampler() as rss_growth:
-        runner = backend.make_runner(graph, device=spec.device, engine=spec.engine, dtype=spec.config.dtype,
-                                     threads=spec.effective_threads, seed=spec.seed)
+        runner = backend.make_runner(
+            graph, device=spec.device, engine=spec.engine, dtype=spec.config.dtype, threads=spec.effective_threads, seed=spec.seed
+        )
         samples = measure(runner.step_ms, warmup=spec.warmup, min_time=spec.min_time, repeat=spec.repeat)
         gpu_peak = runner.peak_memory()
         cpu_peak = rss_growth()
-    return {"stats": asdict(summarize(samples)), "info": runner.info,
-            "peak_mem_bytes": gpu_peak if gpu_peak is not None else cpu_peak,
-            "peak_mem_kind": "gpu max allocated" if gpu_peak is not None else "cpu rss growth"}
+    return {
+        "stats": asdict(summarize(samples)),
+        "info": runner.info,
+        "peak_mem_bytes": gpu_peak if gpu_peak is not None else cpu_peak,
+        "peak_mem_kind": "gpu max allocated" if gpu_peak is not None else "cpu rss growth",
+    }
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ import functools
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from fpnprof import __version__
+from fpnprof.cli_io import write_atomic
 from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig, parse_in_channels
 from fpnprof.errors import FpnprofError
 from fpnprof.report import FORMATS, render
@@ -101,19 +101,6 @@ def make_config(
         dtype=dtype,
         **extra,
     )
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def emit(report: Report, fmt: str, output: Path | None) -> None:
@@ -213,7 +200,9 @@ def bench(
     backbone: Backbone = "resnet18",
     in_channels: InChannels = None,
     device: Annotated[str, typer.Option(help="cpu or gpu.")] = "cpu",
-    backend: Annotated[str, typer.Option(help="paddle or torch (GPU numbers: torch, or paddle with paddlepaddle-gpu).")] = "paddle",
+    backend: Annotated[
+        str, typer.Option(help="paddle or torch (GPU numbers: torch, or paddle with paddlepaddle-gpu).")
+    ] = "paddle",
     engine: Annotated[
         str, typer.Option(help="eager, static, inference (paddle); eager, compile, cudagraph (torch). Comma list allowed.")
     ] = "eager",
@@ -242,14 +231,149 @@ def bench(
 
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
     configs = [
-        make_config(n, variant=variant, levels=levels, min_level=min_level, channels=channels, cells=cells,
-                    batch=batches[0], size=sizes[0], stem=stem, backbone=backbone, in_channels=in_channels, dtype=dtype)
+        make_config(
+            n,
+            variant=variant,
+            levels=levels,
+            min_level=min_level,
+            channels=channels,
+            cells=cells,
+            batch=batches[0],
+            size=sizes[0],
+            stem=stem,
+            backbone=backbone,
+            in_channels=in_channels,
+            dtype=dtype,
+        )
         for n in (necks or ["fpn", "pafpn", "bifpn"])
     ]
-    report = run_bench_command(configs, batches=batches, sizes=sizes, part=part, engine=engine, device=device,
-                               backend=backend, threads=threads, warmup=warmup, repeat=repeat, min_time=min_time,
-                               plot=plot)
+    report = run_bench_command(
+        configs,
+        batches=batches,
+        sizes=sizes,
+        part=part,
+        engine=engine,
+        device=device,
+        backend=backend,
+        threads=threads,
+        warmup=warmup,
+        repeat=repeat,
+        min_time=min_time,
+        plot=plot,
+    )
     emit(report, fmt, output)
+
+
+@app.command()
+@guarded
+def compare(
+    necks: Annotated[
+        list[str] | None, typer.Argument(help="Necks to compare (default: fpn pafpn bifpn).", show_default=False)
+    ] = None,
+    variant: Annotated[str, typer.Option(help="tutorial, paper or both.")] = "tutorial",
+    levels: Annotated[int, typer.Option(help="Output levels, shared by every neck.")] = 5,
+    min_level: MinLevel = 2,
+    channels: Channels = 256,
+    cells: Cells = 3,
+    batch: Batch = 2,
+    size: Size = 64,
+    stem: Stem = "tutorial",
+    backbone: Backbone = "resnet18",
+    in_channels: InChannels = None,
+    baseline: Annotated[str | None, typer.Option(help="Neck the ratios are relative to (default: the first).")] = None,
+    bench: Annotated[bool, typer.Option(help="Also time each neck: eager and its fastest deployed engine.")] = False,
+    backend: Annotated[str, typer.Option(help="With --bench: paddle or torch.")] = "paddle",
+    device: Annotated[str, typer.Option(help="With --bench: cpu or gpu.")] = "cpu",
+    threads: Annotated[int, typer.Option(help="With --bench: CPU threads (0 = all cores).")] = 0,
+    min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per engine.")] = 1.0,
+    plot: Annotated[Path | None, typer.Option(help="Stacked per-level MACs per neck to FILE.png|svg.")] = None,
+    fmt: Format = "table",
+    output: Output = None,
+) -> None:
+    """Which neck? Params, GMACs, GFLOPs and activation memory side by side, as ratios to a baseline.
+
+    Examples:
+
+      fpnprof compare
+
+      fpnprof compare --variant both --stem imagenet --size 512 --batch 1
+
+      fpnprof compare fpn bifpn --variant paper --bench --format markdown -o necks.md
+    """
+    from fpnprof.commands import run_compare
+    from fpnprof.errors import ConfigError
+
+    if variant not in ("tutorial", "paper", "both"):
+        raise ConfigError(f"--variant takes tutorial, paper or both, got {variant!r}")
+    variants = ["tutorial", "paper"] if variant == "both" else [variant]
+    configs = [
+        make_config(
+            n,
+            variant=v,
+            levels=levels,
+            min_level=min_level,
+            channels=channels,
+            cells=cells,
+            batch=batch,
+            size=size,
+            stem=stem,
+            backbone=backbone,
+            in_channels=in_channels,
+        )
+        for n in (necks or ["fpn", "pafpn", "bifpn"])
+        for v in variants
+    ]
+    report = run_compare(
+        configs, baseline=baseline, bench=bench, backend=backend, device=device, threads=threads, min_time=min_time, plot=plot
+    )
+    emit(report, fmt, output)
+
+
+@app.command()
+@guarded
+def graph(
+    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.")],
+    variant: Variant = "tutorial",
+    levels: Levels = None,
+    min_level: MinLevel = 2,
+    channels: Channels = 256,
+    cells: Cells = 3,
+    batch: Batch = 2,
+    size: Size = 64,
+    stem: Stem = "tutorial",
+    part: Annotated[str, typer.Option(help="neck (fed by its input features), backbone or total.")] = "neck",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot.")] = "mermaid",
+    output: Output = None,
+) -> None:
+    """Draw the topology: nodes grouped by level, one edge per input, the op and fusion on each node.
+
+    Examples:
+
+      fpnprof graph bifpn --variant paper --levels 5 --cells 1
+
+      fpnprof graph pafpn -f dot -o pafpn.dot  (then: dot -Tsvg pafpn.dot > pafpn.svg)
+    """
+    from fpnprof.commands import run_graph
+
+    cfg = make_config(
+        neck,
+        variant=variant,
+        levels=levels,
+        min_level=min_level,
+        channels=channels,
+        cells=cells,
+        batch=batch,
+        size=size,
+        stem=stem,
+        backbone="resnet18",
+        in_channels=None,
+    )
+    text = run_graph(cfg, fmt=fmt, part=part)
+    if output is not None:
+        write_atomic(output, text)
+        typer.echo(f"wrote {output}", err=True)
+    else:
+        typer.echo(text, nl=False)
 
 
 @app.command("list")

@@ -14,6 +14,7 @@ from paddle import nn
 from fpnprof.graph import Graph, Node, Op
 
 NAME = "paddle"
+PIR_FLAG = "FLAGS_enable_pir_api"  # Paddle reads this exact, lower-case name
 
 
 class _Fn(nn.Layer):
@@ -211,12 +212,11 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
     from fpnprof.errors import BackendUnavailable
 
     gpu = device == "gpu"
-    if gpu and not paddle.is_compiled_with_cuda():
+    if gpu and not paddle.device.is_compiled_with_cuda():
         raise BackendUnavailable(
-            "--device gpu with the paddle backend needs paddlepaddle-gpu (this paddle is a CPU build); "
-            "or use --backend torch"
+            "--device gpu with the paddle backend needs paddlepaddle-gpu (this paddle is a CPU build); or use --backend torch"
         )
-    paddle.set_device("gpu" if gpu else "cpu")
+    paddle.device.set_device("gpu" if gpu else "cpu")
     model = lower(graph)
     inputs = random_inputs(graph, seed)
     paddle.set_grad_enabled(False)
@@ -240,7 +240,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         "framework": f"paddle {version()}",
         "device_name": name,
         "threads": threads,
-        "math_mode": {"onednn": engine == "inference" and not gpu, "pir": os.environ.get("FLAGS_enable_pir_api", "default")},
+        "math_mode": {"onednn": engine == "inference" and not gpu, "pir": os.environ.get(PIR_FLAG, "default")},
     }
     peak = (lambda: int(paddle.device.cuda.max_memory_allocated())) if gpu else (lambda: None)
     return Runner(fn, timer, info, peak)

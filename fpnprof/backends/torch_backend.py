@@ -222,7 +222,7 @@ def _gpu_or_raise() -> None:
 
 def _cuda_graph(model: nn.Module, inputs: list[torch.Tensor]) -> Callable[[], Any]:
     """Capture one forward pass as a CUDA graph (after warming up on a side stream)."""
-    stream = torch.cuda.Stream()
+    stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
         for _ in range(3):
@@ -260,7 +260,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
     else:
         fn = lambda: model(*inputs)  # noqa: E731
     if gpu:
-        timer: Any = EventTimer(lambda: torch.cuda.Event(enable_timing=True), torch.cuda.synchronize)
+        timer: Any = EventTimer(lambda: torch.cuda.Event(enable_timing=True), torch.cuda.synchronize)  # type: ignore[no-untyped-call]
         torch.cuda.reset_peak_memory_stats()
         name = torch.cuda.get_device_name()
     else:

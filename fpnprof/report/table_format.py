@@ -14,7 +14,7 @@ from fpnprof.report.model import Column, Report, format_cell
 _NUMERIC = {"int", "giga", "mb", "ms", "float", "ratio"}
 
 
-def _bar(share: float, width: int = 20) -> Text:
+def _bar(share: float, width: int = 10) -> Text:
     full = round(max(0.0, min(1.0, share)) * width)
     return Text("█" * full + "·" * (width - full) + f" {share * 100:5.1f}%", style="cyan")
 

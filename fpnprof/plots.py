@@ -1,0 +1,76 @@
+"""Pictures (matplotlib, the ``plot`` extra): per-level MACs per neck, latency against a sweep."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from fpnprof.errors import BackendUnavailable, ConfigError
+from fpnprof.results import Profile
+
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def _pyplot(path: Path) -> Any:
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise ConfigError(f"--plot writes .png or .svg, got {path.name!r}")
+    try:
+        import matplotlib
+    except ImportError:
+        raise BackendUnavailable("--plot needs matplotlib: pip install 'fpnprof[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    from fpnprof.cli_io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lower().lstrip("."), dpi=100)
+
+
+def macs_stacked_plot(profiles: list[Profile], path: Path, *, width_px: int = 800, height_px: int = 500) -> None:
+    """One bar per neck, stacked by pyramid level's GMACs (fvcore convention)."""
+    plt = _pyplot(path)
+    fig, ax = plt.subplots(figsize=(width_px / 100, height_px / 100), dpi=100)
+    labels = [f"{p.config.neck}\n{p.config.variant}" for p in profiles]
+    levels = sorted({row.level for p in profiles for row in p.levels})
+    bottoms = [0.0] * len(profiles)
+    for level in levels:
+        heights = [next((r.totals.macs / 1e9 for r in p.levels if r.level == level), 0.0) for p in profiles]
+        ax.bar(labels, heights, bottom=bottoms, label=f"P{level}")
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    ax.set_ylabel("GMACs (fvcore)")
+    ax.set_title("neck MACs per pyramid level")
+    ax.legend(title="level")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def latency_plot(rows: list[dict[str, Any]], path: Path, *, width_px: int = 800, height_px: int = 500) -> None:
+    """Median latency against input size (or batch, whichever the sweep varies), a line per row kind."""
+    sizes, batches = {r["size"] for r in rows}, {r["batch"] for r in rows}
+    if len(sizes) < 2 and len(batches) < 2:
+        raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
+    axis = "size" if len(sizes) >= 2 else "batch"
+    plt = _pyplot(path)
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for r in rows:
+        fixed = f"b{r['batch']}" if axis == "size" else f"{r['size']}px"
+        series[f"{r['neck']} {r['variant']} {r['part']} {r['engine']} {fixed}"].append((r[axis], r["median_ms"]))
+    fig, ax = plt.subplots(figsize=(width_px / 100, height_px / 100), dpi=100)
+    for label, points in sorted(series.items()):
+        xs, ys = zip(*sorted(points), strict=True)
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel("input size (px)" if axis == "size" else "batch")
+    ax.set_ylabel("median latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title("latency")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)

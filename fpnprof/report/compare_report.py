@@ -1,0 +1,101 @@
+"""``fpnprof compare``: one row per neck, every number also as a ratio to a baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fpnprof.report.model import Column, Report, Section
+from fpnprof.report.profile_report import provenance
+from fpnprof.results import Profile
+
+SCHEMA_VERSION = 1
+BASE_COLUMNS = [
+    Column("neck", "neck"),
+    Column("variant", "variant"),
+    Column("params", "params", "int"),
+    Column("params_ratio", "x", "ratio"),
+    Column("macs", "GMACs (fvcore)", "giga"),
+    Column("macs_ratio", "x", "ratio"),
+    Column("flops", "GFLOPs", "giga"),
+    Column("flops_ratio", "x", "ratio"),
+    Column("peak_bytes", "peak act. MB", "mb"),
+    Column("peak_ratio", "x", "ratio"),
+]
+BENCH_COLUMNS = [
+    Column("eager_ms", "eager ms", "ms"),
+    Column("eager_ips", "eager img/s", "float"),
+    Column("deployed_engine", "deployed"),
+    Column("deployed_ms", "deployed ms", "ms"),
+    Column("deployed_ips", "deployed img/s", "float"),
+    Column("deployed_ratio", "x", "ratio"),
+]
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    if value is None or not base:
+        return None
+    return value / base
+
+
+def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dict[str, Any]] | None = None) -> Report:
+    """``latency``: per profile, {eager_ms, eager_ips, deployed_engine, deployed_ms, deployed_ips} (from bench)."""
+    rows: list[dict[str, Any]] = []
+    for i, p in enumerate(profiles):
+        t = p.neck_total
+        row: dict[str, Any] = {
+            "neck": p.config.neck,
+            "variant": p.config.variant,
+            "params": t.params,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "flops": t.flops,
+            "peak_bytes": p.peak_bytes,
+            "level_macs": {r.name: r.totals.macs for r in p.levels},
+        }
+        if latency is not None:
+            row.update(latency[i])
+        rows.append(row)
+    base = rows[baseline]
+    for row in rows:
+        for key, ratio_key in (
+            ("params", "params_ratio"),
+            ("macs", "macs_ratio"),
+            ("flops", "flops_ratio"),
+            ("peak_bytes", "peak_ratio"),
+            ("deployed_ms", "deployed_ratio"),
+            ("eager_ms", "eager_ratio"),
+        ):
+            if key in row:
+                row[ratio_key] = _ratio(row[key], base.get(key))
+    cfg = profiles[0].config
+    title = (
+        f"neck comparison: P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}, batch {cfg.batch}, "
+        f"{cfg.size}x{cfg.size}, {cfg.stem} stem; ratios to {base['neck']} ({base['variant']})"
+    )
+    columns = BASE_COLUMNS + (BENCH_COLUMNS if latency is not None else [])
+    level_names = [f"P{lvl}" for lvl in range(cfg.min_level, cfg.max_level + 1)]
+    share_rows = [
+        {
+            "neck": r["neck"],
+            "variant": r["variant"],
+            **{name: (r["level_macs"].get(name, 0) / r["macs"] if r["macs"] else 0.0) for name in level_names},
+        }
+        for r in rows
+    ]
+    sections = [
+        Section(title, columns, rows),
+        Section(
+            "share of neck MACs per level",
+            [Column("neck", "neck"), Column("variant", "variant"), *[Column(n, n, "bar") for n in level_names]],
+            share_rows,
+        ),
+    ]
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "baseline": {"neck": base["neck"], "variant": base["variant"]},
+        "config": cfg.as_dict(),
+        "rows": rows,
+        "provenance": provenance(),
+    }
+    notes = ["numbers are for the neck alone (backbone excluded); GMACs follow fvcore, GFLOPs count all arithmetic."]
+    return Report(sections, data, notes)

@@ -1,0 +1,151 @@
+"""Bench logic without timing anything real: statistics, the loop, timers, engine rules, sweeps, parts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from fpnprof.analysis import node_rows, profile
+from fpnprof.bench import (
+    MIN_RUNS,
+    BenchSpec,
+    EventTimer,
+    check_spec,
+    expand_sweep,
+    measure,
+    parse_choices,
+    parse_int_list,
+    part_graph,
+    summarize,
+)
+from fpnprof.config import NeckConfig
+from fpnprof.errors import ConfigError
+
+CFG = NeckConfig(neck="fpn", channels=8, size=32, batch=1, levels=3)
+
+
+def test_summarize_matches_numpy() -> None:
+    samples = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0, 2.5]
+    stats = summarize(samples)
+    assert stats.median_ms == float(np.median(samples))
+    assert stats.iqr_ms == pytest.approx(float(np.percentile(samples, 75) - np.percentile(samples, 25)))
+    assert stats.p90_ms == pytest.approx(float(np.percentile(samples, 90)))
+    assert (stats.min_ms, stats.runs) == (1.0, 7)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_measure_warms_up_then_runs_until_min_time() -> None:
+    clock = FakeClock()
+    calls: list[int] = []
+
+    def step() -> float:
+        calls.append(1)
+        clock.now += 0.25
+        return 250.0
+
+    samples = measure(step, warmup=2, min_time=2.0, clock=clock)
+    assert len(calls) == 2 + len(samples)
+    assert len(samples) == 8  # 8 x 0.25 s = 2 s
+
+
+def test_measure_respects_min_runs_and_repeat() -> None:
+    clock = FakeClock()
+
+    def slow() -> float:
+        clock.now += 10.0
+        return 10_000.0
+
+    assert len(measure(slow, warmup=0, min_time=1.0, clock=clock)) == MIN_RUNS
+    assert len(measure(slow, warmup=0, min_time=1.0, repeat=2, clock=clock)) == 2
+
+
+class FakeEvent:
+    log: ClassVar[list[str]] = []
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def record(self) -> None:
+        FakeEvent.log.append("record")
+
+    def synchronize(self) -> None:
+        FakeEvent.log.append("event-sync")
+
+    def elapsed_time(self, end: FakeEvent) -> float:
+        return end.t - self.t
+
+
+def test_event_timer_synchronises_before_and_after() -> None:
+    FakeEvent.log = []
+    times = iter([1.0, 4.5])
+    timer = EventTimer(lambda: FakeEvent(next(times)), lambda: FakeEvent.log.append("device-sync"))
+    elapsed = timer.time(lambda: FakeEvent.log.append("run"))
+    assert elapsed == 3.5
+    assert FakeEvent.log == ["device-sync", "record", "run", "record", "event-sync"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"engine": "cudagraph"}, "does not apply to paddle on cpu"),
+        ({"engine": "inference", "backend": "torch"}, "does not apply to torch on cpu"),
+        ({"engine": "compile"}, "does not apply to paddle"),
+        ({"device": "tpu"}, "unknown device"),
+        ({"part": "head"}, "unknown part"),
+        ({"repeat": 0}, "--repeat"),
+    ],
+)
+def test_engine_and_option_rules(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_spec(replace(BenchSpec(config=CFG), **changes))  # type: ignore[arg-type]
+
+
+def test_dtype_rules() -> None:
+    check_spec(BenchSpec(config=replace(CFG, dtype="bf16"), backend="torch"))
+    check_spec(BenchSpec(config=replace(CFG, dtype="fp16"), backend="torch", device="gpu", engine="cudagraph"))
+    with pytest.raises(ConfigError, match="measures fp32"):
+        check_spec(BenchSpec(config=replace(CFG, dtype="bf16"), backend="paddle"))
+    with pytest.raises(ConfigError, match="not fp16"):
+        check_spec(BenchSpec(config=replace(CFG, dtype="fp16"), backend="torch"))
+    with pytest.raises(ConfigError, match="needs --backbone resnet18"):
+        check_spec(BenchSpec(config=replace(CFG, backbone="none"), part="backbone"))
+
+
+def test_sweep_expansion() -> None:
+    configs = [CFG, replace(CFG, neck="bifpn", levels=3)]
+    specs = expand_sweep(configs, [1, 2, 8], [32, 64], ["neck", "total"], ["eager", "inference"], BenchSpec(config=CFG))
+    assert len(specs) == 2 * 3 * 2 * 2 * 2
+    first = specs[0]
+    assert (first.config.neck, first.config.batch, first.config.size, first.part, first.engine) == ("fpn", 1, 32, "neck", "eager")
+    assert specs[-1].config.neck == "bifpn" and specs[-1].config.batch == 8 and specs[-1].engine == "inference"
+    assert parse_int_list("1, 2,8", "--batch") == [1, 2, 8]
+    with pytest.raises(ConfigError):
+        parse_int_list("1,0", "--batch")
+    with pytest.raises(ConfigError):
+        parse_choices("neck,head", "--part", ("neck", "total"))
+
+
+def test_spec_json_round_trip() -> None:
+    spec = BenchSpec(config=CFG, part="neck", backend="torch", repeat=4)
+    assert BenchSpec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("neck", ["fpn", "pafpn", "bifpn"])
+def test_parts_split_the_model(neck: str) -> None:
+    cfg = replace(CFG, neck=neck, variant="paper")
+    p = profile(cfg)
+    neck_graph, trunk = part_graph(cfg, "neck"), part_graph(cfg, "backbone")
+    assert sum(r.totals.macs for r in node_rows(neck_graph)) == p.neck_total.macs
+    assert sum(r.totals.params for r in node_rows(neck_graph)) == p.neck_total.params
+    assert sum(r.totals.macs for r in node_rows(trunk)) == p.backbone_total.macs
+    assert len(part_graph(cfg, "total")) == len(trunk) + len(neck_graph) - len(neck_graph.inputs)

@@ -1,0 +1,145 @@
+"""``fpnprof compare`` and ``fpnprof graph``: formats, ratios, bars, plots, drawings, and golden outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import struct
+from pathlib import Path
+
+import pytest
+from cli_helpers import run
+
+from fpnprof.bench import part_graph
+from fpnprof.config import NeckConfig
+
+GOLDEN = Path(__file__).parent / "golden"
+SEED_EXAMPLES = {
+    "fpn": ["fpn"],
+    "pafpn": ["pafpn"],
+    "bifpn-L5-R3": ["bifpn", "--levels", "5", "--cells", "3"],
+    "bifpn-L4-R5": ["bifpn", "--levels", "4", "--cells", "5"],
+    "bifpn-L6-R5": ["bifpn", "--levels", "6", "--cells", "5"],
+}
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("FPNPROF_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; rerun with FPNPROF_UPDATE_GOLDEN=1 if intended"
+
+
+@pytest.mark.parametrize("example", list(SEED_EXAMPLES))
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_seed_examples_golden(example: str, fmt: str) -> None:
+    result = run("shapes", *SEED_EXAMPLES[example], "--format", fmt)
+    assert result.exit_code == 0
+    _check_golden(f"shapes-{example}.{'txt' if fmt == 'table' else 'md'}", result.stdout)
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_compare_golden(fmt: str) -> None:
+    result = run("compare", "--variant", "both", "--format", fmt)
+    assert result.exit_code == 0
+    _check_golden(f"compare-both.{'txt' if fmt == 'table' else 'md'}", result.stdout)
+
+
+def test_compare_json_ratios_and_baseline() -> None:
+    data = json.loads(run("compare", "--variant", "both", "--baseline", "pafpn", "-f", "json").stdout)
+    rows = data["rows"]
+    assert [(r["neck"], r["variant"]) for r in rows] == [(n, v) for n in ("fpn", "pafpn", "bifpn") for v in ("tutorial", "paper")]
+    assert data["baseline"] == {"neck": "pafpn", "variant": "tutorial"}
+    base = rows[2]
+    assert base["macs_ratio"] == 1.0
+    for row in rows:
+        assert row["params_ratio"] == pytest.approx(row["params"] / base["params"])
+        assert sum(row["level_macs"].values()) == row["macs"]
+        assert list(row["level_macs"]) == ["P2", "P3", "P4", "P5", "P6"]
+
+
+def test_compare_table_has_bars_and_csv_parses() -> None:
+    table = run("compare").stdout
+    assert "share of neck MACs per level" in table and "█" in table and re.search(r"\d+\.\d%", table)
+    rows = list(csv.DictReader(io.StringIO(run("compare", "-f", "csv").stdout)))
+    main_rows = [r for r in rows if r["section"].startswith("neck comparison")]
+    assert [r["neck"] for r in main_rows] == ["fpn", "pafpn", "bifpn"] and all(r["macs"].isdigit() for r in main_rows)
+
+
+def test_compare_plot_png(tmp_path: Path) -> None:
+    target = tmp_path / "macs.png"
+    assert run("compare", "--plot", str(target)).exit_code == 0
+    header = target.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (800, 500)
+    assert target.stat().st_size > 5000
+
+
+def test_compare_with_bench_tiny() -> None:
+    result = run(
+        "compare",
+        "fpn",
+        "bifpn",
+        "--variant",
+        "paper",
+        "--channels",
+        "8",
+        "--size",
+        "32",
+        "--batch",
+        "1",
+        "--levels",
+        "3",
+        "--bench",
+        "--min-time",
+        "0.05",
+        "-f",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    for row in rows:
+        assert row["eager_ms"] > 0 and row["deployed_engine"] in ("static", "inference")
+        assert row["deployed_ms"] == min(r["median_ms"] for r in row["bench_rows"] if r["engine"] != "eager")
+    assert rows[0]["deployed_ratio"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baseline", "yolo"], "not among the compared necks"),
+        (["--variant", "all"], "tutorial, paper or both"),
+        (["fpn", "nasfpn"], "unknown neck"),
+        (["--plot", "x.gif"], ".png or .svg"),
+        (["--format", "yaml"], "unknown format"),
+    ],
+)
+def test_compare_refusals(args: list[str], message: str) -> None:
+    result = run("compare", *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize("neck", ["fpn", "pafpn", "bifpn"])
+@pytest.mark.parametrize("variant", ["tutorial", "paper"])
+def test_graph_drawings_have_every_node_and_edge(neck: str, variant: str) -> None:
+    graph = part_graph(NeckConfig(neck=neck, variant=variant, levels=5, cells=2), "neck")
+    n_edges = sum(len(node.inputs) for node in graph)
+    mermaid = run("graph", neck, "--variant", variant, "--levels", "5", "--cells", "2").stdout
+    assert len(re.findall(r'^    n\d+\["', mermaid, re.M)) == len(graph)
+    assert len(re.findall(r"^  n\d+ --> n\d+$", mermaid, re.M)) == n_edges
+    dot = run("graph", neck, "--variant", variant, "--levels", "5", "--cells", "2", "-f", "dot").stdout
+    assert len(re.findall(r'^    n\d+ \[label="', dot, re.M)) == len(graph)
+    assert len(re.findall(r"^  n\d+ -> n\d+;$", dot, re.M)) == n_edges
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    if variant == "paper" and neck == "bifpn":
+        assert "weighted fusion (3 inputs)" in mermaid and "depthwise conv 3x3" in mermaid
+
+
+def test_graph_output_file_and_refusal(tmp_path: Path) -> None:
+    target = tmp_path / "g.dot"
+    assert run("graph", "fpn", "-f", "dot", "-o", str(target)).exit_code == 0
+    assert target.read_text().startswith("digraph")
+    bad = run("graph", "fpn", "-f", "svg")
+    assert bad.exit_code == 2 and "mermaid or dot" in bad.stderr
