@@ -8,11 +8,12 @@ import platform
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 from fpnprof import __version__
 from fpnprof.analysis import node_rows, profile_graph
-from fpnprof.bench import BenchSpec, check_spec, part_graph
+from fpnprof.bench import BenchSpec, check_spec, part_graph, summarize
 from fpnprof.errors import BackendUnavailable
 from fpnprof.memory import require_memory
 from fpnprof.results import Totals
@@ -26,6 +27,21 @@ def worker_env(spec: BenchSpec) -> dict[str, str]:
     threads = str(spec.effective_threads)
     env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "FLAGS_enable_pir_api": "0", "GLOG_minloglevel": "2"})
     return env
+
+
+def run_row(spec: BenchSpec) -> dict[str, Any]:
+    """Measure one row in ``spec.processes`` worker processes, each with its share of the time; pool the samples."""
+    share = replace(spec, min_time=spec.min_time / spec.processes)
+    results = [run_worker(share) for _ in range(spec.processes)]
+    samples = [t for r in results for t in r["samples"]]
+    peaks = [r["peak_mem_bytes"] for r in results]
+    return {
+        **results[0],
+        "samples": samples,
+        "stats": asdict(summarize(samples)),
+        "peak_mem_bytes": max(peaks),
+        "process_medians_ms": [r["stats"]["median_ms"] for r in results],
+    }
 
 
 def run_worker(spec: BenchSpec) -> dict[str, Any]:
@@ -75,6 +91,8 @@ def make_row(spec: BenchSpec, result: dict[str, Any]) -> dict[str, Any]:
         "min_ms": stats["min_ms"],
         "mean_ms": stats["mean_ms"],
         "runs": stats["runs"],
+        "processes": spec.processes,
+        "process_medians_ms": result["process_medians_ms"],
         "images_per_s": cfg.batch * 1e3 / median,
         "gflops_per_s": totals.flops / median / 1e6,
         "macs": totals.macs,
@@ -123,5 +141,5 @@ def run_bench(specs: list[BenchSpec], on_row: Callable[[int, BenchSpec], None] |
     for index, spec in enumerate(specs):
         if on_row is not None:
             on_row(index, spec)
-        rows.append(make_row(spec, run_worker(spec)))
+        rows.append(make_row(spec, run_row(spec)))
     return rows

@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from fpnprof.bench import BenchSpec, measure, part_graph, rss_sampler, summarize
+from fpnprof.bench import BenchSpec, RssPeak, measure, part_graph, summarize
 from fpnprof.errors import FpnprofError
 
 
@@ -21,14 +21,18 @@ def run(spec: BenchSpec) -> dict[str, Any]:
 
     graph = part_graph(spec.config, spec.part)
     backend = load(spec.backend)
-    with rss_sampler() as rss_growth:
+    rss = RssPeak()
+    with rss.sampling():  # build and warm up under the sampler; the timed runs run without it
         runner = backend.make_runner(
             graph, device=spec.device, engine=spec.engine, dtype=spec.config.dtype, threads=spec.effective_threads, seed=spec.seed
         )
-        samples = measure(runner.step_ms, warmup=spec.warmup, min_time=spec.min_time, repeat=spec.repeat)
-        gpu_peak = runner.peak_memory()
-        cpu_peak = rss_growth()
+        for _ in range(spec.warmup):
+            runner.step_ms()
+    samples = measure(runner.step_ms, warmup=0, min_time=spec.min_time, repeat=spec.repeat)
+    gpu_peak = runner.peak_memory()
+    cpu_peak = rss.growth()
     return {
+        "samples": samples,
         "stats": asdict(summarize(samples)),
         "info": runner.info,
         "peak_mem_bytes": gpu_peak if gpu_peak is not None else cpu_peak,

@@ -211,7 +211,10 @@ def bench(
     part: Annotated[str, typer.Option(help="neck, backbone, total, or a comma list.")] = "neck,backbone,total",
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 3,
     repeat: Annotated[int | None, typer.Option(help="Exactly this many timed runs (overrides --min-time).")] = None,
-    min_time: Annotated[float, typer.Option("--min-time", help="Seconds of timed runs per row (at least 5 runs).")] = 2.0,
+    min_time: Annotated[
+        float, typer.Option("--min-time", help="Seconds of timed runs per row, split over --processes (>= 5 runs each).")
+    ] = 2.0,
+    processes: Annotated[int, typer.Option(help="Worker processes per row; their samples are pooled.")] = 3,
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
@@ -259,6 +262,7 @@ def bench(
         warmup=warmup,
         repeat=repeat,
         min_time=min_time,
+        processes=processes,
         plot=plot,
     )
     emit(report, fmt, output)

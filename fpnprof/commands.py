@@ -45,6 +45,7 @@ def run_bench_command(
     warmup: int,
     repeat: int | None,
     min_time: float,
+    processes: int = 3,
     plot: Path | None = None,
 ) -> Report:
     """Expand the sweep, measure every row with a progress bar on stderr, and build the report."""
@@ -56,7 +57,14 @@ def run_bench_command(
     from fpnprof.report.bench_report import bench_report
 
     template = BenchSpec(
-        config=configs[0], backend=backend, device=device, threads=threads, warmup=warmup, repeat=repeat, min_time=min_time
+        config=configs[0],
+        backend=backend,
+        device=device,
+        threads=threads,
+        warmup=warmup,
+        repeat=repeat,
+        min_time=min_time,
+        processes=processes,
     )
     specs = expand_sweep(
         configs,

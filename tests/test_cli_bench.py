@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
-TINY = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--warmup", "1", "--repeat", "3"]
+TINY = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--warmup", "1", "--repeat", "3", "--processes", "1"]
 ROW_KEYS = {
     "neck",
     "variant",
@@ -66,6 +66,13 @@ def test_torch_eager_threads_and_sweep() -> None:
     assert row["backend"] == "torch" and row["threads"] == 1 and row["math_mode"]["allow_tf32_matmul"] is False
 
 
+def test_samples_are_pooled_over_processes() -> None:
+    result = run("bench", "fpn", *TINY[:-2], "--processes", "2", "--part", "neck", "--backend", "torch", "-f", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["processes"] == 2 and len(row["process_medians_ms"]) == 2 and row["runs"] == 2 * 3
+
+
 def test_torch_compile_on_a_tiny_fpn() -> None:
     data = _bench("fpn", "--backend", "torch", "--engine", "compile", "--part", "neck")
     (row,) = data["rows"]  # type: ignore[misc]
@@ -114,6 +121,7 @@ def test_size_sweep_with_plot(tmp_path: Path) -> None:
         (["--engine", "cudagraph"], "does not apply to paddle on cpu"),
         (["--backend", "torch", "--dtype", "fp16"], "not fp16"),
         (["--part", "head"], "--part takes"),
+        (["--processes", "0"], "--processes must be >= 1"),
         (["--batch", "2,x"], "comma-separated integers"),
         (["--size", "4", "--levels", "6"], "under 1x1"),
         (["--batch", "100000", "--size", "4096"], "GiB but only"),

@@ -1,0 +1,86 @@
+"""Headline latency comparison: every neck, both variants, CPU eager vs deployed; GPU when present.
+
+Runs ``fpnprof bench`` (so it measures exactly what users get), prints a Markdown table and writes
+JSON + Markdown under benchmarks/results/.
+
+    python benchmarks/headline.py                 # CPU: paddle eager + inference
+    python benchmarks/headline.py --gpu           # also torch eager, cudagraph, compile on the GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+COMMON = ["--levels", "5", "--batch", "1", "--size", "64", "--part", "neck,total"]
+
+
+def bench(args: list[str]) -> dict:
+    cmd = [sys.executable, "-m", "fpnprof", "bench", *args, *COMMON, "--format", "json"]
+    print("$", " ".join(cmd[2:]), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| neck | variant | part | backend | device | engine | median ms | IQR ms | runs | img/s | GFLOP/s |",
+        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['neck']} | {r['variant']} | {r['part']} | {r['backend']} | {r['device']} | {r['engine']} | "
+            f"{r['median_ms']:.2f} | {r['iqr_ms']:.2f} | {r['runs']} | {r['images_per_s']:.1f} | {r['gflops_per_s']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gpu", action="store_true", help="also measure torch on the GPU")
+    parser.add_argument("--min-time", default="2.0")
+    parser.add_argument("--tag", default="cpu")
+    ns = parser.parse_args()
+    rows, provenance = [], []
+    for variant in ("tutorial", "paper"):
+        runs = [["--variant", variant, "--engine", "eager,inference", "--min-time", ns.min_time]]
+        if ns.gpu:
+            runs.append(
+                [
+                    "--variant",
+                    variant,
+                    "--device",
+                    "gpu",
+                    "--backend",
+                    "torch",
+                    "--engine",
+                    "eager,cudagraph,compile",
+                    "--min-time",
+                    ns.min_time,
+                ]
+            )
+        for args in runs:
+            data = bench(args)
+            rows += data["rows"]
+            provenance.append(data["provenance"])
+    RESULTS.mkdir(exist_ok=True)
+    payload = {
+        "date": date.today().isoformat(),
+        "command": " ".join(sys.argv),
+        "common": COMMON,
+        "rows": rows,
+        "provenance": provenance,
+    }
+    (RESULTS / f"headline-{ns.tag}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    table = markdown(rows)
+    (RESULTS / f"headline-{ns.tag}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
