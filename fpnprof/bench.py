@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from fpnprof.config import RESNET18_CHANNELS, NeckConfig
+from fpnprof.config import RESNET18_CHANNELS, NeckConfig, require_choice
 from fpnprof.errors import ConfigError
 from fpnprof.graph import Graph, Op, Part
 
@@ -72,12 +72,9 @@ class BenchSpec:
 
 def check_spec(spec: BenchSpec) -> None:
     """Refuse, with one clear line, a combination that cannot run."""
-    if spec.part not in PARTS:
-        raise ConfigError(f"unknown part {spec.part!r}; choose from {', '.join(PARTS)}")
-    if spec.device not in DEVICES:
-        raise ConfigError(f"unknown device {spec.device!r}; choose from {', '.join(DEVICES)}")
-    if spec.backend not in ENGINES:
-        raise ConfigError(f"unknown backend {spec.backend!r}; choose from {', '.join(ENGINES)}")
+    require_choice("part", spec.part, PARTS)
+    require_choice("device", spec.device, DEVICES)
+    require_choice("backend", spec.backend, tuple(ENGINES))
     engines = ENGINES[spec.backend][spec.device]
     if spec.engine not in engines:
         raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,14 +46,10 @@ class NeckConfig:
         lo, hi = LEVELS_RANGE
         if not lo <= self.levels <= hi:
             raise ConfigError(f"--levels must be between {lo} and {hi}, got {self.levels}")
-        if self.variant not in VARIANTS:
-            raise ConfigError(f"unknown variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
-        if self.stem not in STEMS:
-            raise ConfigError(f"unknown stem {self.stem!r}; choose from {', '.join(STEMS)}")
-        if self.backbone not in BACKBONES:
-            raise ConfigError(f"unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONES)}")
-        if self.dtype not in DTYPE_BYTES:
-            raise ConfigError(f"unknown dtype {self.dtype!r}; choose from {', '.join(DTYPE_BYTES)}")
+        require_choice("variant", self.variant, VARIANTS)
+        require_choice("stem", self.stem, STEMS)
+        require_choice("backbone", self.backbone, BACKBONES)
+        require_choice("dtype", self.dtype, tuple(DTYPE_BYTES))
         if not self.in_channels or any(c < 1 for c in self.in_channels):
             raise ConfigError("--in-channels needs positive channel counts, e.g. 256,512,1024,2048")
         if self.backbone == "resnet18" and self.in_channels != RESNET18_CHANNELS:
@@ -81,6 +78,12 @@ class NeckConfig:
         data = asdict(self)
         data["in_channels"] = list(self.in_channels)
         return data
+
+
+def require_choice(what: str, value: str, choices: Collection[str]) -> None:
+    """Refuse a value outside ``choices`` with the list of valid ones."""
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
 
 
 def parse_in_channels(text: str | None) -> tuple[int, ...] | None:

@@ -13,12 +13,11 @@ COLUMNS = [
     Column("part", "part"),
     Column("engine", "engine"),
     Column("dtype", "dtype"),
-    Column("batch", "batch", "int"),
-    Column("size", "size", "int"),
-    Column("median_ms", "median ms", "ms"),
-    Column("iqr_ms", "IQR ms", "ms"),
-    Column("p90_ms", "p90 ms", "ms"),
-    Column("min_ms", "min ms", "ms"),
+    Column("input", "batch x px"),
+    Column("median_ms", "median", "ms"),
+    Column("iqr_ms", "IQR", "ms"),
+    Column("p90_ms", "p90", "ms"),
+    Column("min_ms", "min", "ms"),
     Column("runs", "runs", "int"),
     Column("images_per_s", "img/s", "float"),
     Column("gflops_per_s", "GFLOP/s", "float"),
@@ -28,14 +27,17 @@ COLUMNS = [
 
 def bench_report(rows: list[dict[str, Any]], provenance: dict[str, Any]) -> Report:
     devices = sorted({f"{r['device']} ({r['device_name']})" for r in rows})
-    title = f"latency: {', '.join(sorted({r['backend'] for r in rows}))} on {', '.join(devices)}"
+    title = f"latency in ms: {', '.join(sorted({r['backend'] for r in rows}))} on {', '.join(devices)}"
+    dtypes = sorted({r["dtype"] for r in rows})
+    columns = [c for c in COLUMNS if c.key != "dtype" or len(dtypes) > 1]
+    table_rows = [{**r, "input": f"{r['batch']} x {r['size']}"} for r in rows]
     notes = [
         f"{p['framework']}, {p['threads']} threads, math mode {p['math_mode']}, peak memory = {p['peak_mem_kind']}"
         for p in {(r["framework"], r["threads"], str(r["math_mode"]), r["peak_mem_kind"]): r for r in rows}.values()
     ]
     notes.append(
-        f"cpu: {provenance['cpu']}; timed after warm-up until --min-time was spent, device synchronised; "
-        "GFLOP/s from the analytic FLOP count."
+        f"dtype {', '.join(dtypes)}; cpu: {provenance['cpu']}; warm-up, then timed runs until --min-time, device "
+        "synchronised, pooled over each row's worker processes; GFLOP/s from the analytic FLOP count."
     )
     data = {"schema_version": SCHEMA_VERSION, "rows": rows, "provenance": provenance}
-    return Report([Section(title, COLUMNS, rows)], data, notes)
+    return Report([Section(title, columns, table_rows)], data, notes)
