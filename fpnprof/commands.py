@@ -181,6 +181,7 @@ def run_graph(cfg: NeckConfig, *, fmt: str, part: str) -> str:
 
 def run_list() -> Report:
     from fpnprof.backends import BACKENDS
+    from fpnprof.bench import ENGINES
 
     rows = [
         {"what": "neck", "values": ", ".join(f"{n} (default --levels {DEFAULT_LEVELS[n]})" for n in NECKS)},
@@ -188,6 +189,11 @@ def run_list() -> Report:
         {"what": "stem", "values": ", ".join(STEMS)},
         {"what": "backbone", "values": ", ".join(BACKBONES)},
         {"what": "backend", "values": ", ".join(BACKENDS)},
+        *[
+            {"what": f"engine ({backend}, {device})", "values": ", ".join(engines)}
+            for backend, per_device in ENGINES.items()
+            for device, engines in per_device.items()
+        ],
     ]
     data = {
         "necks": list(NECKS),
@@ -195,5 +201,6 @@ def run_list() -> Report:
         "stems": list(STEMS),
         "backbones": list(BACKBONES),
         "backends": list(BACKENDS),
+        "engines": {backend: dict(per_device) for backend, per_device in ENGINES.items()},
     }
     return Report([Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices")], rows)], data)

@@ -132,3 +132,19 @@ def test_bench_refusals(args: list[str], message: str) -> None:
     result = run("bench", "fpn", "--repeat", "1", "--warmup", "0", "--part", "neck", *args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "markdown"])
+def test_bench_human_formats(fmt: str, tmp_path: Path) -> None:
+    target = tmp_path / f"bench.{fmt}"
+    result = run("bench", "fpn", *TINY, "--part", "neck", "--format", fmt, "--output", str(target))
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    if fmt == "csv":
+        import csv
+        import io
+
+        (row,) = list(csv.DictReader(io.StringIO(text)))
+        assert row["neck"] == "fpn" and float(row["median_ms"]) > 0 and row["runs"] == "3"
+    else:
+        assert "fpn" in text and "median" in text and "eager" in text

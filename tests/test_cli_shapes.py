@@ -74,6 +74,7 @@ def test_failed_run_leaves_no_file(tmp_path: Path) -> None:
 def test_list() -> None:
     out = run("list").stdout
     assert "bifpn" in out and "paper" in out and "imagenet" in out and "torch" in out
+    assert "engine (torch, gpu)" in out and "cudagraph" in out
 
 
 def test_version_and_help() -> None:
@@ -155,3 +156,15 @@ def test_torch_backend_missing_says_how_to_install() -> None:
 def test_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "fpnprof", "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("fpnprof ")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_list_every_format(fmt: str) -> None:
+    result = run("list", "--format", fmt)
+    assert result.exit_code == 0
+    if fmt == "json":
+        assert json.loads(result.stdout)["engines"]["torch"]["gpu"] == ["eager", "compile", "cudagraph"]
+    elif fmt == "csv":
+        assert {row["what"] for row in csv.DictReader(io.StringIO(result.stdout))} >= {"neck", "variant", "backend"}
+    else:
+        assert "bifpn" in result.stdout

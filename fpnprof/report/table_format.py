@@ -32,7 +32,12 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width or 120)
     for section in report.sections:
         table = Table(
-            title=section.title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAVY, collapse_padding=True, pad_edge=False
+            title=section.title,
+            title_justify="left",
+            header_style="bold",
+            box=box.SIMPLE_HEAVY,
+            collapse_padding=True,
+            pad_edge=False,
         )
         for col in section.columns:
             table.add_column(col.header, justify="right" if col.kind in _NUMERIC else "left", no_wrap=True)
