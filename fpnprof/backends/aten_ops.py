@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from fpnprof.backends.common import symmetric_padding
 from fpnprof.graph import Graph, Node, Op
 
 
@@ -19,8 +20,7 @@ def node_unsupported(node: Node) -> Counter[str]:
     if node.op is Op.SWISH:
         return Counter({"aten::silu": 1})
     if node.op is Op.MAXPOOL:
-        top, bottom, left, right = node.attrs["padding"]
-        padded = not top == bottom == left == right
+        padded = symmetric_padding(node) is None  # asymmetric padding lowers to F.pad + max_pool2d
         return Counter({"aten::max_pool2d": 1, **({"aten::pad": 1} if padded else {})})
     if node.op is Op.ADAPTIVE_MAXPOOL:
         return Counter({"aten::adaptive_max_pool2d": 1})

@@ -11,6 +11,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from fpnprof.backends.common import add_all, symmetric_padding
 from fpnprof.graph import Graph, Node, Op
 
 NAME = "paddle"
@@ -75,17 +76,10 @@ def _conv(node: Node) -> nn.Layer:
 
 def _maxpool(node: Node) -> nn.Layer:
     a = node.attrs
-    top, bottom, left, right = a["padding"]
-    if top == bottom == left == right:
-        return nn.MaxPool2D(a["kernel"], a["stride"], padding=top)
+    pad = symmetric_padding(node)
+    if pad is not None:
+        return nn.MaxPool2D(a["kernel"], a["stride"], padding=pad)
     return _PaddedMaxPool(a["kernel"], a["stride"], a["padding"])
-
-
-def _add(*xs: Any) -> Any:
-    out = xs[0]
-    for x in xs[1:]:
-        out = out + x
-    return out
 
 
 #: One layer factory per op.
@@ -94,7 +88,7 @@ LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
     Op.BATCHNORM: lambda n: nn.BatchNorm2D(n.attrs["channels"], epsilon=n.attrs["eps"]),
     Op.RELU: lambda n: nn.ReLU(),
     Op.SWISH: lambda n: nn.Swish(),
-    Op.ADD: lambda n: _Fn(_add),
+    Op.ADD: lambda n: _Fn(add_all),
     Op.CONCAT: lambda n: _Fn(lambda *xs: paddle.concat(list(xs), axis=1)),
     Op.UPSAMPLE: lambda n: _Fn(lambda x, s=tuple(n.attrs["size"]): F.interpolate(x, size=list(s), mode="nearest")),
     Op.MAXPOOL: _maxpool,

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fpnprof.backends.aten_ops import expected_unsupported
+from fpnprof.backends.common import add_all, symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.graph import Graph, Node, Op, Part
 from fpnprof.results import Profile
@@ -61,13 +62,6 @@ class _Fusion(nn.Module):
         return out
 
 
-def _add(*xs: torch.Tensor) -> torch.Tensor:
-    out = xs[0]
-    for x in xs[1:]:
-        out = out + x
-    return out
-
-
 def _conv(node: Node) -> nn.Module:
     a = node.attrs
     return nn.Conv2d(
@@ -83,9 +77,9 @@ def _conv(node: Node) -> nn.Module:
 
 def _maxpool(node: Node) -> nn.Module:
     a = node.attrs
-    top, bottom, left, right = a["padding"]
-    if top == bottom == left == right:
-        return nn.MaxPool2d(a["kernel"], a["stride"], padding=top)
+    pad = symmetric_padding(node)
+    if pad is not None:
+        return nn.MaxPool2d(a["kernel"], a["stride"], padding=pad)
     return _PaddedMaxPool(a["kernel"], a["stride"], a["padding"])
 
 
@@ -100,7 +94,7 @@ LOWER: dict[Op, Callable[[Node], nn.Module]] = {
     Op.BATCHNORM: lambda n: nn.BatchNorm2d(n.attrs["channels"], eps=n.attrs["eps"]),
     Op.RELU: lambda n: nn.ReLU(),
     Op.SWISH: lambda n: nn.SiLU(),
-    Op.ADD: lambda n: _Fn(_add),
+    Op.ADD: lambda n: _Fn(add_all),
     Op.CONCAT: lambda n: _Fn(lambda *xs: torch.cat(xs, dim=1)),
     Op.UPSAMPLE: _upsample,
     Op.MAXPOOL: _maxpool,

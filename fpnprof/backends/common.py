@@ -1,0 +1,21 @@
+"""Framework-free pieces both lowerings use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fpnprof.graph import Node
+
+
+def add_all(*xs: Any) -> Any:
+    """x0 + x1 + ... with the framework's own ``+`` (one add op per extra operand)."""
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x
+    return out
+
+
+def symmetric_padding(node: Node) -> int | None:
+    """A max pool's padding if all four sides are equal (a native pool takes it), else None."""
+    top, bottom, left, right = node.attrs["padding"]
+    return top if top == bottom == left == right else None
