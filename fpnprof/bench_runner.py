@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from fpnprof import __version__
-from fpnprof.analysis import node_rows, profile_graph
+from fpnprof.analysis import profile_graph
 from fpnprof.bench import BenchSpec, check_spec, part_graph, summarize
 from fpnprof.errors import BackendUnavailable
 from fpnprof.memory import require_memory
@@ -64,16 +64,9 @@ def run_worker(spec: BenchSpec) -> dict[str, Any]:
     return result
 
 
-def part_totals(spec: BenchSpec) -> Totals:
-    total = Totals()
-    for row in node_rows(part_graph(spec.config, spec.part), spec.config.dtype_bytes):
-        total = total + row.totals
-    return total
-
-
-def make_row(spec: BenchSpec, result: dict[str, Any]) -> dict[str, Any]:
+def make_row(spec: BenchSpec, result: dict[str, Any], totals: Totals) -> dict[str, Any]:
+    """One result row; ``totals`` are the analytic costs of the part that was timed."""
     cfg, stats, info = spec.config, result["stats"], result["info"]
-    totals = part_totals(spec)
     median = stats["median_ms"]
     return {
         "neck": cfg.neck,
@@ -133,13 +126,16 @@ def provenance(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_bench(specs: list[BenchSpec], on_row: Callable[[int, BenchSpec], None] | None = None) -> list[dict[str, Any]]:
     """Check every spec first (so a bad one fails before any timing), then measure each."""
+    profiles = []
     for spec in specs:
         check_spec(spec)
+        profile = profile_graph(spec.config, part_graph(spec.config, spec.part))
         if spec.device == "cpu":
-            require_memory(profile_graph(spec.config, part_graph(spec.config, spec.part)))
+            require_memory(profile)
+        profiles.append(profile)
     rows = []
-    for index, spec in enumerate(specs):
+    for index, (spec, profile) in enumerate(zip(specs, profiles, strict=True)):
         if on_row is not None:
             on_row(index, spec)
-        rows.append(make_row(spec, run_row(spec)))
+        rows.append(make_row(spec, run_row(spec), profile.model_total))
     return rows
