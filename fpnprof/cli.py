@@ -18,7 +18,7 @@ import typer
 
 from fpnprof import __version__
 from fpnprof.cli_io import write_atomic
-from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig, parse_in_channels
+from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
 from fpnprof.errors import FpnprofError
 from fpnprof.report import FORMATS, render
 from fpnprof.report.model import Report
@@ -104,10 +104,7 @@ def make_config(
 
 
 def emit(report: Report, fmt: str, output: Path | None) -> None:
-    from fpnprof.errors import ConfigError
-
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    require_choice("format", fmt, FORMATS)
     if output is not None:
         write_atomic(output, render(report, fmt, width=160))
         typer.echo(f"wrote {output}", err=True)

@@ -169,13 +169,13 @@ def run_compare(
 
 def run_graph(cfg: NeckConfig, *, fmt: str, part: str) -> str:
     from fpnprof.bench import PARTS, part_graph
+    from fpnprof.config import require_choice
     from fpnprof.draw import DRAW_FORMATS, draw
     from fpnprof.errors import ConfigError
 
     if fmt not in DRAW_FORMATS:
         raise ConfigError(f"graph draws {' or '.join(DRAW_FORMATS)}, not {fmt!r}")
-    if part not in PARTS:
-        raise ConfigError(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+    require_choice("part", part, PARTS)
     return draw(part_graph(cfg, part), fmt)
 
 
