@@ -97,5 +97,8 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
         "rows": rows,
         "provenance": provenance(),
     }
-    notes = ["numbers are for the neck alone (backbone excluded); GMACs follow fvcore, GFLOPs count all arithmetic."]
+    notes = [
+        "params, GMACs and GFLOPs are for the neck alone; peak act. MB is the whole forward pass's peak "
+        "(backbone included); GMACs follow fvcore, GFLOPs count all arithmetic."
+    ]
     return Report(sections, data, notes)
