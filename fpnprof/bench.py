@@ -36,6 +36,40 @@ DTYPES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 MIN_RUNS = 5
 MAX_RUNS = 100_000
+BACKEND_CHOICES = ("auto", *ENGINES)
+
+
+def compare_engines(backend: str, device: str) -> tuple[str, ...]:
+    """What ``compare --bench`` times: eager and the deployment engines (Paddle's ``static`` is
+    dy2static run through the same Python executor, so Paddle Inference stands for deployment)."""
+    return tuple(e for e in ENGINES[backend][device] if not (backend == "paddle" and e == "static"))
+
+
+def _installed(distribution: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str, device: str) -> str:
+    """``auto``: paddle where the installed paddle can run on the device, else torch; found from
+    the installed distributions, without importing a framework."""
+    require_choice("backend", backend, BACKEND_CHOICES)
+    require_choice("device", device, DEVICES)
+    if backend != "auto":
+        return backend
+    paddle_ok = (
+        _installed("paddlepaddle-gpu") if device == "gpu" else _installed("paddlepaddle") or _installed("paddlepaddle-gpu")
+    )
+    if paddle_ok:
+        return "paddle"
+    if _installed("torch"):
+        return "torch"
+    raise ConfigError(f"no installed framework can run on the {device}: pip install paddlepaddle, or 'fpnprof[torch]'")
 
 
 @dataclass(frozen=True)
@@ -176,14 +210,74 @@ class EventTimer:
         return float(start.elapsed_time(end))
 
 
+class NodeTimer(Protocol):
+    """Times each node of one forward pass: ``start``/``stop`` around a node, ``collect`` after."""
+
+    def start(self, node_id: str) -> None: ...
+
+    def stop(self, node_id: str) -> None: ...
+
+    def collect(self) -> dict[str, float]:
+        """Milliseconds per node id of the pass just run (the device synchronised)."""
+        ...
+
+
+class CpuNodeTimer:
+    """Wall clock around each node of a synchronous executor."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.started: dict[str, float] = {}
+        self.times: dict[str, float] = {}
+
+    def start(self, node_id: str) -> None:
+        self.started[node_id] = self.clock()
+
+    def stop(self, node_id: str) -> None:
+        self.times[node_id] = (self.clock() - self.started.pop(node_id)) * 1e3
+
+    def collect(self) -> dict[str, float]:
+        times, self.times = self.times, {}
+        return times
+
+
+class EventNodeTimer:
+    """Device events recorded around each node (no sync between nodes); one sync at ``collect``."""
+
+    def __init__(self, make_event: Callable[[], Any], synchronize: Callable[[], None]) -> None:
+        self.make_event = make_event
+        self.synchronize = synchronize
+        self.events: dict[str, tuple[Any, Any]] = {}
+
+    def start(self, node_id: str) -> None:
+        begin, end = self.make_event(), self.make_event()
+        begin.record()
+        self.events[node_id] = (begin, end)
+
+    def stop(self, node_id: str) -> None:
+        self.events[node_id][1].record()
+
+    def collect(self) -> dict[str, float]:
+        self.synchronize()
+        events, self.events = self.events, {}
+        return {k: float(begin.elapsed_time(end)) for k, (begin, end) in events.items()}
+
+
 @dataclass
 class Runner:
-    """One forward pass, its timer, and what the backend knows about the run."""
+    """One forward pass, its timer, and what the backend knows about the run.
+
+    ``timed_pass``, where the engine runs fpnprof's own executor (eager), runs one forward pass
+    with a :class:`NodeTimer` around every node and returns its per-node milliseconds.
+    ``peak_memory`` is the device memory (bytes) this runner's model and runs added since it was
+    made, or None on a CPU.
+    """
 
     fn: Callable[[], Any]
     timer: Timer
     info: dict[str, Any] = field(default_factory=dict)
     peak_memory: Callable[[], int | None] = lambda: None
+    timed_pass: Callable[[], dict[str, float]] | None = None
 
     def step_ms(self) -> float:
         return self.timer.time(self.fn)

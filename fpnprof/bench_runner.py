@@ -1,4 +1,11 @@
-"""Run bench rows, each in its own subprocess, and collect results with their provenance."""
+"""Run bench rows in worker processes, paired where they can share one, and collect rows with CIs.
+
+Rows that share a backend, device, thread count and dtype form a *group*: each of ``--processes``
+workers builds the whole group and times it in shuffled, interleaved rounds, and the workers'
+rounds are pooled. ``isolated`` gives every row its own workers instead (the old mode). Every row
+gets its median with a 95% bootstrap CI over rounds, and a ratio to its baseline row with a paired
+CI when both were timed in the same rounds.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +14,24 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fpnprof import __version__
 from fpnprof.analysis import profile_graph
 from fpnprof.bench import BenchSpec, check_spec, part_graph, summarize
+from fpnprof.bench_worker import GroupJob
+from fpnprof.breakdown import aggregate, median_times, node_work
 from fpnprof.errors import BackendUnavailable
-from fpnprof.memory import require_memory
-from fpnprof.results import Totals
+from fpnprof.memory import available_bytes, estimated_bytes, require_memory
+from fpnprof.paired import RoundPlan
+from fpnprof.peaks import drift, pooled_peaks
+from fpnprof.results import Profile
+from fpnprof.stats import NOISY_HALF_WIDTH, median_ci, pooled_median, ratio_ci, unpaired_ratio_ci, workers_disagree
 
 WORKER_TIMEOUT_S = 3600
+Progress = Callable[[int, int, str], None]
 
 
 def worker_env(spec: BenchSpec) -> dict[str, str]:
@@ -29,46 +42,125 @@ def worker_env(spec: BenchSpec) -> dict[str, str]:
     return env
 
 
-def run_row(spec: BenchSpec) -> dict[str, Any]:
-    """Measure one row in ``spec.processes`` worker processes, each with its share of the time; pool the samples."""
-    share = replace(spec, min_time=spec.min_time / spec.processes)
-    results = [run_worker(share) for _ in range(spec.processes)]
-    samples = [t for r in results for t in r["samples"]]
-    peaks = [r["peak_mem_bytes"] for r in results]
-    return {
-        **results[0],
-        "samples": samples,
-        "stats": asdict(summarize(samples)),
-        "peak_mem_bytes": max(peaks),
-        "process_medians_ms": [r["stats"]["median_ms"] for r in results],
-    }
-
-
-def run_worker(spec: BenchSpec) -> dict[str, Any]:
+def call_worker(payload: dict[str, Any], env: dict[str, str], what: str) -> dict[str, Any]:
+    """Run ``fpnprof.bench_worker`` on one job; its last JSON line is the answer."""
     proc = subprocess.run(
         [sys.executable, "-m", "fpnprof.bench_worker"],
-        input=json.dumps(spec.to_json()),
+        input=json.dumps(payload),
         capture_output=True,
         text=True,
-        env=worker_env(spec),
+        env=env,
         timeout=WORKER_TIMEOUT_S,
         check=False,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BackendUnavailable(f"the {spec.backend} {spec.engine} run failed: {tail}")
+        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}, no output"])[-1]
+        raise BackendUnavailable(f"the {what} worker failed: {tail}")
     result: dict[str, Any] = json.loads(lines[-1])
     if "error" in result:
         raise BackendUnavailable(result["error"])
     return result
 
 
-def make_row(spec: BenchSpec, result: dict[str, Any], totals: Totals) -> dict[str, Any]:
-    """One result row; ``totals`` are the analytic costs of the part that was timed."""
-    cfg, stats, info = spec.config, result["stats"], result["info"]
-    median = stats["median_ms"]
-    return {
+# Grouping -------------------------------------------------------------------------------------
+@dataclass
+class Group:
+    """Rows measured together; ``why`` says why a row of several candidates was measured alone."""
+
+    indices: list[int]
+    why: str | None = None
+
+    @property
+    def paired(self) -> bool:
+        return len(self.indices) > 1
+
+
+def share_key(spec: BenchSpec) -> tuple[str, str, int, str]:
+    """Rows with the same key can share a worker process (threads and math mode are per process)."""
+    return (spec.backend, spec.device, spec.effective_threads, spec.config.dtype)
+
+
+def plan_groups(specs: Sequence[BenchSpec], profiles: Sequence[Profile], *, isolated: bool, memory: int) -> list[Group]:
+    """Group rows by :func:`share_key`; a CPU group that would not fit in ``memory`` sheds its
+    largest rows to groups of their own."""
+    if isolated:
+        return [Group([i]) for i in range(len(specs))]
+    keyed: dict[tuple[str, str, int, str], list[int]] = {}
+    for i, spec in enumerate(specs):
+        keyed.setdefault(share_key(spec), []).append(i)
+    groups = []
+    for indices in keyed.values():
+        need = {i: estimated_bytes(profiles[i]) for i in indices}
+        alone = []
+        while len(indices) > 1 and specs[indices[0]].device == "cpu" and sum(need[i] for i in indices) > memory:
+            biggest = max(indices, key=need.__getitem__)
+            indices = [i for i in indices if i != biggest]
+            alone.append(biggest)
+        groups.append(Group(indices))
+        why = "too large to share a worker process with the other rows"
+        groups += [Group([i], why) for i in alone]
+    return groups
+
+
+def process_shares(spec: BenchSpec) -> list[RoundPlan]:
+    """One round plan per worker: --min-time split evenly, or --repeat split so the row gets exactly
+    that many timed runs in all."""
+    if spec.repeat is None:
+        return [RoundPlan(spec.min_time * 1e3 / spec.processes, seed=spec.seed + p) for p in range(spec.processes)]
+    n, p = spec.repeat, min(spec.processes, spec.repeat)
+    return [RoundPlan(0.0, repeat=n // p + (1 if k < n % p else 0), seed=spec.seed + k) for k in range(p)]
+
+
+# Measuring ------------------------------------------------------------------------------------
+@dataclass
+class Measured:
+    """One row's pooled results over its workers."""
+
+    rounds: list[list[float]] = field(default_factory=list)
+    per_worker: list[list[list[float]]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    peak_mem_bytes: int = 0
+    peak_mem_kind: str = ""
+    node_ms: list[dict[str, float]] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def measure_group(specs: Sequence[BenchSpec], *, breakdown: bool, progress: Callable[[str], None]) -> list[Measured]:
+    """Every worker of the group in turn; their rounds concatenated (round j pairs across rows)."""
+    out = [Measured() for _ in specs]
+    env = worker_env(specs[0])
+    for worker, plan in enumerate(process_shares(specs[0])):
+        progress(f"worker {worker + 1}")
+        job = GroupJob([replace(s, seed=s.seed) for s in specs], plan, breakdown=breakdown)
+        try:
+            result = call_worker(job.to_json(), env, f"{specs[0].backend} {specs[0].device}")
+        except BackendUnavailable as exc:
+            for m in out:
+                m.error = m.error or str(exc)
+            continue
+        probe = result["probe"]
+        for m, cand in zip(out, result["candidates"], strict=True):
+            if "error" in cand:
+                m.error = m.error or cand["error"]
+                continue
+            m.rounds += cand["rounds"]
+            m.per_worker.append(cand["rounds"])
+            m.info = cand["info"]
+            m.peak_mem_bytes = max(m.peak_mem_bytes, cand["peak_mem_bytes"])
+            m.peak_mem_kind = cand["peak_mem_kind"]
+            if "node_ms" in cand:
+                m.node_ms.append(cand["node_ms"])
+            if probe["before"] is not None:
+                m.probes.append(probe)
+    return out
+
+
+def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group) -> dict[str, Any]:
+    """One result row: statistics, CI, noise flags, and the analytic costs of the part timed."""
+    cfg, totals = spec.config, profile.model_total
+    row: dict[str, Any] = {
         "neck": cfg.neck,
         "variant": cfg.variant,
         "part": spec.part,
@@ -78,28 +170,87 @@ def make_row(spec: BenchSpec, result: dict[str, Any], totals: Totals) -> dict[st
         "dtype": cfg.dtype,
         "batch": cfg.batch,
         "size": cfg.size,
-        "median_ms": median,
-        "iqr_ms": stats["iqr_ms"],
-        "p90_ms": stats["p90_ms"],
-        "min_ms": stats["min_ms"],
-        "mean_ms": stats["mean_ms"],
-        "runs": stats["runs"],
-        "processes": spec.processes,
-        "process_medians_ms": result["process_medians_ms"],
-        "images_per_s": cfg.batch * 1e3 / median,
-        "gflops_per_s": totals.flops / median / 1e6,
+        "mode": "paired" if group.paired else "isolated",
+        "isolated_why": group.why,
+        "processes": len(m.per_worker),
         "macs": totals.macs,
         "flops": totals.flops,
         "params": totals.params,
-        "peak_mem_bytes": result["peak_mem_bytes"],
-        "peak_mem_kind": result["peak_mem_kind"],
-        "threads": info["threads"],
-        "device_name": info["device_name"],
-        "framework": info["framework"],
-        "math_mode": info["math_mode"],
+        "error": m.error,
     }
+    if m.error is not None or not m.rounds:
+        return row
+    samples = [t for r in m.rounds for t in r]
+    stats = summarize(samples)
+    ci = median_ci(m.rounds, seed=spec.seed)
+    disagree = len(m.per_worker) > 1 and workers_disagree(m.per_worker, seed=spec.seed)
+    half = ci.half_width / stats.median_ms
+    noisy = []
+    if half > NOISY_HALF_WIDTH:
+        noisy.append(f"CI ±{half:.1%}")
+    if disagree:
+        noisy.append("workers disagree")
+    peaks = pooled_peaks([p for probe in m.probes for p in (probe["before"], probe["after"])])
+    gflops = totals.flops / stats.median_ms / 1e6
+    row.update(
+        {
+            "median_ms": stats.median_ms,
+            "ci95_ms": ci.as_list(),
+            "ci95_half_pct": 100 * half,
+            "iqr_ms": stats.iqr_ms,
+            "p90_ms": stats.p90_ms,
+            "min_ms": stats.min_ms,
+            "mean_ms": stats.mean_ms,
+            "runs": stats.runs,
+            "rounds": len(m.rounds),
+            "process_medians_ms": [pooled_median(w) for w in m.per_worker],
+            "noisy": ", ".join(noisy) or None,
+            "images_per_s": cfg.batch * 1e3 / stats.median_ms,
+            "gflops_per_s": gflops,
+            "matmul_peak_gflops": peaks.gflops if peaks else None,
+            "copy_peak_gbytes_per_s": peaks.gbytes_per_s if peaks else None,
+            "peak_share": gflops / peaks.gflops if peaks else None,
+            "probe_drift": [drift(p["before"], p["after"]) for p in m.probes],
+            "peak_mem_bytes": m.peak_mem_bytes,
+            "peak_mem_kind": m.peak_mem_kind,
+            "threads": m.info["threads"],
+            "device_name": m.info["device_name"],
+            "framework": m.info["framework"],
+            "math_mode": m.info["math_mode"],
+            "rounds_ms": m.rounds,
+        }
+    )
+    if m.node_ms:
+        graph = part_graph(cfg, spec.part)
+        work = node_work(graph, cfg.dtype_bytes)
+        row["breakdown"] = aggregate(work, median_times(m.node_ms), stats.median_ms, peaks).to_json()
+    return row
 
 
+# Ratios ---------------------------------------------------------------------------------------
+RATIO_MATCH = ("part", "engine", "batch", "size", "dtype", "backend", "device")
+
+
+def attach_ratios(rows: list[dict[str, Any]], groups_of: Sequence[int], baseline: tuple[str, str]) -> None:
+    """Each row against the baseline neck's row with the same part, engine, batch, size, dtype and
+    device: ``ratio`` (of medians) and ``ratio_ci95``, paired when both shared rounds."""
+    for i, row in enumerate(rows):
+        base_index = next(
+            (j for j, b in enumerate(rows) if (b["neck"], b["variant"]) == baseline and all(b[k] == row[k] for k in RATIO_MATCH)),
+            None,
+        )
+        if base_index is None or "median_ms" not in row or "median_ms" not in rows[base_index]:
+            continue
+        base = rows[base_index]
+        row["baseline"] = f"{base['neck']} ({base['variant']})"
+        row["ratio"] = row["median_ms"] / base["median_ms"]
+        paired = groups_of[i] == groups_of[base_index] and len(row["rounds_ms"]) == len(base["rounds_ms"])
+        ci = (ratio_ci if paired else unpaired_ratio_ci)(row["rounds_ms"], base["rounds_ms"])
+        row["ratio_ci95"] = ci.as_list()
+        row["ratio_paired"] = paired
+
+
+# Provenance and the whole run -----------------------------------------------------------------
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -112,20 +263,37 @@ def cpu_name() -> str:
 
 
 def provenance(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in rows if "median_ms" in r]
+    drifts = [d for r in ok for d in r["probe_drift"]]
     return {
         "fpnprof": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
-        "frameworks": sorted({r["framework"] for r in rows}),
-        "gpus": sorted({r["device_name"] for r in rows if r["device"] == "gpu"}),
-        "threads": sorted({r["threads"] for r in rows}),
+        "frameworks": sorted({r["framework"] for r in ok}),
+        "gpus": sorted({r["device_name"] for r in ok if r["device"] == "gpu"}),
+        "threads": sorted({r["threads"] for r in ok}),
+        "peaks": sorted(
+            {
+                (r["device"], r["dtype"], r["matmul_peak_gflops"], r["copy_peak_gbytes_per_s"])
+                for r in ok
+                if r["matmul_peak_gflops"]
+            }
+        ),
+        "probe_drift_max": max(drifts, key=abs) if drifts else None,
     }
 
 
-def run_bench(specs: list[BenchSpec], on_row: Callable[[int, BenchSpec], None] | None = None) -> list[dict[str, Any]]:
-    """Check every spec first (so a bad one fails before any timing), then measure each."""
+def run_bench(
+    specs: list[BenchSpec],
+    *,
+    isolated: bool = False,
+    breakdown: bool = False,
+    baseline: tuple[str, str] | None = None,
+    on_progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Check every spec first (so a bad one fails before any timing), then measure group by group."""
     profiles = []
     for spec in specs:
         check_spec(spec)
@@ -133,9 +301,25 @@ def run_bench(specs: list[BenchSpec], on_row: Callable[[int, BenchSpec], None] |
         if spec.device == "cpu":
             require_memory(profile)
         profiles.append(profile)
-    rows = []
-    for index, (spec, profile) in enumerate(zip(specs, profiles, strict=True)):
-        if on_row is not None:
-            on_row(index, spec)
-        rows.append(make_row(spec, run_row(spec), profile.model_total))
+    groups = plan_groups(specs, profiles, isolated=isolated, memory=available_bytes())
+    total = sum(len(process_shares(specs[g.indices[0]])) for g in groups)
+    done = 0
+    measured: dict[int, Measured] = {}
+    groups_of = [0] * len(specs)
+    for g_index, group in enumerate(groups):
+        members = [specs[i] for i in group.indices]
+        label = ", ".join(dict.fromkeys(f"{s.config.neck}/{s.config.variant}" for s in members))
+
+        def progress(what: str, label: str = label) -> None:
+            nonlocal done
+            if on_progress is not None:
+                on_progress(done, total, f"{label}: {what}")
+            done += 1
+
+        for i, m in zip(group.indices, measure_group(members, breakdown=breakdown, progress=progress), strict=True):
+            measured[i] = m
+            groups_of[i] = g_index
+    rows = [make_row(spec, measured[i], profiles[i], groups[groups_of[i]]) for i, spec in enumerate(specs)]
+    first = specs[0].config
+    attach_ratios(rows, groups_of, baseline or (first.neck, first.variant))
     return rows

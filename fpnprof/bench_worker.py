@@ -1,49 +1,124 @@
-"""Measure one bench row in this process: ``python -m fpnprof.bench_worker`` reads a BenchSpec as
-JSON on stdin and writes one JSON object (a result, or ``{"error": ...}``) on stdout.
+"""Measure in this process: ``python -m fpnprof.bench_worker`` reads a job as JSON on stdin and writes
+one JSON object on stdout.
 
-The parent sets thread counts and ``FLAGS_enable_pir_api`` in the environment before this process
-imports a framework; RSS growth measured here belongs to this row alone.
+A *group* job builds every candidate (bench spec) of the group, warms each up, then times them all
+in shuffled, interleaved rounds (:func:`fpnprof.paired.run_rounds`), framed by a drift probe (the
+peak kernels) before and after; per-node timed passes follow for ``breakdown``. A *peak* job only
+measures the peaks. The parent sets thread counts and ``FLAGS_enable_pir_api`` in the environment
+before this process imports a framework.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from typing import Any
 
-from fpnprof.bench import BenchSpec, RssPeak, measure, part_graph, summarize
+from fpnprof.bench import BenchSpec, RssPeak, part_graph
+from fpnprof.breakdown import median_times
 from fpnprof.errors import FpnprofError
+from fpnprof.paired import RoundPlan, run_rounds
+from fpnprof.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
+
+#: Per-node timed passes per candidate for --breakdown (after the rounds).
+BREAKDOWN_PASSES = 15
 
 
-def run(spec: BenchSpec) -> dict[str, Any]:
+@dataclass
+class GroupJob:
+    specs: list[BenchSpec]
+    plan: RoundPlan
+    breakdown: bool = False
+    probe: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "group",
+            "specs": [s.to_json() for s in self.specs],
+            "plan": vars(self.plan),
+            "breakdown": self.breakdown,
+            "probe": self.probe,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupJob:
+        return cls([BenchSpec.from_json(s) for s in data["specs"]], RoundPlan(**data["plan"]), data["breakdown"], data["probe"])
+
+
+@dataclass
+class _Built:
+    runner: Any = None
+    estimate_ms: float = 0.0
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text and isinstance(exc, FpnprofError) else f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def _build(backend: Any, spec: BenchSpec) -> _Built:
+    """Build and warm up one candidate; a failure is kept as that candidate's error."""
+    rss = RssPeak()
+    try:
+        with rss.sampling():  # build and warm up under the sampler; timed runs run without it
+            runner = backend.make_runner(
+                part_graph(spec.config, spec.part),
+                device=spec.device,
+                engine=spec.engine,
+                dtype=spec.config.dtype,
+                threads=spec.effective_threads,
+                seed=spec.seed,
+            )
+            times = [runner.step_ms() for _ in range(max(1, spec.warmup))]
+    except Exception as exc:  # a framework error fails this row only, with its reason
+        return _Built(result={"error": _one_line(exc)})
+    gpu_peak = runner.peak_memory()
+    return _Built(
+        runner,
+        times[-1],
+        {
+            "info": runner.info,
+            "peak_mem_bytes": gpu_peak if gpu_peak is not None else rss.growth(),
+            "peak_mem_kind": "gpu max allocated" if gpu_peak is not None else "cpu rss growth",
+        },
+    )
+
+
+def run_group(job: GroupJob) -> dict[str, Any]:
     from fpnprof.backends import load
 
-    graph = part_graph(spec.config, spec.part)
-    backend = load(spec.backend)
-    rss = RssPeak()
-    with rss.sampling():  # build and warm up under the sampler; the timed runs run without it
-        runner = backend.make_runner(
-            graph, device=spec.device, engine=spec.engine, dtype=spec.config.dtype, threads=spec.effective_threads, seed=spec.seed
-        )
-        for _ in range(spec.warmup):
-            runner.step_ms()
-    samples = measure(runner.step_ms, warmup=0, min_time=spec.min_time, repeat=spec.repeat)
-    gpu_peak = runner.peak_memory()
-    cpu_peak = rss.growth()
-    return {
-        "samples": samples,
-        "stats": asdict(summarize(samples)),
-        "info": runner.info,
-        "peak_mem_bytes": gpu_peak if gpu_peak is not None else cpu_peak,
-        "peak_mem_kind": "gpu max allocated" if gpu_peak is not None else "cpu rss growth",
-    }
+    first = job.specs[0]
+    backend = load(first.backend)
+    kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads)
+    before = measure_peaks(kernels, PROBE_RUNS) if job.probe else None
+    del kernels  # free the probe's buffers before the models are built
+    built = [_build(backend, spec) for spec in job.specs]
+    live = [b for b in built if b.runner is not None]
+    rounds = run_rounds([b.runner.step_ms for b in live], job.plan, [b.estimate_ms for b in live])
+    for b, r in zip(live, rounds, strict=True):
+        b.result["rounds"] = r
+        if job.breakdown and b.runner.timed_pass is not None:
+            b.result["node_ms"] = median_times(b.runner.timed_pass() for _ in range(BREAKDOWN_PASSES))
+    after = None
+    if job.probe:
+        kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads)
+        after = measure_peaks(kernels, PROBE_RUNS)
+    return {"candidates": [b.result for b in built], "probe": {"before": before, "after": after}}
+
+
+def run_peak(data: dict[str, Any]) -> dict[str, Any]:
+    from fpnprof.backends import load
+
+    kernels = load(data["backend"]).peak_kernels(device=data["device"], dtype=data["dtype"], threads=data["threads"])
+    return measure_peaks(kernels, PEAK_RUNS)
 
 
 def main() -> None:
-    spec = BenchSpec.from_json(json.loads(sys.stdin.read()))
+    data = json.loads(sys.stdin.read())
     try:
-        result = run(spec)
+        result = run_peak(data) if data.get("kind") == "peak" else run_group(GroupJob.from_json(data))
     except FpnprofError as exc:
         result = {"error": str(exc)}
     sys.stdout.write("\n" + json.dumps(result) + "\n")

@@ -65,6 +65,15 @@ InChannels = Annotated[
 ]
 Format = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")]
 Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
+BackendOpt = Annotated[
+    str, typer.Option(help="auto, paddle or torch. auto: paddle where it can run on the --device, else torch.")
+]
+Isolated = Annotated[
+    bool, typer.Option(help="Time every row in its own worker processes instead of side by side (unpaired ratios).")
+]
+Breakdown = Annotated[
+    bool, typer.Option(help="Eager rows: time every node; per level and op: ms, GFLOP/s, bytes, compute- or memory-bound.")
+]
 
 
 def make_config(
@@ -197,9 +206,7 @@ def bench(
     backbone: Backbone = "resnet18",
     in_channels: InChannels = None,
     device: Annotated[str, typer.Option(help="cpu or gpu.")] = "cpu",
-    backend: Annotated[
-        str, typer.Option(help="paddle or torch (GPU numbers: torch, or paddle with paddlepaddle-gpu).")
-    ] = "paddle",
+    backend: BackendOpt = "auto",
     engine: Annotated[
         str, typer.Option(help="eager, static, inference (paddle); eager, compile, cudagraph (torch). Comma list allowed.")
     ] = "eager",
@@ -211,18 +218,23 @@ def bench(
     min_time: Annotated[
         float, typer.Option("--min-time", help="Seconds of timed runs per row, split over --processes (>= 5 runs each).")
     ] = 2.0,
-    processes: Annotated[int, typer.Option(help="Worker processes per row; their samples are pooled.")] = 3,
+    processes: Annotated[int, typer.Option(help="Worker processes; their timing rounds are pooled.")] = 3,
+    isolated: Isolated = False,
+    breakdown: Breakdown = False,
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
 ) -> None:
-    """Latency per neck, part and engine: warm-up, device sync, median/IQR/p90 over timed runs.
+    """Latency per neck, part and engine: median with a 95% CI, ratios to the first neck, % of peak.
 
-    Every row runs in its own process. Examples:
+    Rows are timed side by side in shuffled, interleaved rounds inside each worker process (so
+    machine drift cancels from the ratios), pooled over --processes workers. Examples:
 
-      fpnprof bench fpn --engine eager,inference
+      fpnprof bench fpn pafpn bifpn --variant paper --part neck
 
-      fpnprof bench --device gpu --backend torch --engine eager,cudagraph --part neck
+      fpnprof bench --device gpu --engine eager,cudagraph --part neck
+
+      fpnprof bench fpn bifpn --variant paper --part neck --breakdown
 
       fpnprof bench bifpn --variant paper --size 64,128,256 --part total --plot latency.png
     """
@@ -260,9 +272,13 @@ def bench(
         repeat=repeat,
         min_time=min_time,
         processes=processes,
+        isolated=isolated,
+        breakdown=breakdown,
         plot=plot,
     )
     emit(report, fmt, output)
+    if report.data.get("failed"):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -283,10 +299,12 @@ def compare(
     in_channels: InChannels = None,
     baseline: Annotated[str | None, typer.Option(help="Neck the ratios are relative to (default: the first).")] = None,
     bench: Annotated[bool, typer.Option(help="Also time each neck: eager and its fastest deployed engine.")] = False,
-    backend: Annotated[str, typer.Option(help="With --bench: paddle or torch.")] = "paddle",
+    backend: BackendOpt = "auto",
     device: Annotated[str, typer.Option(help="With --bench: cpu or gpu.")] = "cpu",
     threads: Annotated[int, typer.Option(help="With --bench: CPU threads (0 = all cores).")] = 0,
-    min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per engine.")] = 1.0,
+    min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per neck and engine.")] = 1.0,
+    isolated: Isolated = False,
+    breakdown: Breakdown = False,
     plot: Annotated[Path | None, typer.Option(help="Stacked per-level MACs per neck to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
@@ -299,7 +317,9 @@ def compare(
 
       fpnprof compare --variant both --stem imagenet --size 512 --batch 1
 
-      fpnprof compare fpn bifpn --variant paper --bench --format markdown -o necks.md
+      fpnprof compare --variant paper --bench
+
+      fpnprof compare fpn bifpn --variant paper --bench --breakdown --format markdown -o necks.md
     """
     from fpnprof.commands import run_compare
     from fpnprof.errors import ConfigError
@@ -325,7 +345,16 @@ def compare(
         for v in variants
     ]
     report = run_compare(
-        configs, baseline=baseline, bench=bench, backend=backend, device=device, threads=threads, min_time=min_time, plot=plot
+        configs,
+        baseline=baseline,
+        bench=bench,
+        backend=backend,
+        device=device,
+        threads=threads,
+        min_time=min_time,
+        isolated=isolated,
+        breakdown=breakdown,
+        plot=plot,
     )
     emit(report, fmt, output)
 
@@ -375,6 +404,31 @@ def graph(
         typer.echo(f"wrote {output}", err=True)
     else:
         typer.echo(text, nl=False)
+
+
+@app.command()
+@guarded
+def peak(
+    device: Annotated[str, typer.Option(help="cpu or gpu.")] = "cpu",
+    backend: BackendOpt = "auto",
+    dtype: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16, where the device supports it.")] = "fp32",
+    threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
+    fmt: Format = "table",
+    output: Output = None,
+) -> None:
+    """The machine's peaks, measured now in the framework: matmul GFLOP/s and copy GB/s.
+
+    Every bench measures the same pair before and after its rounds (the drift probe) and shows
+    each row's GFLOP/s as a % of the matmul peak. Examples:
+
+      fpnprof peak
+
+      fpnprof peak --device gpu --dtype bf16 --format json
+    """
+    from fpnprof.commands import run_peak
+
+    require_choice("format", fmt, FORMATS)
+    emit(run_peak(device=device, backend=backend, dtype=dtype, threads=threads), fmt, output)
 
 
 @app.command("list")

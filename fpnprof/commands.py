@@ -7,6 +7,7 @@ from typing import Any
 
 from fpnprof.analysis import profile_graph
 from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig
+from fpnprof.errors import BackendUnavailable, ConfigError
 from fpnprof.necks import NECKS, build_graph
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import profile_report
@@ -32,6 +33,29 @@ def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, ve
     return report
 
 
+def _progress_bar(run: Any) -> Any:
+    """Run ``run(on_progress)`` under a rich progress bar on stderr (terminals only)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} workers"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("measuring", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            progress.update(task, completed=done, total=total, description=what)
+
+        return run(on_progress)
+
+
 def run_bench_command(
     configs: list[NeckConfig],
     *,
@@ -46,16 +70,21 @@ def run_bench_command(
     repeat: int | None,
     min_time: float,
     processes: int = 3,
+    isolated: bool = False,
+    breakdown: bool = False,
     plot: Path | None = None,
 ) -> Report:
-    """Expand the sweep, measure every row with a progress bar on stderr, and build the report."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from fpnprof.bench import PARTS, BenchSpec, expand_sweep, parse_choices
+    """Expand the sweep, measure every row (paired unless ``isolated``), and build the report."""
+    from fpnprof.bench import ENGINES, PARTS, BenchSpec, check_spec, expand_sweep, parse_choices, resolve_backend
     from fpnprof.bench_runner import provenance, run_bench
     from fpnprof.report.bench_report import bench_report
 
+    backend = resolve_backend(backend, device)
+    engines = parse_choices(
+        engine, "--engine", tuple(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
+    )
+    if breakdown and "eager" not in engines:
+        raise ConfigError("--breakdown times each node of fpnprof's own executor: it needs the eager engine in --engine")
     template = BenchSpec(
         config=configs[0],
         backend=backend,
@@ -66,34 +95,14 @@ def run_bench_command(
         min_time=min_time,
         processes=processes,
     )
-    specs = expand_sweep(
-        configs,
-        batches,
-        sizes,
-        parse_choices(part, "--part", PARTS),
-        [e.strip() for e in engine.split(",") if e.strip()],
-        template,
-    )
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("measuring", total=len(specs))
+    specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
+    for spec in specs:
+        check_spec(spec)
+    if plot is not None:
+        from fpnprof.plots import check_plot_path
 
-        def on_row(index: int, spec: BenchSpec) -> None:
-            cfg = spec.config
-            progress.update(
-                task, completed=index, description=f"{cfg.neck}/{cfg.variant} {spec.part} {spec.engine} b{cfg.batch} s{cfg.size}"
-            )
-
-        rows = run_bench(specs, on_row)
-        progress.update(task, completed=len(specs))
+        check_plot_path(plot)
+    rows = _progress_bar(lambda on_progress: run_bench(specs, isolated=isolated, breakdown=breakdown, on_progress=on_progress))
     report = bench_report(rows, provenance(rows))
     if plot is not None:
         from fpnprof.plots import latency_plot
@@ -103,27 +112,117 @@ def run_bench_command(
     return report
 
 
-def _latency_for(cfg: NeckConfig, *, backend: str, device: str, threads: int, min_time: float) -> dict[str, Any]:
-    """Eager and the fastest deployed engine for one neck (the neck alone)."""
-    from fpnprof.bench import ENGINES, BenchSpec
-    from fpnprof.bench_runner import run_bench
+def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
+    """Matmul GFLOP/s and copy GB/s in the framework, in a worker with the bench's thread settings."""
+    from dataclasses import replace
 
-    engines = ENGINES[backend][device]
+    from fpnprof.bench import BenchSpec, check_spec, resolve_backend
+    from fpnprof.bench_runner import call_worker, worker_env
+
+    backend = resolve_backend(backend, device)
+    spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
+    check_spec(spec)
+    payload = {"kind": "peak", "backend": backend, "device": device, "dtype": dtype, "threads": spec.effective_threads}
+    result = call_worker(payload, worker_env(replace(spec)), f"{backend} {device} peak")
+    row = {
+        "backend": backend,
+        "device": device,
+        "device_name": result["device_name"],
+        "dtype": dtype,
+        "threads": result["threads"],
+        "matmul_gflops": result["matmul_gflops"],
+        "copy_gbytes_per_s": result["copy_gbytes_per_s"],
+        "ridge": result["matmul_gflops"] / result["copy_gbytes_per_s"],
+        "framework": result["framework"],
+    }
+    columns = [
+        Column("backend", "backend"),
+        Column("device_name", "device"),
+        Column("dtype", "dtype"),
+        Column("threads", "threads", "int"),
+        Column("matmul_gflops", "matmul GFLOP/s", "float"),
+        Column("copy_gbytes_per_s", "copy GB/s", "float"),
+        Column("ridge", "ridge FLOP/B", "float"),
+    ]
+    notes = [
+        f"{result['framework']}; matmul {result['matmul_n']}x{result['matmul_n']} (2n^3 FLOPs), copy "
+        f"{result['copy_mib']:.0f} MiB (bytes read + written); each the median of {result['runs']} runs after a warm-up. "
+        "A kernel whose FLOPs per byte moved is under the ridge point is memory-bound."
+    ]
+    return Report(
+        [Section("peaks measured on the spot", columns, [row])], {"schema_version": 1, "peak": row, "raw": result}, notes
+    )
+
+
+def _ratio_text(row: dict[str, Any], base: dict[str, Any]) -> str:
+    """Ratio of two bench rows' medians with its 95% CI (paired: the two shared timing rounds)."""
+    from fpnprof.report.bench_report import ratio_text
+    from fpnprof.stats import ratio_ci, unpaired_ratio_ci
+
+    paired = row["mode"] == base["mode"] == "paired" and len(row["rounds_ms"]) == len(base["rounds_ms"])
+    ci = (ratio_ci if paired else unpaired_ratio_ci)(row["rounds_ms"], base["rounds_ms"])
+    return ratio_text({"ratio": row["median_ms"] / base["median_ms"], "ratio_ci95": ci.as_list(), "ratio_paired": paired})
+
+
+def _latency(
+    configs: list[NeckConfig],
+    baseline: int,
+    *,
+    backend: str,
+    device: str,
+    threads: int,
+    min_time: float,
+    isolated: bool,
+    breakdown: bool,
+) -> list[dict[str, Any]]:
+    """Eager and every deployed engine for every neck (the neck alone), paired in one run; per
+    neck, eager and the fastest deployed engine, each with its ratio to the baseline neck's."""
+    from fpnprof.bench import BenchSpec, compare_engines, resolve_backend
+    from fpnprof.bench_runner import run_bench
+    from fpnprof.report.bench_report import ci_text
+
+    backend = resolve_backend(backend, device)
     specs = [
         BenchSpec(config=cfg, part="neck", backend=backend, device=device, engine=e, threads=threads, min_time=min_time)
-        for e in engines
+        for cfg in configs
+        for e in compare_engines(backend, device)
     ]
-    rows = run_bench(specs)
-    eager = next(r for r in rows if r["engine"] == "eager")
-    deployed = min((r for r in rows if r["engine"] != "eager"), key=lambda r: r["median_ms"])
-    return {
-        "eager_ms": eager["median_ms"],
-        "eager_ips": eager["images_per_s"],
-        "deployed_engine": deployed["engine"],
-        "deployed_ms": deployed["median_ms"],
-        "deployed_ips": deployed["images_per_s"],
-        "bench_rows": rows,
-    }
+    base = configs[baseline]
+    rows = _progress_bar(
+        lambda on_progress: run_bench(
+            specs, isolated=isolated, breakdown=breakdown, baseline=(base.neck, base.variant), on_progress=on_progress
+        )
+    )
+    failed = [r for r in rows if r.get("error")]
+    if failed:
+        raise BackendUnavailable(f"{failed[0]['neck']} {failed[0]['engine']}: {failed[0]['error']}")
+    picked = []
+    for cfg in configs:
+        mine = [r for r in rows if (r["neck"], r["variant"]) == (cfg.neck, cfg.variant)]
+        eager = next(r for r in mine if r["engine"] == "eager")
+        picked.append((eager, min((r for r in mine if r["engine"] != "eager"), key=lambda r: r["median_ms"], default=eager)))
+    out = []
+    for eager, deployed in picked:
+        base_eager, base_deployed = picked[baseline]
+        out.append(
+            {
+                "eager_ms": eager["median_ms"],
+                "eager_ci": ci_text(eager),
+                "eager_ci95_ms": eager["ci95_ms"],
+                "eager_ips": eager["images_per_s"],
+                "eager_ratio_text": _ratio_text(eager, base_eager),
+                "deployed_engine": deployed["engine"],
+                "deployed_ms": deployed["median_ms"],
+                "deployed_ci": ci_text(deployed),
+                "deployed_ci95_ms": deployed["ci95_ms"],
+                "deployed_ips": deployed["images_per_s"],
+                "deployed_ratio_text": _ratio_text(deployed, base_deployed),
+                "breakdown": eager.get("breakdown"),
+                "noisy": any(r.get("noisy") for r in (eager, deployed)),
+            }
+        )
+    out[0]["bench_rows"] = rows
+    return out
 
 
 def run_compare(
@@ -131,33 +230,39 @@ def run_compare(
     *,
     baseline: str | None = None,
     bench: bool = False,
-    backend: str = "paddle",
+    backend: str = "auto",
     device: str = "cpu",
     threads: int = 0,
     min_time: float = 1.0,
+    isolated: bool = False,
+    breakdown: bool = False,
     plot: Path | None = None,
 ) -> Report:
-    from fpnprof.errors import ConfigError
     from fpnprof.report.compare_report import compare_report
 
     profiles = [profile_graph(cfg, build_graph(cfg)) for cfg in configs]
     names = [cfg.neck for cfg in configs]
     if baseline is not None and baseline not in names:
         raise ConfigError(f"--baseline {baseline!r} is not among the compared necks ({', '.join(dict.fromkeys(names))})")
+    if breakdown and not bench:
+        raise ConfigError("--breakdown goes with --bench")
+    if plot is not None:
+        from fpnprof.plots import check_plot_path
+
+        check_plot_path(plot)
     index = names.index(baseline) if baseline is not None else 0
     latency = None
     if bench:
-        from rich.console import Console
-        from rich.progress import Progress
-
-        console = Console(stderr=True)
-        with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-            task = progress.add_task("measuring", total=len(configs))
-            latency = []
-            for cfg in configs:
-                progress.update(task, description=f"{cfg.neck}/{cfg.variant}")
-                latency.append(_latency_for(cfg, backend=backend, device=device, threads=threads, min_time=min_time))
-                progress.advance(task)
+        latency = _latency(
+            configs,
+            index,
+            backend=backend,
+            device=device,
+            threads=threads,
+            min_time=min_time,
+            isolated=isolated,
+            breakdown=breakdown,
+        )
     report = compare_report(profiles, index, latency)
     if plot is not None:
         from fpnprof.plots import macs_stacked_plot
@@ -171,7 +276,6 @@ def run_graph(cfg: NeckConfig, *, fmt: str, part: str) -> str:
     from fpnprof.bench import PARTS, part_graph
     from fpnprof.config import require_choice
     from fpnprof.draw import DRAW_FORMATS, draw
-    from fpnprof.errors import ConfigError
 
     if fmt not in DRAW_FORMATS:
         raise ConfigError(f"graph draws {' or '.join(DRAW_FORMATS)}, not {fmt!r}")

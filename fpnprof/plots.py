@@ -12,6 +12,11 @@ from fpnprof.results import Profile
 PLOT_SUFFIXES = (".png", ".svg")
 
 
+def check_plot_path(path: Path) -> None:
+    """Refuse a --plot file fpnprof cannot write before any measuring starts."""
+    _pyplot(path)
+
+
 def _pyplot(path: Path) -> Any:
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise ConfigError(f"--plot writes .png or .svg, got {path.name!r}")
@@ -60,6 +65,8 @@ def latency_plot(rows: list[dict[str, Any]], path: Path, *, width_px: int = 800,
     plt = _pyplot(path)
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for r in rows:
+        if r.get("median_ms") is None:
+            continue
         fixed = f"b{r['batch']}" if axis == "size" else f"{r['size']}px"
         series[f"{r['neck']} {r['variant']} {r['part']} {r['engine']} {fixed}"].append((r[axis], r["median_ms"]))
     fig, ax = plt.subplots(figsize=(width_px / 100, height_px / 100), dpi=100)

@@ -6,6 +6,9 @@ from typing import Any
 
 from fpnprof.graph import Node
 
+#: Peak-kernel sizes per device: an n x n matmul, and a copy of this many bytes.
+PEAK_SIZES = {"cpu": (1024, 64 * 2**20), "gpu": (8192, 2**30)}
+
 
 def add_all(*xs: Any) -> Any:
     """x0 + x1 + ... with the framework's own ``+`` (one add op per extra operand)."""

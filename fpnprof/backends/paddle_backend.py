@@ -129,6 +129,15 @@ class GraphLayer(nn.Layer):
                 values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
         return values
 
+    def run_timed(self, inputs: Sequence[Any], timer: Any) -> None:
+        """One pass with ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.NodeTimer`) around every node."""
+        values: dict[str, Any] = dict(zip(self._input_ids, inputs, strict=True))
+        for node in self.graph:
+            if node.op is not Op.INPUT:
+                timer.start(node.id)
+                values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
+                timer.stop(node.id)
+
     def forward(self, inputs: list[Any]) -> list[Any]:
         """``inputs``: one tensor per graph input, in graph order (a list, so dy2static can trace it)."""
         values = self.run(inputs)
@@ -198,11 +207,10 @@ def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threa
     return paddle.inference.create_predictor(config)
 
 
-def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
-    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    import tempfile
+def _device(device: str) -> bool:
+    """Select the device (refusing a GPU this build cannot use); returns whether it is the GPU.
 
-    from fpnprof.bench import CpuTimer, EventTimer, Runner
+    Threads come from OMP_NUM_THREADS, set by the parent before paddle was imported."""
     from fpnprof.errors import BackendUnavailable
 
     gpu = device == "gpu"
@@ -211,9 +219,41 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
             "--device gpu with the paddle backend needs paddlepaddle-gpu (this paddle is a CPU build); or use --backend torch"
         )
     paddle.device.set_device("gpu" if gpu else "cpu")
+    return gpu
+
+
+def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
+    """A whole-pass timer and a factory of per-node timers for the device."""
+    from fpnprof.bench import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
+
+    if gpu:
+        event = lambda: paddle.device.cuda.Event(enable_timing=True)  # noqa: E731
+        sync = paddle.device.synchronize
+        return EventTimer(event, sync), lambda: EventNodeTimer(event, sync)
+    return CpuTimer(), CpuNodeTimer
+
+
+def _info(gpu: bool, threads: int, engine: str) -> dict[str, Any]:
+    return {
+        "framework": f"paddle {version()}",
+        "device_name": paddle.device.cuda.get_device_name() if gpu else "cpu",
+        "threads": threads,
+        "math_mode": {"onednn": engine == "inference" and not gpu, "pir": os.environ.get(PIR_FLAG, "default")},
+    }
+
+
+def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
+    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
+    import tempfile
+
+    from fpnprof.bench import Runner
+
+    gpu = _device(device)
+    base = int(paddle.device.cuda.memory_allocated()) if gpu else 0
     model = lower(graph)
     inputs = random_inputs(graph, seed)
     paddle.set_grad_enabled(False)
+    timed_pass = None
     if engine == "inference":
         predictor = _predictor(model, graph, tempfile.mkdtemp(prefix="fpnprof-"), gpu=gpu, threads=threads)
         for name, tensor in zip(predictor.get_input_names(), inputs, strict=True):
@@ -224,17 +264,37 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = lambda: static(inputs)  # noqa: E731
     else:
         fn = lambda: model(inputs)  # noqa: E731
-    if gpu:
-        timer: Any = EventTimer(lambda: paddle.device.cuda.Event(enable_timing=True), paddle.device.synchronize)
-        name = paddle.device.cuda.get_device_name()
-    else:
-        timer = CpuTimer()
-        name = "cpu"
-    info = {
-        "framework": f"paddle {version()}",
-        "device_name": name,
-        "threads": threads,
-        "math_mode": {"onednn": engine == "inference" and not gpu, "pir": os.environ.get(PIR_FLAG, "default")},
-    }
-    peak = (lambda: int(paddle.device.cuda.max_memory_allocated())) if gpu else (lambda: None)
-    return Runner(fn, timer, info, peak)
+    timer, node_timer = _timers(gpu)
+    if engine == "eager":
+        per_node = node_timer()
+
+        def timed_pass() -> dict[str, float]:
+            model.run_timed(inputs, per_node)
+            return dict(per_node.collect())
+
+    peak = (lambda: int(paddle.device.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
+    return Runner(fn, timer, _info(gpu, threads, engine), peak, timed_pass)
+
+
+def peak_kernels(*, device: str, dtype: str, threads: int) -> Any:
+    """A matmul and a large copy in paddle, for :func:`fpnprof.peaks.measure_peaks`."""
+    from fpnprof.backends.common import PEAK_SIZES
+    from fpnprof.peaks import PeakKernels
+
+    gpu = _device(device)
+    n, copy_bytes = PEAK_SIZES[device]
+    rng = np.random.default_rng(0)
+    a = paddle.to_tensor(rng.standard_normal((n, n)).astype("float32"))
+    b = paddle.to_tensor(rng.standard_normal((n, n)).astype("float32"))
+    src = paddle.to_tensor(rng.standard_normal(copy_bytes // 4).astype("float32"))
+    dst = paddle.empty_like(src)
+    paddle.set_grad_enabled(False)
+    timer, _ = _timers(gpu)
+    return PeakKernels(
+        matmul=lambda: paddle.matmul(a, b),  # type: ignore[no-untyped-call]
+        matmul_flops=2 * n**3,
+        copy=lambda: paddle.assign(src, dst),
+        copy_bytes=2 * copy_bytes,
+        time_ms=timer.time,
+        info={**_info(gpu, threads, "eager"), "matmul_n": n, "copy_mib": copy_bytes / 2**20, "dtype": dtype},
+    )

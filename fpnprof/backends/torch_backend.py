@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.backends.common import add_all, symmetric_padding
+from fpnprof.backends.common import PEAK_SIZES, add_all, symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.graph import Graph, Node, Op, Part
 from fpnprof.results import Profile
@@ -132,6 +132,15 @@ class GraphModule(nn.Module):
                 values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
         return values
 
+    def run_timed(self, inputs: Sequence[torch.Tensor], timer: Any) -> None:
+        """One pass with ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.NodeTimer`) around every node."""
+        values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs, strict=True))
+        for node in self.graph:
+            if node.op is not Op.INPUT:
+                timer.start(node.id)
+                values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
+                timer.stop(node.id)
+
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = self.run(inputs)
         return tuple(values[i] for i in self._output_ids)
@@ -228,41 +237,23 @@ def _cuda_graph(model: nn.Module, inputs: list[torch.Tensor]) -> Callable[[], An
     return graph.replay
 
 
-def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
-    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    from fpnprof.bench import CpuTimer, EventTimer, Runner
-
+def _configure(device: str, dtype: str, threads: int) -> bool:
+    """Threads and math mode for a run; returns whether it is on the GPU."""
     torch.set_num_threads(threads)
     gpu = device == "gpu"
     if gpu:
         _gpu_or_raise()
-    elif engine == "cudagraph":
-        raise BackendUnavailable("the cudagraph engine needs --device gpu")
     tf32 = dtype == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = gpu
-    dev = "cuda" if gpu else "cpu"
-    model = lower(graph).to(device=dev, dtype=TORCH_DTYPES[dtype])
-    inputs = random_inputs(graph, seed, dev, TORCH_DTYPES[dtype])
-    torch.set_grad_enabled(False)
-    if engine == "compile":
-        compiled = torch.compile(model)
-        fn: Callable[[], Any] = lambda: compiled(*inputs)  # noqa: E731
-    elif engine == "cudagraph":
-        fn = _cuda_graph(model, inputs)
-    else:
-        fn = lambda: model(*inputs)  # noqa: E731
-    if gpu:
-        timer: Any = EventTimer(lambda: torch.cuda.Event(enable_timing=True), torch.cuda.synchronize)  # type: ignore[no-untyped-call]
-        torch.cuda.reset_peak_memory_stats()
-        name = torch.cuda.get_device_name()
-    else:
-        timer = CpuTimer()
-        name = "cpu"
-    info = {
+    return gpu
+
+
+def _info(gpu: bool) -> dict[str, Any]:
+    return {
         "framework": f"torch {torch.__version__}",
-        "device_name": name,
+        "device_name": torch.cuda.get_device_name() if gpu else "cpu",
         "threads": torch.get_num_threads(),
         "math_mode": {
             "allow_tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
@@ -270,5 +261,75 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
         },
     }
-    peak = (lambda: int(torch.cuda.max_memory_allocated())) if gpu else (lambda: None)
-    return Runner(fn, timer, info, peak)
+
+
+def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
+    """A whole-pass timer and a factory of per-node timers for the device."""
+    from fpnprof.bench import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
+
+    if gpu:
+        event = lambda: torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]  # noqa: E731
+        return EventTimer(event, torch.cuda.synchronize), lambda: EventNodeTimer(event, torch.cuda.synchronize)
+    return CpuTimer(), CpuNodeTimer
+
+
+def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
+    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
+    from fpnprof.bench import Runner
+
+    if device != "gpu" and engine == "cudagraph":
+        raise BackendUnavailable("the cudagraph engine needs --device gpu")
+    gpu = _configure(device, dtype, threads)
+    dev = "cuda" if gpu else "cpu"
+    base = 0
+    if gpu:
+        torch.cuda.synchronize()
+        base = int(torch.cuda.memory_allocated())
+        torch.cuda.reset_peak_memory_stats()
+    model = lower(graph).to(device=dev, dtype=TORCH_DTYPES[dtype])
+    inputs = random_inputs(graph, seed, dev, TORCH_DTYPES[dtype])
+    torch.set_grad_enabled(False)
+    timed_pass = None
+    if engine == "compile":
+        compiled = torch.compile(model)
+        fn: Callable[[], Any] = lambda: compiled(*inputs)  # noqa: E731
+    elif engine == "cudagraph":
+        fn = _cuda_graph(model, inputs)
+    else:
+        fn = lambda: model(*inputs)  # noqa: E731
+    timer, node_timer = _timers(gpu)
+    if engine == "eager":
+        per_node = node_timer()
+
+        def timed_pass() -> dict[str, float]:
+            model.run_timed(inputs, per_node)
+            return dict(per_node.collect())
+
+    peak = (lambda: int(torch.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
+    return Runner(fn, timer, _info(gpu), peak, timed_pass)
+
+
+def peak_kernels(*, device: str, dtype: str, threads: int) -> Any:
+    """A matmul and a large copy in torch, for :func:`fpnprof.peaks.measure_peaks`."""
+    from fpnprof.peaks import PeakKernels
+
+    gpu = _configure(device, dtype, threads)
+    dev = "cuda" if gpu else "cpu"
+    n, copy_bytes = PEAK_SIZES[device]
+    tdtype = TORCH_DTYPES[dtype]
+    gen = torch.Generator(device=dev).manual_seed(0)  # made on the device: 1 GiB of randn on a CPU takes seconds
+    a = torch.randn(n, n, generator=gen, device=dev).to(tdtype)
+    b = torch.randn(n, n, generator=gen, device=dev).to(tdtype)
+    out = torch.empty(n, n, device=dev, dtype=tdtype)
+    src = torch.randn(copy_bytes // 4, generator=gen, device=dev)
+    dst = torch.empty_like(src)
+    timer, _ = _timers(gpu)
+    torch.set_grad_enabled(False)
+    return PeakKernels(
+        matmul=lambda: torch.matmul(a, b, out=out),
+        matmul_flops=2 * n**3,
+        copy=lambda: dst.copy_(src),
+        copy_bytes=2 * copy_bytes,
+        time_ms=timer.time,
+        info={**_info(gpu), "matmul_n": n, "copy_mib": copy_bytes / 2**20, "dtype": dtype},
+    )

@@ -21,13 +21,16 @@ BASE_COLUMNS = [
     Column("peak_bytes", "peak act. MB", "mb"),
     Column("peak_ratio", "x", "ratio"),
 ]
-BENCH_COLUMNS = [
+LATENCY_COLUMNS = [
+    Column("neck", "neck"),
+    Column("variant", "variant"),
     Column("eager_ms", "eager ms", "ms"),
-    Column("eager_ips", "eager img/s", "float"),
+    Column("eager_ci", "±95%", "num"),
+    Column("eager_ratio_text", "x [95% CI]", "num"),
     Column("deployed_engine", "deployed"),
-    Column("deployed_ms", "deployed ms", "ms"),
-    Column("deployed_ips", "deployed img/s", "float"),
-    Column("deployed_ratio", "x", "ratio"),
+    Column("deployed_ms", "ms", "ms"),
+    Column("deployed_ci", "±95%", "num"),
+    Column("deployed_ratio_text", "x [95% CI]", "num"),
 ]
 
 
@@ -35,6 +38,23 @@ def _ratio(value: float | None, base: float | None) -> float | None:
     if value is None or not base:
         return None
     return value / base
+
+
+def level_time_section(rows: list[dict[str, Any]], level_names: list[str]) -> Section:
+    """Eager ms per level (from --breakdown) beside each level's share of the neck's MACs."""
+    table = []
+    for r in rows:
+        b = r["breakdown"]
+        ms = {x["name"]: x["ms"] for x in b["by_level"]}
+        cells = {
+            name: f"{ms.get(name, 0.0):.2f} ms {r['level_macs'].get(name, 0) / r['macs'] if r['macs'] else 0:.0%}"
+            for name in level_names
+        }
+        table.append({"neck": r["neck"], "variant": r["variant"], **cells, "overhead": f"{b['overhead']['ms']:.2f} ms"})
+    columns = [Column("neck", "neck"), Column("variant", "variant"), *[Column(n, n, "num") for n in level_names]]
+    return Section(
+        "eager time per level (ms, then the level's share of neck MACs)", [*columns, Column("overhead", "overhead", "num")], table
+    )
 
 
 def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dict[str, Any]] | None = None) -> Report:
@@ -62,8 +82,6 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
             ("macs", "macs_ratio"),
             ("flops", "flops_ratio"),
             ("peak_bytes", "peak_ratio"),
-            ("deployed_ms", "deployed_ratio"),
-            ("eager_ms", "eager_ratio"),
         ):
             if key in row:
                 row[ratio_key] = _ratio(row[key], base.get(key))
@@ -72,7 +90,7 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
         f"neck comparison: P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}, batch {cfg.batch}, "
         f"{cfg.size}x{cfg.size}, {cfg.stem} stem; ratios to {base['neck']} ({base['variant']})"
     )
-    columns = BASE_COLUMNS + (BENCH_COLUMNS if latency is not None else [])
+    columns = BASE_COLUMNS
     level_names = [f"P{lvl}" for lvl in range(cfg.min_level, cfg.max_level + 1)]
     share_rows = [
         {
@@ -90,6 +108,12 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
             share_rows,
         ),
     ]
+    if latency is not None:
+        sections.append(
+            Section(f"latency of the neck alone, ratios to {base['neck']} ({base['variant']})", LATENCY_COLUMNS, rows)
+        )
+        if all(r.get("breakdown") for r in rows):
+            sections.append(level_time_section(rows, level_names))
     data = {
         "schema_version": SCHEMA_VERSION,
         "baseline": {"neck": base["neck"], "variant": base["variant"]},

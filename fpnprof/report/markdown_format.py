@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from fpnprof.report.model import Report, format_cell
-
-_RIGHT = {"int", "giga", "mb", "ms", "float", "ratio"}
+from fpnprof.report.model import NUMERIC_KINDS, Report, format_cell
 
 
 def _cell(value: object, kind: str) -> str:
@@ -19,7 +17,7 @@ def render(report: Report) -> str:
         lines.append(f"### {section.title}")
         lines.append("")
         lines.append("| " + " | ".join(c.header for c in section.columns) + " |")
-        lines.append("|" + "|".join("---:" if c.kind in _RIGHT else "---" for c in section.columns) + "|")
+        lines.append("|" + "|".join("---:" if c.kind in NUMERIC_KINDS else "---" for c in section.columns) + "|")
         for row in section.rows:
             lines.append("| " + " | ".join(_cell(row.get(c.key), c.kind) for c in section.columns) + " |")
         for row in section.totals:

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: How a column's values print in human formats (JSON and CSV keep raw values).
-KINDS = ("str", "int", "giga", "mb", "ms", "float", "ratio", "bar")
+KINDS = ("str", "int", "giga", "mb", "ms", "float", "ratio", "pct", "num", "bar")
+#: Kinds aligned right in human formats ("num": a number pre-formatted as text, e.g. "1.35x").
+NUMERIC_KINDS = frozenset({"int", "giga", "mb", "ms", "float", "ratio", "pct", "num"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ def format_cell(value: Any, kind: str) -> str:
         return f"{value:.1f}"
     if kind == "ratio":
         return f"{value:.2f}x"
+    if kind == "pct":
+        return f"{value * 100:.1f}%"
     if isinstance(value, (tuple, list)):
         return "x".join(str(v) for v in value)
     return str(value)

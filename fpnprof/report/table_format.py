@@ -10,9 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fpnprof.report.model import Column, Report, format_cell
-
-_NUMERIC = {"int", "giga", "mb", "ms", "float", "ratio"}
+from fpnprof.report.model import NUMERIC_KINDS, Column, Report, format_cell
 
 
 def _bar(share: float, width: int = 10) -> Text:
@@ -40,7 +38,7 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
             pad_edge=False,
         )
         for col in section.columns:
-            table.add_column(col.header, justify="right" if col.kind in _NUMERIC else "left", no_wrap=True)
+            table.add_column(col.header, justify="right" if col.kind in NUMERIC_KINDS else "left", no_wrap=True)
         for row in section.rows:
             table.add_row(
                 *[_bar(row[c.key]) if c.kind == "bar" else format_cell(row.get(c.key), c.kind) for c in section.columns]

@@ -1,0 +1,198 @@
+"""GPU check: one prepared run of fpnprof on an NVIDIA GPU through the torch backend.
+
+Phases, in priority order, each a ``python -m fpnprof ... --format json`` run, so it measures what
+users get: the peaks (tf32, bf16, fp32), the paper and tutorial necks at batch 1 and 8 on a
+512x512 image with the imagenet stem (eager and CUDA graphs, tf32 and bf16), a ``--breakdown``,
+torch.compile, ``compare --bench`` and ``fpnprof bench --device gpu`` exactly as typed. A phase
+starts only if the time budget has room for it (default 450 s, to fit 8 minutes with start-up);
+what did not run is listed. Writes ``gpu-<tag>.json`` and ``gpu-<tag>.md`` under ``--out``
+(default: benchmarks/results/; on the device machine, $OUT).
+
+    python benchmarks/gpu_check.py --tag h100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+GPU = ["--device", "gpu", "--backend", "torch"]
+HEADLINE = ["--stem", "imagenet", "--size", "512", "--levels", "5", "--part", "neck", "--processes", "2", "--min-time", "1"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    args: list[str]
+    cap_s: float  # the most this phase may take
+    need_s: float  # start it only with at least this much budget left
+
+
+PHASES = [
+    Phase("peak tf32", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "tf32"], 60, 10),
+    Phase("peak bf16", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "bf16"], 60, 10),
+    Phase("peak fp32", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "fp32"], 60, 10),
+    Phase(
+        "paper necks tf32",
+        ["bench", "fpn", "pafpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager,cudagraph", "--batch", "1,8"]
+        + ["--dtype", "tf32", *HEADLINE],
+        120,
+        40,
+    ),
+    Phase(
+        "paper necks bf16",
+        ["bench", "fpn", "pafpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager,cudagraph", "--batch", "1,8"]
+        + ["--dtype", "bf16", *HEADLINE],
+        120,
+        40,
+    ),
+    Phase(
+        "breakdown tf32",
+        ["bench", "fpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager", "--batch", "1", "--dtype", "tf32"]
+        + [*HEADLINE, "--breakdown"],
+        90,
+        30,
+    ),
+    Phase(
+        "tutorial necks tf32",
+        ["bench", "fpn", "pafpn", "bifpn", "--variant", "tutorial", *GPU, "--engine", "eager,cudagraph", "--batch", "1,8"]
+        + ["--dtype", "tf32", *HEADLINE],
+        120,
+        40,
+    ),
+    Phase("as typed: fpnprof bench --device gpu", ["bench", "--device", "gpu"], 90, 30),
+    Phase("compare --bench on the gpu", ["compare", "--variant", "paper", "--bench", "--device", "gpu"], 90, 30),
+    Phase(
+        "paper necks torch.compile bf16",
+        ["bench", "fpn", "pafpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager,compile", "--batch", "8"]
+        + ["--dtype", "bf16", *HEADLINE],
+        240,
+        90,
+    ),
+]
+
+Runner = Callable[[list[str], float], tuple[int, str, str]]
+
+
+def run_fpnprof(args: list[str], timeout: float) -> tuple[int, str, str]:
+    """``python -m fpnprof ARGS --format json``; (exit code, stdout, stderr); 124 on timeout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fpnprof", *args, "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=ROOT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return 124, "", f"timed out after {timeout:.0f} s"
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def run_phases(
+    phases: list[Phase], budget_s: float, run: Runner = run_fpnprof, clock: Callable[[], float] = time.monotonic
+) -> list[dict[str, Any]]:
+    """Run each phase that the remaining budget has room for; record the skipped ones too."""
+    start = clock()
+    results = []
+    for phase in phases:
+        left = budget_s - (clock() - start)
+        entry: dict[str, Any] = {"phase": phase.name, "command": "fpnprof " + " ".join(phase.args)}
+        if left < phase.need_s:
+            results.append({**entry, "status": f"skipped: {left:.0f} s of budget left, needs {phase.need_s:.0f}"})
+            continue
+        print(f"[{clock() - start:5.0f} s] {phase.name}", file=sys.stderr, flush=True)
+        t0 = clock()
+        code, out, err = run(phase.args, min(phase.cap_s, left))
+        entry["seconds"] = round(clock() - t0, 1)
+        try:
+            entry["result"] = json.loads(out) if out.strip() else None
+        except json.JSONDecodeError:
+            entry["result"] = None
+        entry["status"] = "ok" if code == 0 else f"exit {code}: {(err.strip().splitlines() or ['no output'])[-1]}"
+        results.append(entry)
+    return results
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """Peaks, then one latency table over every bench row, then breakdowns and the phase log."""
+    lines = ["| phase | status | seconds |", "|---|---|---:|"]
+    lines += [f"| {r['phase']} | {r['status']} | {r.get('seconds', '-')} |" for r in results]
+    peaks = [r["result"]["peak"] for r in results if r["status"] == "ok" and r.get("result") and "peak" in r["result"]]
+    if peaks:
+        lines += ["", "| device | dtype | matmul GFLOP/s | copy GB/s | ridge FLOP/B |", "|---|---|---:|---:|---:|"]
+        lines += [
+            f"| {p['device_name']} | {p['dtype']} | {p['matmul_gflops']:,.0f} | {p['copy_gbytes_per_s']:,.0f} | {p['ridge']:.1f} |"
+            for p in peaks
+        ]
+    rows = [(r["phase"], row) for r in results if r.get("result") for row in r["result"].get("rows", []) if "engine" in row]
+    if rows:
+        lines += [
+            "",
+            "| phase | neck | variant | part | engine | dtype | batch x px | median ms | ±95% | x base [95% CI] | img/s | % peak |",
+            "|---|---|---|---|---|---|---|---:|---:|---|---:|---:|",
+        ]
+        for phase, r in rows:
+            ratio = f"{r['ratio']:.2f} [{r['ratio_ci95'][0]:.2f}-{r['ratio_ci95'][1]:.2f}]" if "ratio" in r else "-"
+            ci = f"±{r['ci95_half_pct']:.1f}%" if "ci95_half_pct" in r else "-"
+            lines.append(
+                f"| {phase} | {r['neck']} | {r['variant']} | {r['part']} | {r['engine']} | {r['dtype']} | "
+                f"{r['batch']} x {r['size']} | {_fmt(r.get('median_ms'), '.3f')} | {ci} | {ratio} | "
+                f"{_fmt(r.get('images_per_s'), ',.0f')} | {_fmt(r.get('peak_share') and 100 * r['peak_share'], '.1f')} |"
+            )
+    for phase, r in rows:
+        b = r.get("breakdown")
+        if not b:
+            continue
+        lines += [
+            "",
+            f"Breakdown, {r['neck']} ({r['variant']}) {r['engine']} {r['dtype']} b{r['batch']}: forward {b['forward_ms']:.3f} ms, "
+            f"per-node sum {b['node_sum_ms']:.3f} ms ({100 * b['coverage']:.0f}%)",
+            "",
+            "| level | ms | % fwd | GFLOP/s | FLOP/B | bound | % peak |",
+            "|---|---:|---:|---:|---:|---|---:|",
+        ]
+        for x in [*b["by_level"], b["overhead"]]:
+            share = "-" if x["peak_share"] is None else f"{100 * x['peak_share']:.1f}"
+            lines.append(
+                f"| {x['name']} | {x['ms']:.3f} | {100 * x['share']:.1f} | {x['gflops_per_s']:,.0f} | "
+                f"{x['intensity']:.1f} | {x['bound']} | {share} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=450.0, help="seconds for all phases together")
+    parser.add_argument("--tag", default="gpu")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ROOT / "benchmarks" / "results")))
+    ns = parser.parse_args()
+    results = run_phases(PHASES, ns.budget)
+    ns.out.mkdir(parents=True, exist_ok=True)
+    payload = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "phases": results}
+    (ns.out / f"gpu-{ns.tag}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    table = markdown(results)
+    (ns.out / f"gpu-{ns.tag}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
