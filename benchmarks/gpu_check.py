@@ -44,38 +44,108 @@ PHASES = [
     Phase("peak fp32", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "fp32"], 60, 10),
     Phase(
         "paper necks tf32",
-        ["bench", "fpn", "pafpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager,cudagraph", "--batch", "1,8"]
-        + ["--dtype", "tf32", *HEADLINE],
+        [
+            "bench",
+            "fpn",
+            "pafpn",
+            "bifpn",
+            "--variant",
+            "paper",
+            *GPU,
+            "--engine",
+            "eager,cudagraph",
+            "--batch",
+            "1,8",
+            "--dtype",
+            "tf32",
+            *HEADLINE,
+        ],
         120,
         40,
     ),
     Phase(
         "paper necks bf16",
-        ["bench", "fpn", "pafpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager,cudagraph", "--batch", "1,8"]
-        + ["--dtype", "bf16", *HEADLINE],
+        [
+            "bench",
+            "fpn",
+            "pafpn",
+            "bifpn",
+            "--variant",
+            "paper",
+            *GPU,
+            "--engine",
+            "eager,cudagraph",
+            "--batch",
+            "1,8",
+            "--dtype",
+            "bf16",
+            *HEADLINE,
+        ],
         120,
         40,
     ),
     Phase(
         "breakdown tf32",
-        ["bench", "fpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager", "--batch", "1", "--dtype", "tf32"]
-        + [*HEADLINE, "--breakdown"],
+        [
+            "bench",
+            "fpn",
+            "bifpn",
+            "--variant",
+            "paper",
+            *GPU,
+            "--engine",
+            "eager",
+            "--batch",
+            "1",
+            "--dtype",
+            "tf32",
+            *HEADLINE,
+            "--breakdown",
+        ],
         90,
         30,
     ),
     Phase(
         "tutorial necks tf32",
-        ["bench", "fpn", "pafpn", "bifpn", "--variant", "tutorial", *GPU, "--engine", "eager,cudagraph", "--batch", "1,8"]
-        + ["--dtype", "tf32", *HEADLINE],
+        [
+            "bench",
+            "fpn",
+            "pafpn",
+            "bifpn",
+            "--variant",
+            "tutorial",
+            *GPU,
+            "--engine",
+            "eager,cudagraph",
+            "--batch",
+            "1,8",
+            "--dtype",
+            "tf32",
+            *HEADLINE,
+        ],
         120,
         40,
     ),
-    Phase("as typed: fpnprof bench --device gpu", ["bench", "--device", "gpu"], 90, 30),
-    Phase("compare --bench on the gpu", ["compare", "--variant", "paper", "--bench", "--device", "gpu"], 90, 30),
+    Phase("as typed: fpnprof bench --device gpu", ["bench", "--device", "gpu"], 150, 30),
+    Phase("compare --bench on the gpu", ["compare", "--variant", "paper", "--bench", "--device", "gpu"], 150, 30),
     Phase(
         "paper necks torch.compile bf16",
-        ["bench", "fpn", "pafpn", "bifpn", "--variant", "paper", *GPU, "--engine", "eager,compile", "--batch", "8"]
-        + ["--dtype", "bf16", *HEADLINE],
+        [
+            "bench",
+            "fpn",
+            "pafpn",
+            "bifpn",
+            "--variant",
+            "paper",
+            *GPU,
+            "--engine",
+            "eager,compile",
+            "--batch",
+            "8",
+            "--dtype",
+            "bf16",
+            *HEADLINE,
+        ],
         240,
         90,
     ),
@@ -183,9 +253,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=450.0, help="seconds for all phases together")
     parser.add_argument("--tag", default="gpu")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the phases whose name holds one")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ROOT / "benchmarks" / "results")))
     ns = parser.parse_args()
-    results = run_phases(PHASES, ns.budget)
+    words = [w for w in ns.only.split(",") if w]
+    results = run_phases([p for p in PHASES if not words or any(w in p.name for w in words)], ns.budget)
     ns.out.mkdir(parents=True, exist_ok=True)
     payload = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "phases": results}
     (ns.out / f"gpu-{ns.tag}.json").write_text(json.dumps(payload, indent=1) + "\n")

@@ -39,6 +39,20 @@ MAX_RUNS = 100_000
 BACKEND_CHOICES = ("auto", *ENGINES)
 
 
+def check_device(backend: str, device: str) -> None:
+    """Refuse a GPU run that the installed build cannot do, from package metadata (no import)."""
+    from importlib import metadata
+
+    if device != "gpu":
+        return
+    if backend == "paddle" and not _installed("paddlepaddle-gpu"):
+        raise ConfigError(
+            "--device gpu with the paddle backend needs paddlepaddle-gpu (this paddle is a CPU build); or use --backend torch"
+        )
+    if backend == "torch" and _installed("torch") and "+cpu" in metadata.version("torch"):
+        raise ConfigError("--device gpu needs an NVIDIA GPU and a CUDA build of torch; this is a CPU build of torch")
+
+
 def compare_engines(backend: str, device: str) -> tuple[str, ...]:
     """What ``compare --bench`` times: eager and the deployment engines (Paddle's ``static`` is
     dy2static run through the same Python executor, so Paddle Inference stands for deployment)."""
@@ -109,6 +123,7 @@ def check_spec(spec: BenchSpec) -> None:
     require_choice("part", spec.part, PARTS)
     require_choice("device", spec.device, DEVICES)
     require_choice("backend", spec.backend, tuple(ENGINES))
+    check_device(spec.backend, spec.device)
     engines = ENGINES[spec.backend][spec.device]
     if spec.engine not in engines:
         raise ConfigError(

@@ -319,6 +319,9 @@ def run_bench(
         for i, m in zip(group.indices, measure_group(members, breakdown=breakdown, progress=progress), strict=True):
             measured[i] = m
             groups_of[i] = g_index
+    errors = {m.error for m in measured.values()}
+    if None not in errors and len(errors) == 1:  # nothing ran, for one reason: say it once
+        raise BackendUnavailable(str(errors.pop()))
     rows = [make_row(spec, measured[i], profiles[i], groups[groups_of[i]]) for i, spec in enumerate(specs)]
     first = specs[0].config
     attach_ratios(rows, groups_of, baseline or (first.neck, first.variant))

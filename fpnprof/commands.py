@@ -154,14 +154,15 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     )
 
 
-def _ratio_text(row: dict[str, Any], base: dict[str, Any]) -> str:
+def _ratio(row: dict[str, Any], base: dict[str, Any], prefix: str) -> dict[str, Any]:
     """Ratio of two bench rows' medians with its 95% CI (paired: the two shared timing rounds)."""
     from fpnprof.report.bench_report import ratio_text
     from fpnprof.stats import ratio_ci, unpaired_ratio_ci
 
     paired = row["mode"] == base["mode"] == "paired" and len(row["rounds_ms"]) == len(base["rounds_ms"])
     ci = (ratio_ci if paired else unpaired_ratio_ci)(row["rounds_ms"], base["rounds_ms"])
-    return ratio_text({"ratio": row["median_ms"] / base["median_ms"], "ratio_ci95": ci.as_list(), "ratio_paired": paired})
+    ratio = {"ratio": row["median_ms"] / base["median_ms"], "ratio_ci95": ci.as_list(), "ratio_paired": paired}
+    return {f"{prefix}_{k}": v for k, v in ratio.items()} | {f"{prefix}_ratio_text": ratio_text(ratio)}
 
 
 def _latency(
@@ -210,13 +211,13 @@ def _latency(
                 "eager_ci": ci_text(eager),
                 "eager_ci95_ms": eager["ci95_ms"],
                 "eager_ips": eager["images_per_s"],
-                "eager_ratio_text": _ratio_text(eager, base_eager),
+                **_ratio(eager, base_eager, "eager"),
                 "deployed_engine": deployed["engine"],
                 "deployed_ms": deployed["median_ms"],
                 "deployed_ci": ci_text(deployed),
                 "deployed_ci95_ms": deployed["ci95_ms"],
                 "deployed_ips": deployed["images_per_s"],
-                "deployed_ratio_text": _ratio_text(deployed, base_deployed),
+                **_ratio(deployed, base_deployed, "deployed"),
                 "breakdown": eager.get("breakdown"),
                 "noisy": any(r.get("noisy") for r in (eager, deployed)),
             }

@@ -14,27 +14,28 @@ from dataclasses import dataclass
 
 #: At least this many rounds per worker, whatever --min-time says.
 MIN_ROUNDS = 5
-#: A candidate runs several times per round only while that keeps its share of a round short.
-ROUND_TARGET_MS = 150.0
+#: A fast candidate runs several times per round (up to this many) so that every candidate spends
+#: about as long per round as the slowest one.
+MAX_PER_ROUND = 10
+MIN_RUNS = 5
 MAX_RUNS = 100_000
 
 
 @dataclass(frozen=True)
 class RoundPlan:
-    """How long to go on: ``min_time_ms`` of timed runs per candidate (and ``MIN_ROUNDS`` rounds),
-    or exactly ``repeat`` timed runs per candidate."""
+    """How long to go on: ``min_time_ms`` of timed runs per candidate on average (the whole loop
+    lasts about candidates x min_time_ms), with at least ``MIN_ROUNDS`` rounds and ``MIN_RUNS``
+    runs per candidate; or exactly ``repeat`` timed runs per candidate."""
 
     min_time_ms: float
     repeat: int | None = None
-    runs_per_round: int = 3
     seed: int = 0
 
 
-def runs_per_round(estimate_ms: float, most: int) -> int:
-    """A few runs per round for fast candidates, one for slow ones."""
-    if estimate_ms <= 0:
-        return most
-    return max(1, min(most, int(ROUND_TARGET_MS // estimate_ms)))
+def runs_per_round(estimates_ms: Sequence[float]) -> list[int]:
+    """Balance a round: each candidate runs about as long as the slowest (at most MAX_PER_ROUND runs)."""
+    slowest = max(estimates_ms, default=0.0)
+    return [max(1, min(MAX_PER_ROUND, int(slowest / e))) if e > 0 else 1 for e in estimates_ms]
 
 
 def _done(spent_ms: list[float], runs: list[int], rounds: int, plan: RoundPlan) -> bool:
@@ -42,7 +43,7 @@ def _done(spent_ms: list[float], runs: list[int], rounds: int, plan: RoundPlan) 
         return min(runs) >= plan.repeat
     if max(runs) >= MAX_RUNS:
         return True
-    return rounds >= MIN_ROUNDS and min(spent_ms) >= plan.min_time_ms
+    return rounds >= MIN_ROUNDS and min(runs) >= MIN_RUNS and sum(spent_ms) >= plan.min_time_ms * len(spent_ms)
 
 
 def run_rounds(
@@ -60,10 +61,8 @@ def run_rounds(
     if n == 0:
         return []
     rng = random.Random(plan.seed)
-    if plan.repeat is not None:  # one run per round: every candidate reaches the count in the same round
-        per_round = [1] * n
-    else:
-        per_round = [runs_per_round(e, plan.runs_per_round) for e in (estimates_ms or [0.0] * n)]
+    # with --repeat, one run per round: every candidate reaches the count in the same round
+    per_round = [1] * n if plan.repeat is not None else runs_per_round(estimates_ms or [0.0] * n)
     result: list[list[list[float]]] = [[] for _ in range(n)]
     spent = [0.0] * n
     runs = [0] * n

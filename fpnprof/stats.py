@@ -102,7 +102,19 @@ def pooled_median(rounds: Rounds) -> float:
     return float(np.median([t for r in rounds for t in r]))
 
 
+#: Worker medians closer than this (relative) never count as disagreeing, however tight their CIs
+#: (on a GPU, CIs of 0.0% make any two processes "differ").
+DISAGREE_FLOOR = 0.02
+
+
 def workers_disagree(per_worker: Sequence[Rounds], seed: int = 0) -> bool:
-    """True when two worker processes' median CIs do not overlap (a process carried its own bias)."""
-    intervals = [median_ci(w, seed=seed) for w in per_worker if w]
-    return any(not a.overlaps(b) for i, a in enumerate(intervals) for b in intervals[i + 1 :])
+    """True when two worker processes' median CIs do not overlap and their medians differ by more
+    than DISAGREE_FLOOR (a process carried its own bias)."""
+    workers = [w for w in per_worker if w]
+    intervals = [median_ci(w, seed=seed) for w in workers]
+    medians = [pooled_median(w) for w in workers]
+    return any(
+        not intervals[i].overlaps(intervals[j]) and abs(medians[i] / medians[j] - 1) > DISAGREE_FLOOR
+        for i in range(len(workers))
+        for j in range(i + 1, len(workers))
+    )

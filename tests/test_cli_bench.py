@@ -70,7 +70,7 @@ def test_samples_are_pooled_over_processes() -> None:
     result = run("bench", "fpn", *TINY[:-2], "--processes", "2", "--part", "neck", "--backend", "torch", "-f", "json")
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)["rows"]
-    assert row["processes"] == 2 and len(row["process_medians_ms"]) == 2 and row["runs"] == 2 * 3
+    assert row["processes"] == 2 and len(row["process_medians_ms"]) == 2 and row["runs"] == 3  # --repeat is the total
 
 
 def test_torch_compile_on_a_tiny_fpn() -> None:
@@ -148,3 +148,53 @@ def test_bench_human_formats(fmt: str, tmp_path: Path) -> None:
         assert row["neck"] == "fpn" and float(row["median_ms"]) > 0 and row["runs"] == "3"
     else:
         assert "fpn" in text and "median" in text and "eager" in text
+
+
+def test_paired_rows_have_cis_ratios_and_probe() -> None:
+    data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch")
+    fpn, bifpn = data["rows"]  # type: ignore[index]
+    for row in (fpn, bifpn):
+        low, high = row["ci95_ms"]
+        assert row["mode"] == "paired" and low <= row["median_ms"] <= high
+        assert row["matmul_peak_gflops"] > 0 and row["peak_share"] == pytest.approx(
+            row["gflops_per_s"] / row["matmul_peak_gflops"]
+        )
+        assert row["runs"] == 3 and sum(len(r) for r in row["rounds_ms"]) == 3
+    assert fpn["ratio"] == 1.0 and bifpn["ratio_paired"] is True
+    assert bifpn["ratio"] == pytest.approx(bifpn["median_ms"] / fpn["median_ms"])
+    assert bifpn["ratio_ci95"][0] <= bifpn["ratio"] <= bifpn["ratio_ci95"][1]
+    provenance = data["provenance"]
+    assert provenance["peaks"] and provenance["probe_drift_max"] is not None  # type: ignore[index]
+
+
+def test_isolated_rows_are_unpaired() -> None:
+    data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--isolated")
+    fpn, bifpn = data["rows"]  # type: ignore[index]
+    assert fpn["mode"] == bifpn["mode"] == "isolated" and bifpn["ratio_paired"] is False
+
+
+def test_breakdown_levels_and_overhead_add_up_to_the_forward() -> None:
+    data = _bench("bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown")
+    (row,) = data["rows"]  # type: ignore[index]
+    b = row["breakdown"]
+    assert b["forward_ms"] == row["median_ms"]
+    assert sum(x["ms"] for x in b["by_level"]) + b["overhead"]["ms"] == pytest.approx(b["forward_ms"])
+    assert [x["name"] for x in b["by_level"]] == ["P2", "P3", "P4"]
+    assert {x["bound"] for x in b["by_level"]} <= {"compute", "memory"}
+    table = run("bench", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown", *TINY)
+    assert table.exit_code == 0 and "where the time goes" in table.stdout and "overhead" in table.stdout
+
+
+def test_breakdown_needs_eager() -> None:
+    result = run("bench", "fpn", "--engine", "compile", "--backend", "torch", "--breakdown", *TINY)
+    assert result.exit_code == 2 and "eager" in result.output
+
+
+def test_peak_prints_and_returns_json() -> None:
+    result = run("peak", "--backend", "torch", "--threads", "1", "-f", "json")
+    assert result.exit_code == 0, result.output
+    peak = json.loads(result.stdout)["peak"]
+    assert peak["matmul_gflops"] > 0 and peak["copy_gbytes_per_s"] > 0 and peak["threads"] == 1
+    assert peak["ridge"] == pytest.approx(peak["matmul_gflops"] / peak["copy_gbytes_per_s"])
+    table = run("peak", "--backend", "torch", "--threads", "1")
+    assert table.exit_code == 0 and "matmul GFLOP/s" in table.stdout

@@ -100,10 +100,16 @@ def test_compare_with_bench_tiny() -> None:
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["rows"]
+    bench_rows = rows[0]["bench_rows"]
     for row in rows:
-        assert row["eager_ms"] > 0 and row["deployed_engine"] in ("static", "inference")
-        assert row["deployed_ms"] == min(r["median_ms"] for r in row["bench_rows"] if r["engine"] != "eager")
-    assert rows[0]["deployed_ratio"] == 1.0
+        mine = [r for r in bench_rows if r["neck"] == row["neck"]]
+        assert row["eager_ms"] > 0 and row["deployed_engine"] == "inference"
+        assert row["deployed_ms"] == min(r["median_ms"] for r in mine if r["engine"] != "eager")
+        assert row["eager_ms"] == next(r["median_ms"] for r in mine if r["engine"] == "eager")
+    for row in rows[1:]:
+        assert row["deployed_ratio"] == pytest.approx(row["deployed_ms"] / rows[0]["deployed_ms"])
+        low, high = row["eager_ratio_ci95"]
+        assert row["eager_ratio_paired"] and low <= row["eager_ratio"] <= high
 
 
 @pytest.mark.parametrize(

@@ -234,7 +234,12 @@ def _cuda_graph(model: nn.Module, inputs: list[torch.Tensor]) -> Callable[[], An
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         model(*inputs)
-    return graph.replay
+    keep = (graph, model, inputs)  # the replay reads these tensors: they must outlive the runner
+
+    def replay() -> None:
+        keep[0].replay()
+
+    return replay
 
 
 def _configure(device: str, dtype: str, threads: int) -> bool:
