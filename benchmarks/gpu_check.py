@@ -210,14 +210,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
     if peaks:
         lines += ["", "| device | dtype | matmul GFLOP/s | copy GB/s | ridge FLOP/B |", "|---|---|---:|---:|---:|"]
         lines += [
-            f"| {p['device_name']} | {p['dtype']} | {p['matmul_gflops']:,.0f} | {p['copy_gbytes_per_s']:,.0f} | {p['ridge']:.1f} |"
+            f"| {p['device_name']} | {p['dtype']} | {p['matmul_gflops']:,.0f} | "
+            f"{p['copy_gbytes_per_s']:,.0f} | {p['ridge']:.1f} |"
             for p in peaks
         ]
     rows = [(r["phase"], row) for r in results if r.get("result") for row in r["result"].get("rows", []) if "engine" in row]
     if rows:
         lines += [
             "",
-            "| phase | neck | variant | part | engine | dtype | batch x px | median ms | ±95% | x base [95% CI] | img/s | % peak |",
+            "| phase | neck | variant | part | engine | dtype | batch x px | median ms | ±95% "
+            "| x base [95% CI] | img/s | % peak |",
             "|---|---|---|---|---|---|---|---:|---:|---|---:|---:|",
         ]
         for phase, r in rows:
@@ -228,13 +230,14 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"{r['batch']} x {r['size']} | {_fmt(r.get('median_ms'), '.3f')} | {ci} | {ratio} | "
                 f"{_fmt(r.get('images_per_s'), ',.0f')} | {_fmt(r.get('peak_share') and 100 * r['peak_share'], '.1f')} |"
             )
-    for phase, r in rows:
+    for _phase, r in rows:
         b = r.get("breakdown")
         if not b:
             continue
         lines += [
             "",
-            f"Breakdown, {r['neck']} ({r['variant']}) {r['engine']} {r['dtype']} b{r['batch']}: forward {b['forward_ms']:.3f} ms, "
+            f"Breakdown, {r['neck']} ({r['variant']}) {r['engine']} {r['dtype']} b{r['batch']}: "
+            f"forward {b['forward_ms']:.3f} ms, "
             f"per-node sum {b['node_sum_ms']:.3f} ms ({100 * b['coverage']:.0f}%)",
             "",
             "| level | ms | % fwd | GFLOP/s | FLOP/B | bound | % peak |",
