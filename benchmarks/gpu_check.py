@@ -237,8 +237,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
         lines += [
             "",
             f"Breakdown, {r['neck']} ({r['variant']}) {r['engine']} {r['dtype']} b{r['batch']}: "
-            f"forward {b['forward_ms']:.3f} ms, "
-            f"per-node sum {b['node_sum_ms']:.3f} ms ({100 * b['coverage']:.0f}%)",
+            f"forward {b['forward_ms']:.3f} ms, with per-node timers {b.get('instrumented_ms', float('nan')):.3f} ms, "
+            f"per-node sum {b['node_sum_ms']:.3f} ms ({100 * b['coverage']:.0f}% of the forward)",
             "",
             "| level | ms | % fwd | GFLOP/s | FLOP/B | bound | % peak |",
             "|---|---:|---:|---:|---:|---|---:|",

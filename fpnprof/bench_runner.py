@@ -10,22 +10,26 @@ CI when both were timed in the same rounds.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fpnprof import __version__
 from fpnprof.analysis import profile_graph
+from fpnprof.backends.common import EXPORT_CACHE
 from fpnprof.bench import BenchSpec, check_spec, part_graph, summarize
 from fpnprof.bench_worker import GroupJob
 from fpnprof.breakdown import aggregate, median_times, node_work
 from fpnprof.errors import BackendUnavailable
 from fpnprof.memory import available_bytes, estimated_bytes, require_memory
-from fpnprof.paired import RoundPlan
+from fpnprof.paired import MIN_ROUNDS, MIN_TOTAL_ROUNDS, RoundPlan
 from fpnprof.peaks import drift, pooled_peaks
 from fpnprof.results import Profile
 from fpnprof.stats import NOISY_HALF_WIDTH, median_ci, pooled_median, ratio_ci, unpaired_ratio_ci, workers_disagree
@@ -76,9 +80,18 @@ class Group:
         return len(self.indices) > 1
 
 
-def share_key(spec: BenchSpec) -> tuple[str, str, int, str]:
-    """Rows with the same key can share a worker process (threads and math mode are per process)."""
-    return (spec.backend, spec.device, spec.effective_threads, spec.config.dtype)
+#: Why Paddle Inference rows get worker processes of their own (paired among themselves).
+INFERENCE_APART = (
+    "Paddle Inference rows run in worker processes of their own: its oneDNN threads slowed eager Paddle "
+    "ops in the same process by 1.6x (paper FPN neck, 2 threads: 850 ms vs 520 ms)"
+)
+
+
+def share_key(spec: BenchSpec) -> tuple[str, str, int, str, bool]:
+    """Rows with the same key can share a worker process: threads and math mode are per process,
+    and Paddle Inference disturbs the other engines (:data:`INFERENCE_APART`)."""
+    apart = spec.backend == "paddle" and spec.engine == "inference"
+    return (spec.backend, spec.device, spec.effective_threads, spec.config.dtype, apart)
 
 
 def plan_groups(specs: Sequence[BenchSpec], profiles: Sequence[Profile], *, isolated: bool, memory: int) -> list[Group]:
@@ -86,7 +99,7 @@ def plan_groups(specs: Sequence[BenchSpec], profiles: Sequence[Profile], *, isol
     largest rows to groups of their own."""
     if isolated:
         return [Group([i]) for i in range(len(specs))]
-    keyed: dict[tuple[str, str, int, str], list[int]] = {}
+    keyed: dict[tuple[str, str, int, str, bool], list[int]] = {}
     for i, spec in enumerate(specs):
         keyed.setdefault(share_key(spec), []).append(i)
     groups = []
@@ -107,7 +120,10 @@ def process_shares(spec: BenchSpec) -> list[RoundPlan]:
     """One round plan per worker: --min-time split evenly, or --repeat split so the row gets exactly
     that many timed runs in all."""
     if spec.repeat is None:
-        return [RoundPlan(spec.min_time * 1e3 / spec.processes, seed=spec.seed + p) for p in range(spec.processes)]
+        rounds = max(MIN_ROUNDS, math.ceil(MIN_TOTAL_ROUNDS / spec.processes))
+        return [
+            RoundPlan(spec.min_time * 1e3 / spec.processes, seed=spec.seed + p, min_rounds=rounds) for p in range(spec.processes)
+        ]
     n, p = spec.repeat, min(spec.processes, spec.repeat)
     return [RoundPlan(0.0, repeat=n // p + (1 if k < n % p else 0), seed=spec.seed + k) for k in range(p)]
 
@@ -123,14 +139,18 @@ class Measured:
     peak_mem_bytes: int = 0
     peak_mem_kind: str = ""
     node_ms: list[dict[str, float]] = field(default_factory=list)
+    instrumented_ms: list[float] = field(default_factory=list)
     probes: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
 
-def measure_group(specs: Sequence[BenchSpec], *, breakdown: bool, progress: Callable[[str], None]) -> list[Measured]:
-    """Every worker of the group in turn; their rounds concatenated (round j pairs across rows)."""
+def measure_group(
+    specs: Sequence[BenchSpec], *, breakdown: bool, progress: Callable[[str], None], exports: str | None = None
+) -> list[Measured]:
+    """Every worker of the group in turn; their rounds concatenated (round j pairs across rows).
+    ``exports``: a folder the workers share deployment exports in."""
     out = [Measured() for _ in specs]
-    env = worker_env(specs[0])
+    env = worker_env(specs[0]) | ({EXPORT_CACHE: exports} if exports else {})
     for worker, plan in enumerate(process_shares(specs[0])):
         progress(f"worker {worker + 1}")
         job = GroupJob([replace(s, seed=s.seed) for s in specs], plan, breakdown=breakdown)
@@ -152,6 +172,7 @@ def measure_group(specs: Sequence[BenchSpec], *, breakdown: bool, progress: Call
             m.peak_mem_kind = cand["peak_mem_kind"]
             if "node_ms" in cand:
                 m.node_ms.append(cand["node_ms"])
+                m.instrumented_ms.append(cand["instrumented_ms"])
             if probe["before"] is not None:
                 m.probes.append(probe)
     return out
@@ -223,7 +244,8 @@ def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group) -> di
     if m.node_ms:
         graph = part_graph(cfg, spec.part)
         work = node_work(graph, cfg.dtype_bytes)
-        row["breakdown"] = aggregate(work, median_times(m.node_ms), stats.median_ms, peaks).to_json()
+        instrumented = statistics.median(m.instrumented_ms)
+        row["breakdown"] = aggregate(work, median_times(m.node_ms), stats.median_ms, instrumented, peaks).to_json()
     return row
 
 
@@ -302,6 +324,20 @@ def run_bench(
             require_memory(profile)
         profiles.append(profile)
     groups = plan_groups(specs, profiles, isolated=isolated, memory=available_bytes())
+    with tempfile.TemporaryDirectory(prefix="fpnprof-") as exports:  # one Paddle Inference export per graph
+        measured, groups_of = _measure_groups(specs, groups, breakdown, on_progress, exports)
+    errors = {m.error for m in measured.values()}
+    if None not in errors and len(errors) == 1:  # nothing ran, for one reason: say it once
+        raise BackendUnavailable(str(errors.pop()))
+    rows = [make_row(spec, measured[i], profiles[i], groups[groups_of[i]]) for i, spec in enumerate(specs)]
+    first = specs[0].config
+    attach_ratios(rows, groups_of, baseline or (first.neck, first.variant))
+    return rows
+
+
+def _measure_groups(
+    specs: list[BenchSpec], groups: list[Group], breakdown: bool, on_progress: Progress | None, exports: str
+) -> tuple[dict[int, Measured], list[int]]:
     total = sum(len(process_shares(specs[g.indices[0]])) for g in groups)
     done = 0
     measured: dict[int, Measured] = {}
@@ -316,13 +352,9 @@ def run_bench(
                 on_progress(done, total, f"{label}: {what}")
             done += 1
 
-        for i, m in zip(group.indices, measure_group(members, breakdown=breakdown, progress=progress), strict=True):
+        for i, m in zip(
+            group.indices, measure_group(members, breakdown=breakdown, progress=progress, exports=exports), strict=True
+        ):
             measured[i] = m
             groups_of[i] = g_index
-    errors = {m.error for m in measured.values()}
-    if None not in errors and len(errors) == 1:  # nothing ran, for one reason: say it once
-        raise BackendUnavailable(str(errors.pop()))
-    rows = [make_row(spec, measured[i], profiles[i], groups[groups_of[i]]) for i, spec in enumerate(specs)]
-    first = specs[0].config
-    attach_ratios(rows, groups_of, baseline or (first.neck, first.variant))
-    return rows
+    return measured, groups_of

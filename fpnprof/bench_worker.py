@@ -11,6 +11,7 @@ before this process imports a framework.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from fpnprof.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
 
 #: Per-node timed passes per candidate for --breakdown (after the rounds).
 BREAKDOWN_PASSES = 15
+#: Warm-up stops early once this much time is spent (after at least one run).
+WARMUP_BUDGET_MS = 500.0
 
 
 @dataclass
@@ -58,6 +61,15 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text and isinstance(exc, FpnprofError) else f"{type(exc).__name__}: {text[0] if text else ''}".strip()
 
 
+def warm_up(step_ms: Any, runs: int) -> list[float]:
+    """Up to ``runs`` untimed runs (at least one), stopping early once WARMUP_BUDGET_MS is spent:
+    a slow model is warm after its first run or two."""
+    times = [step_ms()]
+    while len(times) < runs and sum(times) < WARMUP_BUDGET_MS:
+        times.append(step_ms())
+    return times
+
+
 def _build(backend: Any, spec: BenchSpec) -> _Built:
     """Build and warm up one candidate; a failure is kept as that candidate's error."""
     rss = RssPeak()
@@ -71,7 +83,7 @@ def _build(backend: Any, spec: BenchSpec) -> _Built:
                 threads=spec.effective_threads,
                 seed=spec.seed,
             )
-            times = [runner.step_ms() for _ in range(max(1, spec.warmup))]
+            times = warm_up(runner.step_ms, spec.warmup)
     except Exception as exc:  # a framework error fails this row only, with its reason
         return _Built(result={"error": _one_line(exc)})
     gpu_peak = runner.peak_memory()
@@ -84,6 +96,14 @@ def _build(backend: Any, spec: BenchSpec) -> _Built:
             "peak_mem_kind": "gpu max allocated" if gpu_peak is not None else "cpu rss growth",
         },
     )
+
+
+def timed_passes(runner: Any, passes: int) -> tuple[dict[str, float], float]:
+    """Median per-node times over ``passes`` instrumented passes, and the median length of such a
+    pass itself (timing every node costs time, most of all on a launch-bound GPU)."""
+    per_pass: list[dict[str, float]] = []
+    lengths = [runner.timer.time(lambda: per_pass.append(runner.timed_pass())) for _ in range(passes)]
+    return median_times(per_pass), statistics.median(lengths)
 
 
 def run_group(job: GroupJob) -> dict[str, Any]:
@@ -100,7 +120,7 @@ def run_group(job: GroupJob) -> dict[str, Any]:
     for b, r in zip(live, rounds, strict=True):
         b.result["rounds"] = r
         if job.breakdown and b.runner.timed_pass is not None:
-            b.result["node_ms"] = median_times(b.runner.timed_pass() for _ in range(BREAKDOWN_PASSES))
+            b.result["node_ms"], b.result["instrumented_ms"] = timed_passes(b.runner, BREAKDOWN_PASSES)
     after = None
     if job.probe:
         kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads)

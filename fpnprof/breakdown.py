@@ -71,7 +71,11 @@ class BreakdownRow:
 
 @dataclass(frozen=True)
 class Breakdown:
+    """Per level and per op; shares are of the instrumented pass (per-node timers on), whose
+    level rows plus the overhead row add up to it. ``forward_ms`` is the plain forward's median."""
+
     forward_ms: float
+    instrumented_ms: float
     node_sum_ms: float
     by_level: list[BreakdownRow]
     by_op: list[BreakdownRow]
@@ -85,6 +89,7 @@ class Breakdown:
     def to_json(self) -> dict[str, object]:
         return {
             "forward_ms": self.forward_ms,
+            "instrumented_ms": self.instrumented_ms,
             "node_sum_ms": self.node_sum_ms,
             "coverage": self.coverage,
             "by_level": [r.to_json() for r in self.by_level],
@@ -117,7 +122,7 @@ def median_times(passes: Iterable[Mapping[str, float]]) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in collected.items()}
 
 
-def _row(name: str, work: Sequence[NodeWork], ms: float, forward_ms: float, peaks: Peaks | None) -> BreakdownRow:
+def _row(name: str, work: Sequence[NodeWork], ms: float, whole_ms: float, peaks: Peaks | None) -> BreakdownRow:
     flops = sum(w.flops for w in work)
     moved = sum(w.bytes for w in work)
     gflops = flops / ms / 1e6 if ms > 0 else 0.0
@@ -128,7 +133,7 @@ def _row(name: str, work: Sequence[NodeWork], ms: float, forward_ms: float, peak
             bound, share = "compute", gflops / peaks.gflops
         else:
             bound, share = "memory", (moved / ms / 1e6 if ms > 0 else 0.0) / peaks.gbytes_per_s
-    return BreakdownRow(name, len(work), ms, ms / forward_ms, flops, moved, gflops, intensity, bound, share)
+    return BreakdownRow(name, len(work), ms, ms / whole_ms, flops, moved, gflops, intensity, bound, share)
 
 
 def _group_key(name: str) -> tuple[int, int | str]:
@@ -138,12 +143,19 @@ def _group_key(name: str) -> tuple[int, int | str]:
     return (1, name)
 
 
-def aggregate(work: Sequence[NodeWork], node_ms: Mapping[str, float], forward_ms: float, peaks: Peaks | None = None) -> Breakdown:
+def aggregate(
+    work: Sequence[NodeWork],
+    node_ms: Mapping[str, float],
+    forward_ms: float,
+    instrumented_ms: float | None = None,
+    peaks: Peaks | None = None,
+) -> Breakdown:
     """Group node times per level and per op; what the nodes do not explain is the overhead row.
 
     Levels sorted bottom-up (backbone last); ops by time, largest first. The level rows plus the
-    overhead row add up to ``forward_ms``.
+    overhead row add up to the instrumented pass (``instrumented_ms``, default ``forward_ms``).
     """
+    whole = forward_ms if instrumented_ms is None else instrumented_ms
     missing = [w.id for w in work if w.id not in node_ms]
     if missing:
         raise ValueError(f"no time for nodes {missing[:3]}")
@@ -154,13 +166,14 @@ def aggregate(work: Sequence[NodeWork], node_ms: Mapping[str, float], forward_ms
         by_op[w.op].append(w)
 
     def rows(groups: dict[str, list[NodeWork]]) -> list[BreakdownRow]:
-        return [_row(k, g, sum(node_ms[w.id] for w in g), forward_ms, peaks) for k, g in groups.items()]
+        return [_row(k, g, sum(node_ms[w.id] for w in g), whole, peaks) for k, g in groups.items()]
 
     node_sum = sum(node_ms[w.id] for w in work)
-    rest = forward_ms - node_sum
-    overhead = BreakdownRow("overhead", 0, rest, rest / forward_ms, 0, 0, 0.0, 0.0, "-", None)
+    rest = whole - node_sum
+    overhead = BreakdownRow("overhead", 0, rest, rest / whole, 0, 0, 0.0, 0.0, "-", None)
     return Breakdown(
         forward_ms=forward_ms,
+        instrumented_ms=whole,
         node_sum_ms=node_sum,
         by_level=sorted(rows(by_level), key=lambda r: _group_key(r.name)),
         by_op=sorted(rows(by_op), key=lambda r: -r.ms),

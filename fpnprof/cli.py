@@ -213,7 +213,7 @@ def bench(
     dtype: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16, where the device supports it.")] = "fp32",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
     part: Annotated[str, typer.Option(help="neck, backbone, total, or a comma list.")] = "neck,backbone,total",
-    warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 3,
+    warmup: Annotated[int, typer.Option(help="Untimed runs first (at least 1; fewer once 0.5 s is spent).")] = 3,
     repeat: Annotated[int | None, typer.Option(help="Exactly this many timed runs (overrides --min-time).")] = None,
     min_time: Annotated[
         float, typer.Option("--min-time", help="Seconds of timed runs per row, split over --processes (>= 5 runs each).")

@@ -101,6 +101,8 @@ def run_bench_command(
     if plot is not None:
         from fpnprof.plots import check_plot_path
 
+        if len(batches) < 2 and len(sizes) < 2:
+            raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
         check_plot_path(plot)
     rows = _progress_bar(lambda on_progress: run_bench(specs, isolated=isolated, breakdown=breakdown, on_progress=on_progress))
     report = bench_report(rows, provenance(rows))

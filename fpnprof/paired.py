@@ -9,11 +9,13 @@ are pooled by the runner.
 from __future__ import annotations
 
 import random
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-#: At least this many rounds per worker, whatever --min-time says.
-MIN_ROUNDS = 5
+#: At least this many rounds in all (pooled over workers), and MIN_ROUNDS per worker.
+MIN_TOTAL_ROUNDS = 12
+MIN_ROUNDS = 3
 #: A fast candidate runs several times per round (up to this many) so that every candidate spends
 #: about as long per round as the slowest one.
 MAX_PER_ROUND = 10
@@ -30,6 +32,7 @@ class RoundPlan:
     min_time_ms: float
     repeat: int | None = None
     seed: int = 0
+    min_rounds: int = MIN_ROUNDS
 
 
 def runs_per_round(estimates_ms: Sequence[float]) -> list[int]:
@@ -43,7 +46,7 @@ def _done(spent_ms: list[float], runs: list[int], rounds: int, plan: RoundPlan) 
         return min(runs) >= plan.repeat
     if max(runs) >= MAX_RUNS:
         return True
-    return rounds >= MIN_ROUNDS and min(runs) >= MIN_RUNS and sum(spent_ms) >= plan.min_time_ms * len(spent_ms)
+    return rounds >= plan.min_rounds and min(runs) >= MIN_RUNS and sum(spent_ms) >= plan.min_time_ms * len(spent_ms)
 
 
 def run_rounds(
@@ -61,13 +64,14 @@ def run_rounds(
     if n == 0:
         return []
     rng = random.Random(plan.seed)
-    # with --repeat, one run per round: every candidate reaches the count in the same round
-    per_round = [1] * n if plan.repeat is not None else runs_per_round(estimates_ms or [0.0] * n)
+    estimates = list(estimates_ms or [0.0] * n)
     result: list[list[list[float]]] = [[] for _ in range(n)]
     spent = [0.0] * n
     runs = [0] * n
     rounds = 0
     while not _done(spent, runs, rounds, plan):
+        # with --repeat, one run per round: every candidate reaches the count in the same round
+        per_round = [1] * n if plan.repeat is not None else runs_per_round(estimates)
         order = list(range(n))
         rng.shuffle(order)
         for i in order:
@@ -76,5 +80,7 @@ def run_rounds(
             result[i].append(samples)
             spent[i] += sum(samples)
             runs[i] += k
+            if samples:  # the warm-up's guess gives way to this round's median
+                estimates[i] = statistics.median(samples)
         rounds += 1
     return result

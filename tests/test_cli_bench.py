@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import json
 import struct
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from cli_helpers import run
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+# The "no GPU" refusals hold only where the build has no CUDA; GPU runs need one.
+CPU_TORCH_ONLY = pytest.mark.skipif("+cpu" not in (_dist_version("torch") or "+cpu"), reason="this torch has CUDA")
+CPU_PADDLE_ONLY = pytest.mark.skipif(_dist_version("paddlepaddle-gpu") is not None, reason="paddlepaddle-gpu is installed")
+NEEDS_CUDA_TORCH = pytest.mark.skipif("+cpu" in (_dist_version("torch") or "+cpu"), reason="needs a CUDA build of torch")
 
 TINY = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--warmup", "1", "--repeat", "3", "--processes", "1"]
 ROW_KEYS = {
@@ -115,9 +129,13 @@ def test_size_sweep_with_plot(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--device", "gpu", "--backend", "torch"], "CUDA build of torch"),
-        (["--device", "gpu", "--backend", "paddle"], "paddlepaddle-gpu"),
-        (["--device", "gpu", "--backend", "torch", "--engine", "cudagraph", "--dtype", "bf16"], "CUDA build of torch"),
+        pytest.param(["--device", "gpu", "--backend", "torch"], "CUDA build of torch", marks=CPU_TORCH_ONLY),
+        pytest.param(["--device", "gpu", "--backend", "paddle"], "paddlepaddle-gpu", marks=CPU_PADDLE_ONLY),
+        pytest.param(
+            ["--device", "gpu", "--backend", "torch", "--engine", "cudagraph", "--dtype", "bf16"],
+            "CUDA build of torch",
+            marks=CPU_TORCH_ONLY,
+        ),
         (["--engine", "cudagraph"], "does not apply to paddle on cpu"),
         (["--backend", "torch", "--dtype", "fp16"], "not fp16"),
         (["--part", "head"], "--part takes"),
@@ -178,7 +196,8 @@ def test_breakdown_levels_and_overhead_add_up_to_the_forward() -> None:
     (row,) = data["rows"]  # type: ignore[index]
     b = row["breakdown"]
     assert b["forward_ms"] == row["median_ms"]
-    assert sum(x["ms"] for x in b["by_level"]) + b["overhead"]["ms"] == pytest.approx(b["forward_ms"])
+    assert sum(x["ms"] for x in b["by_level"]) + b["overhead"]["ms"] == pytest.approx(b["instrumented_ms"])
+    assert b["node_sum_ms"] == pytest.approx(sum(x["ms"] for x in b["by_op"]))
     assert [x["name"] for x in b["by_level"]] == ["P2", "P3", "P4"]
     assert {x["bound"] for x in b["by_level"]} <= {"compute", "memory"}
     table = run("bench", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown", *TINY)
@@ -198,3 +217,16 @@ def test_peak_prints_and_returns_json() -> None:
     assert peak["ridge"] == pytest.approx(peak["matmul_gflops"] / peak["copy_gbytes_per_s"])
     table = run("peak", "--backend", "torch", "--threads", "1")
     assert table.exit_code == 0 and "matmul GFLOP/s" in table.stdout
+
+
+@NEEDS_CUDA_TORCH
+def test_gpu_paired_bench_with_cudagraph_and_breakdown() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    data = _bench(
+        "fpn", "bifpn", "--variant", "paper", "--part", "neck", "--device", "gpu", "--engine", "eager,cudagraph", "--breakdown"
+    )
+    rows = data["rows"]  # type: ignore[index]
+    assert {r["engine"] for r in rows} == {"eager", "cudagraph"} and all(r["error"] is None for r in rows)
+    assert all(r["peak_mem_kind"] == "gpu max allocated" for r in rows)

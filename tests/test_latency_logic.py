@@ -161,7 +161,7 @@ def test_breakdown_aggregates_a_fake_timed_pass() -> None:
     node_sum = sum(times.values())
     forward = node_sum * 1.1
     peaks = Peaks(gflops=100.0, gbytes_per_s=10.0)  # ridge: 10 FLOP/B
-    b = aggregate(work, times, forward, peaks)
+    b = aggregate(work, times, forward, peaks=peaks)
     assert b.node_sum_ms == pytest.approx(node_sum)
     assert sum(r.ms for r in b.by_level) + b.overhead.ms == pytest.approx(forward)
     assert sum(r.ms for r in b.by_op) == pytest.approx(node_sum)
@@ -172,6 +172,9 @@ def test_breakdown_aggregates_a_fake_timed_pass() -> None:
         achieved = r.gflops_per_s / 100 if r.bound == "compute" else r.bytes / r.ms / 1e6 / 10
         assert r.peak_share == pytest.approx(achieved)
     assert b.coverage == pytest.approx(1 / 1.1)
+    slow = aggregate(work, times, forward, instrumented_ms=2 * node_sum, peaks=peaks)  # timers cost time
+    assert sum(r.ms for r in slow.by_level) + slow.overhead.ms == pytest.approx(2 * node_sum)
+    assert slow.overhead.share == pytest.approx(0.5) and slow.forward_ms == forward
 
 
 def test_node_work_bytes_are_inputs_output_and_weights() -> None:
@@ -285,3 +288,17 @@ def test_gpu_check_phases_respect_the_budget_and_tabulate() -> None:
     assert "| fpn | paper | neck | eager | tf32 | 1 x 512 | 0.500 | ±0.4% | 1.00 [1.00-1.00] | 2,000 | 12.0 |" in gc.markdown(
         results
     )
+
+
+def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -> None:
+    from fpnprof.analysis import profile
+    from fpnprof.bench_worker import WARMUP_BUDGET_MS, warm_up
+
+    slow = warm_up(lambda: WARMUP_BUDGET_MS * 0.6, 3)
+    assert len(slow) == 2  # 0.6 + 0.6 of the budget: stop
+    assert len(warm_up(lambda: 1.0, 3)) == 3 and len(warm_up(lambda: 1.0, 0)) == 1
+    specs = [BenchSpec(config=CFG, engine=e) for e in ("eager", "inference", "static")]
+    groups = plan_groups(specs, [profile(CFG)] * 3, isolated=False, memory=10**12)
+    assert [g.indices for g in groups] == [[0, 2], [1]]
+    torch_specs = [BenchSpec(config=CFG, backend="torch", engine=e) for e in ("eager", "compile")]
+    assert len(plan_groups(torch_specs, [profile(CFG)] * 2, isolated=False, memory=10**12)) == 1

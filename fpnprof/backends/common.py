@@ -6,6 +6,8 @@ from typing import Any
 
 from fpnprof.graph import Node
 
+#: Environment variable naming the folder where workers share deployment exports (set by the parent).
+EXPORT_CACHE = "FPNPROF_EXPORT_CACHE"
 #: Peak-kernel sizes per device: an n x n matmul, and a copy of this many bytes.
 PEAK_SIZES = {"cpu": (1024, 64 * 2**20), "gpu": (8192, 2**30)}
 

@@ -11,7 +11,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.backends.common import add_all, symmetric_padding
+from fpnprof.backends.common import EXPORT_CACHE, add_all, symmetric_padding
 from fpnprof.graph import Graph, Node, Op
 
 NAME = "paddle"
@@ -185,6 +185,23 @@ def _input_specs(graph: Graph) -> list[Any]:
     return [InputSpec(list(n.attrs["shape"]), "float32", name=f"x{i}") for i, n in enumerate(graph.inputs)]
 
 
+def _cached_predictor(model: GraphLayer, graph: Graph, *, gpu: bool, threads: int) -> Any:
+    """A predictor exported under the parent's cache folder (``FPNPROF_EXPORT_CACHE``, removed by
+    the parent when the bench ends), by the graph's digest, so later workers load the first one's
+    export; without that folder, in a temporary one removed once the predictor has loaded it."""
+    import hashlib
+    import tempfile
+
+    cache = os.environ.get(EXPORT_CACHE)
+    if not cache:
+        with tempfile.TemporaryDirectory(prefix="fpnprof-") as folder:
+            return _predictor(model, graph, folder, gpu=gpu, threads=threads)
+    digest = hashlib.sha256(repr([(n.id, n.op, n.inputs, sorted(n.attrs.items())) for n in graph]).encode()).hexdigest()
+    folder = os.path.join(cache, digest[:16])
+    os.makedirs(folder, exist_ok=True)
+    return _predictor(model, graph, folder, gpu=gpu, threads=threads)
+
+
 def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int) -> Any:
     """Export with paddle.jit.save and load a Paddle Inference predictor (oneDNN on CPU).
 
@@ -194,7 +211,8 @@ def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threa
     import os
 
     prefix = os.path.join(folder, "model")
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True), prefix)
+    if not os.path.exists(prefix + ".pdiparams"):  # a cached export (same graph) is loaded as it is
+        paddle.jit.save(paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True), prefix)
     program = prefix + (".pdmodel" if os.path.exists(prefix + ".pdmodel") else ".json")
     config = paddle.inference.Config(program, prefix + ".pdiparams")
     if gpu:
@@ -244,8 +262,6 @@ def _info(gpu: bool, threads: int, engine: str) -> dict[str, Any]:
 
 def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
     """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    import tempfile
-
     from fpnprof.bench import Runner
 
     gpu = _device(device)
@@ -255,7 +271,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
     paddle.set_grad_enabled(False)
     timed_pass = None
     if engine == "inference":
-        predictor = _predictor(model, graph, tempfile.mkdtemp(prefix="fpnprof-"), gpu=gpu, threads=threads)
+        predictor = _cached_predictor(model, graph, gpu=gpu, threads=threads)
         for name, tensor in zip(predictor.get_input_names(), inputs, strict=True):
             predictor.get_input_handle(name).copy_from_cpu(tensor.numpy())
         fn: Any = predictor.run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fpnprof.bench_runner import INFERENCE_APART
 from fpnprof.report.model import Column, Report, Section
 
 SCHEMA_VERSION = 2
@@ -64,15 +65,16 @@ def label(row: dict[str, Any]) -> str:
 def breakdown_sections(row: dict[str, Any]) -> list[Section]:
     b = row["breakdown"]
     title = (
-        f"where the time goes: {label(row)}; forward median {b['forward_ms']:.3f} ms, per-node sum "
-        f"{b['node_sum_ms']:.3f} ms ({b['coverage']:.0%}), the rest is executor overhead"
+        f"where the time goes: {label(row)}; forward median {b['forward_ms']:.3f} ms; with a timer "
+        f"around every node {b['instrumented_ms']:.3f} ms, of which the nodes {b['node_sum_ms']:.3f} ms "
+        f"({b['coverage']:.0%} of the forward)"
     )
 
     def table_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "mb": r["bytes"] / 2**20} for r in items]
 
     overhead = b["overhead"]
-    total = {"name": "forward", "ms": b["forward_ms"], "share": 1.0}
+    total = {"name": "timed pass", "ms": b["instrumented_ms"], "share": 1.0}
     by_op = [{**r, "name": f"{r['name']}"} for r in table_rows(b["by_op"])]
     return [
         Section(title + " (per level)", BREAKDOWN_COLUMNS, table_rows(b["by_level"]), [overhead, total]),
@@ -89,6 +91,10 @@ def _mode_note(rows: list[dict[str, Any]]) -> str:
     )
     text += ", paired over rows timed side by side in shuffled, interleaved rounds" if paired else ""
     text += " (u: not timed together, unpaired CI)." if any(r.get("ratio_paired") is False for r in rows) else "."
+    if any(r["engine"] == "inference" for r in rows) and any(
+        r["engine"] != "inference" and r["backend"] == "paddle" for r in rows
+    ):
+        text += f" {INFERENCE_APART}."
     if lone:
         text += " Timed alone: " + "; ".join(f"{label(r)} ({r['isolated_why']})" for r in lone) + "."
     return text
