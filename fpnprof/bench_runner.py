@@ -26,7 +26,7 @@ from fpnprof.analysis import profile_graph
 from fpnprof.backends.common import EXPORT_CACHE
 from fpnprof.bench import BenchSpec, check_spec, part_graph, summarize
 from fpnprof.bench_worker import GroupJob
-from fpnprof.breakdown import aggregate, median_times, node_work
+from fpnprof.breakdown import aggregate, mean_times, node_work
 from fpnprof.errors import BackendUnavailable
 from fpnprof.memory import available_bytes, estimated_bytes, require_memory
 from fpnprof.paired import MIN_ROUNDS, MIN_TOTAL_ROUNDS, RoundPlan
@@ -244,8 +244,8 @@ def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group) -> di
     if m.node_ms:
         graph = part_graph(cfg, spec.part)
         work = node_work(graph, cfg.dtype_bytes)
-        instrumented = statistics.median(m.instrumented_ms)
-        row["breakdown"] = aggregate(work, median_times(m.node_ms), stats.median_ms, instrumented, peaks).to_json()
+        instrumented = statistics.fmean(m.instrumented_ms)
+        row["breakdown"] = aggregate(work, mean_times(m.node_ms), stats.median_ms, instrumented, peaks).to_json()
     return row
 
 

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpnprof.bench import BenchSpec, RssPeak, part_graph
-from fpnprof.breakdown import median_times
+from fpnprof.breakdown import mean_times
 from fpnprof.errors import FpnprofError
 from fpnprof.paired import RoundPlan, run_rounds
 from fpnprof.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
 
-#: Per-node timed passes per candidate for --breakdown (after the rounds).
-BREAKDOWN_PASSES = 15
+#: Per-node timed passes per candidate and worker for --breakdown (after the rounds): at least
+#: the first number, more up to the second while BREAKDOWN_BUDGET_MS lasts.
+BREAKDOWN_PASSES = (3, 15)
+BREAKDOWN_BUDGET_MS = 1500.0
 #: Warm-up stops early once this much time is spent (after at least one run).
 WARMUP_BUDGET_MS = 500.0
 
@@ -98,12 +100,16 @@ def _build(backend: Any, spec: BenchSpec) -> _Built:
     )
 
 
-def timed_passes(runner: Any, passes: int) -> tuple[dict[str, float], float]:
-    """Median per-node times over ``passes`` instrumented passes, and the median length of such a
-    pass itself (timing every node costs time, most of all on a launch-bound GPU)."""
+def timed_passes(runner: Any, passes: tuple[int, int] = BREAKDOWN_PASSES) -> tuple[dict[str, float], float]:
+    """Mean per-node times over several instrumented passes (``passes``: at least, at most), and
+    the mean length of such a pass itself (timing every node costs time, most of all on a
+    launch-bound GPU)."""
+    least, most = passes
     per_pass: list[dict[str, float]] = []
-    lengths = [runner.timer.time(lambda: per_pass.append(runner.timed_pass())) for _ in range(passes)]
-    return median_times(per_pass), statistics.median(lengths)
+    lengths: list[float] = []
+    while len(lengths) < least or (len(lengths) < most and sum(lengths) < BREAKDOWN_BUDGET_MS):
+        lengths.append(runner.timer.time(lambda: per_pass.append(runner.timed_pass())))
+    return mean_times(per_pass), statistics.fmean(lengths)
 
 
 def run_group(job: GroupJob) -> dict[str, Any]:
@@ -120,7 +126,7 @@ def run_group(job: GroupJob) -> dict[str, Any]:
     for b, r in zip(live, rounds, strict=True):
         b.result["rounds"] = r
         if job.breakdown and b.runner.timed_pass is not None:
-            b.result["node_ms"], b.result["instrumented_ms"] = timed_passes(b.runner, BREAKDOWN_PASSES)
+            b.result["node_ms"], b.result["instrumented_ms"] = timed_passes(b.runner)
     after = None
     if job.probe:
         kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads)

@@ -113,13 +113,14 @@ def node_work(graph: Graph, dtype_bytes: int) -> list[NodeWork]:
     return out
 
 
-def median_times(passes: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Per node, the median of its times over several timed passes."""
+def mean_times(passes: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Per node, the mean of its times over several timed passes. Means, not medians: they add up,
+    so the nodes' sum never exceeds the mean pass that holds them and the overhead row is >= 0."""
     collected: dict[str, list[float]] = defaultdict(list)
     for times in passes:
         for node_id, ms in times.items():
             collected[node_id].append(ms)
-    return {k: statistics.median(v) for k, v in collected.items()}
+    return {k: statistics.fmean(v) for k, v in collected.items()}
 
 
 def _row(name: str, work: Sequence[NodeWork], ms: float, whole_ms: float, peaks: Peaks | None) -> BreakdownRow:

@@ -15,7 +15,7 @@ import pytest
 
 from fpnprof.bench import BenchSpec, CpuNodeTimer, EventNodeTimer, part_graph, resolve_backend
 from fpnprof.bench_runner import Group, plan_groups, process_shares
-from fpnprof.breakdown import Peaks, aggregate, median_times, node_work
+from fpnprof.breakdown import Peaks, aggregate, mean_times, node_work
 from fpnprof.config import NeckConfig
 from fpnprof.errors import ConfigError
 from fpnprof.paired import MAX_PER_ROUND, MIN_ROUNDS, RoundPlan, run_rounds, runs_per_round
@@ -212,7 +212,7 @@ def test_event_node_timer_records_around_each_node_and_syncs_once() -> None:
     assert "sync" not in log
     times = timer.collect()
     assert log[-1] == "sync" and log.count("sync") == 1 and set(times) == {"a", "b"}
-    assert median_times([{"a": 1.0}, {"a": 3.0}, {"a": 2.0}]) == {"a": 2.0}
+    assert mean_times([{"a": 1.0, "b": 1.0}, {"a": 4.0, "b": 1.0}, {"a": 1.0, "b": 4.0}]) == {"a": 2.0, "b": 2.0}
 
 
 # Peaks --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ class Column:
     key: str
     header: str
     kind: str = "str"
+    drop: int = 0  # > 0: a narrow terminal may hide it, highest first
 
 
 @dataclass
