@@ -107,7 +107,11 @@ def _probe_note(provenance: dict[str, Any]) -> str | None:
     peak_text = "; ".join(f"{dev} {dtype}: matmul {g:,.0f} GFLOP/s, copy {bw:,.1f} GB/s" for dev, dtype, g, bw in peaks)
     drift = provenance.get("probe_drift_max")
     drift_text = f"; matmul probe drift before -> after: up to {drift:+.1%}" if drift is not None else ""
-    return f"peaks measured on the spot ({peak_text}){drift_text}. % peak = achieved GFLOP/s / matmul peak."
+    return (
+        f"peaks measured on the spot ({peak_text}){drift_text}. % peak: achieved GFLOP/s over the matmul peak; in a "
+        "breakdown, a memory-bound group's bytes moved per second over the copy peak (tensors that stay in cache can "
+        "pass 100%)."
+    )
 
 
 def bench_report(rows: list[dict[str, Any]], provenance: dict[str, Any]) -> Report:

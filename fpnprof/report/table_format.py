@@ -48,13 +48,12 @@ def _table(section: Section, columns: list[Column]) -> Table:
 def _needed_width(section: Section, columns: list[Column]) -> int:
     """Characters the table needs with no cell cut: widest cell per column plus padding."""
     rows = section.rows + section.totals
-    widths = [
-        max(
-            [len(col.header)]
-            + [len(_bar(r[col.key]).plain) if col.kind == "bar" else len(format_cell(r.get(col.key), col.kind)) for r in rows]
-        )
-        for col in columns
-    ]
+
+    def cell_width(row: dict[str, Any], col: Column) -> int:
+        value = row.get(col.key)
+        return len(_bar(value).plain) if col.kind == "bar" and isinstance(value, float) else len(format_cell(value, col.kind))
+
+    widths = [max([len(col.header)] + [cell_width(r, col) for r in rows]) for col in columns]
     return sum(widths) + 2 * len(columns)
 
 
