@@ -123,7 +123,6 @@ def check_spec(spec: BenchSpec) -> None:
     require_choice("part", spec.part, PARTS)
     require_choice("device", spec.device, DEVICES)
     require_choice("backend", spec.backend, tuple(ENGINES))
-    check_device(spec.backend, spec.device)
     engines = ENGINES[spec.backend][spec.device]
     if spec.engine not in engines:
         raise ConfigError(

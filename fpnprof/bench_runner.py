@@ -24,7 +24,7 @@ from typing import Any
 from fpnprof import __version__
 from fpnprof.analysis import profile_graph
 from fpnprof.backends.common import EXPORT_CACHE
-from fpnprof.bench import BenchSpec, check_spec, part_graph, summarize
+from fpnprof.bench import BenchSpec, check_device, check_spec, part_graph, summarize
 from fpnprof.bench_worker import GroupJob
 from fpnprof.breakdown import aggregate, mean_times, node_work
 from fpnprof.errors import BackendUnavailable
@@ -319,6 +319,7 @@ def run_bench(
     profiles = []
     for spec in specs:
         check_spec(spec)
+        check_device(spec.backend, spec.device)
         profile = profile_graph(spec.config, part_graph(spec.config, spec.part))
         if spec.device == "cpu":
             require_memory(profile)

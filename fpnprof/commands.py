@@ -75,7 +75,7 @@ def run_bench_command(
     plot: Path | None = None,
 ) -> Report:
     """Expand the sweep, measure every row (paired unless ``isolated``), and build the report."""
-    from fpnprof.bench import ENGINES, PARTS, BenchSpec, check_spec, expand_sweep, parse_choices, resolve_backend
+    from fpnprof.bench import ENGINES, PARTS, BenchSpec, check_device, check_spec, expand_sweep, parse_choices, resolve_backend
     from fpnprof.bench_runner import provenance, run_bench
     from fpnprof.report.bench_report import bench_report
 
@@ -98,6 +98,7 @@ def run_bench_command(
     specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
     for spec in specs:
         check_spec(spec)
+        check_device(spec.backend, spec.device)
     if plot is not None:
         from fpnprof.plots import check_plot_path
 
@@ -118,12 +119,13 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     """Matmul GFLOP/s and copy GB/s in the framework, in a worker with the bench's thread settings."""
     from dataclasses import replace
 
-    from fpnprof.bench import BenchSpec, check_spec, resolve_backend
+    from fpnprof.bench import BenchSpec, check_device, check_spec, resolve_backend
     from fpnprof.bench_runner import call_worker, worker_env
 
     backend = resolve_backend(backend, device)
     spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
     check_spec(spec)
+    check_device(backend, device)
     payload = {"kind": "peak", "backend": backend, "device": device, "dtype": dtype, "threads": spec.effective_threads}
     result = call_worker(payload, worker_env(replace(spec)), f"{backend} {device} peak")
     row = {

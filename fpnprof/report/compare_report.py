@@ -23,13 +23,13 @@ BASE_COLUMNS = [
 ]
 LATENCY_COLUMNS = [
     Column("neck", "neck"),
-    Column("variant", "variant"),
+    Column("variant", "variant", drop=1),
     Column("eager_ms", "eager ms", "ms"),
-    Column("eager_ci", "±95%", "num"),
+    Column("eager_ci", "±95%", "num", drop=3),
     Column("eager_ratio_text", "x [95% CI]", "num"),
     Column("deployed_engine", "deployed"),
     Column("deployed_ms", "ms", "ms"),
-    Column("deployed_ci", "±95%", "num"),
+    Column("deployed_ci", "±95%", "num", drop=2),
     Column("deployed_ratio_text", "x [95% CI]", "num"),
 ]
 
