@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -56,7 +56,7 @@ def main() -> None:
             lines.append(f"| {a['neck']} | {engine} | {r1:.3f} | {r2:.3f} | {moved:+.1%} | {holds} | {med:+.1%} |")
     table = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
-    stamp = date.today().isoformat()
+    stamp = datetime.now().strftime("%Y-%m-%d-%H%M")  # a new file per run: committed results change on purpose only
     payload = {"date": stamp, "command": "fpnprof " + " ".join(COMMAND + ns.extra), "walls_s": [w1, w2], "summary": summary}
     payload["runs"] = [d1, d2]
     (RESULTS / f"compare-repeat-{ns.tag}-{stamp}.json").write_text(json.dumps(payload, indent=1) + "\n")

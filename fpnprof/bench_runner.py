@@ -27,10 +27,11 @@ from fpnprof.backends.common import EXPORT_CACHE
 from fpnprof.bench import BenchSpec, check_device, check_spec, part_graph, summarize
 from fpnprof.bench_worker import GroupJob
 from fpnprof.breakdown import aggregate, mean_times, node_work
+from fpnprof.config import NeckConfig
 from fpnprof.errors import BackendUnavailable
 from fpnprof.memory import available_bytes, estimated_bytes, require_memory
 from fpnprof.paired import MIN_ROUNDS, MIN_TOTAL_ROUNDS, RoundPlan
-from fpnprof.peaks import drift, pooled_peaks
+from fpnprof.peaks import as_peaks, drift
 from fpnprof.results import Profile
 from fpnprof.stats import NOISY_HALF_WIDTH, median_ci, pooled_median, ratio_ci, unpaired_ratio_ci, workers_disagree
 
@@ -178,8 +179,9 @@ def measure_group(
     return out
 
 
-def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group) -> dict[str, Any]:
-    """One result row: statistics, CI, noise flags, and the analytic costs of the part timed."""
+def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group, peak: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One result row: statistics, CI, noise flags, the analytic costs of the part timed, and its
+    GFLOP/s against ``peak`` (:func:`measure_peak`)."""
     cfg, totals = spec.config, profile.model_total
     row: dict[str, Any] = {
         "neck": cfg.neck,
@@ -211,7 +213,7 @@ def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group) -> di
         noisy.append(f"CI ±{half:.1%}")
     if disagree:
         noisy.append("workers disagree")
-    peaks = pooled_peaks([p for probe in m.probes for p in (probe["before"], probe["after"])])
+    peaks = as_peaks(peak) if peak else None
     gflops = totals.flops / stats.median_ms / 1e6
     row.update(
         {
@@ -307,6 +309,14 @@ def provenance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def measure_peak(backend: str, device: str, threads: int, dtype: str) -> dict[str, Any]:
+    """The framework's best matmul and copy rates, in a worker of their own (Paddle's best CPU
+    matmul leaves oneDNN threads behind that would slow the rows measured beside it)."""
+    spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
+    payload = {"kind": "peak", "backend": backend, "device": device, "dtype": dtype, "threads": spec.effective_threads}
+    return call_worker(payload, worker_env(spec), f"{backend} {device} peak")
+
+
 def run_bench(
     specs: list[BenchSpec],
     *,
@@ -314,8 +324,10 @@ def run_bench(
     breakdown: bool = False,
     baseline: tuple[str, str] | None = None,
     on_progress: Progress | None = None,
+    peaks: bool = True,
 ) -> list[dict[str, Any]]:
-    """Check every spec first (so a bad one fails before any timing), then measure group by group."""
+    """Check every spec first (so a bad one fails before any timing), then measure group by group;
+    ``peaks``: also measure the peaks (a worker per backend, device, threads and dtype) for % peak."""
     profiles = []
     for spec in specs:
         check_spec(spec)
@@ -330,7 +342,15 @@ def run_bench(
     errors = {m.error for m in measured.values()}
     if None not in errors and len(errors) == 1:  # nothing ran, for one reason: say it once
         raise BackendUnavailable(str(errors.pop()))
-    rows = [make_row(spec, measured[i], profiles[i], groups[groups_of[i]]) for i, spec in enumerate(specs)]
+    peak_of: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for i, spec in enumerate(specs):
+        key = (spec.backend, spec.device, spec.effective_threads, spec.config.dtype)
+        if (peaks or breakdown) and key not in peak_of and measured[i].error is None:
+            peak_of[key] = measure_peak(*key)
+    rows = [
+        make_row(spec, measured[i], profiles[i], groups[groups_of[i]], peak_of.get(share_key(spec)[:4]))
+        for i, spec in enumerate(specs)
+    ]
     first = specs[0].config
     attach_ratios(rows, groups_of, baseline or (first.neck, first.variant))
     return rows

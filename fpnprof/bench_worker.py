@@ -117,7 +117,7 @@ def run_group(job: GroupJob) -> dict[str, Any]:
 
     first = job.specs[0]
     backend = load(first.backend)
-    kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads)
+    kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
     before = measure_peaks(kernels, PROBE_RUNS) if job.probe else None
     del kernels  # free the probe's buffers before the models are built
     built = [_build(backend, spec) for spec in job.specs]
@@ -129,7 +129,7 @@ def run_group(job: GroupJob) -> dict[str, Any]:
             b.result["node_ms"], b.result["instrumented_ms"] = timed_passes(b.runner)
     after = None
     if job.probe:
-        kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads)
+        kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
         after = measure_peaks(kernels, PROBE_RUNS)
     return {"candidates": [b.result for b in built], "probe": {"before": before, "after": after}}
 

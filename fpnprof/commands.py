@@ -117,17 +117,14 @@ def run_bench_command(
 
 def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     """Matmul GFLOP/s and copy GB/s in the framework, in a worker with the bench's thread settings."""
-    from dataclasses import replace
-
     from fpnprof.bench import BenchSpec, check_device, check_spec, resolve_backend
-    from fpnprof.bench_runner import call_worker, worker_env
+    from fpnprof.bench_runner import measure_peak
 
     backend = resolve_backend(backend, device)
     spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
     check_spec(spec)
     check_device(backend, device)
-    payload = {"kind": "peak", "backend": backend, "device": device, "dtype": dtype, "threads": spec.effective_threads}
-    result = call_worker(payload, worker_env(replace(spec)), f"{backend} {device} peak")
+    result = measure_peak(backend, device, spec.effective_threads, dtype)
     row = {
         "backend": backend,
         "device": device,
@@ -195,7 +192,12 @@ def _latency(
     base = configs[baseline]
     rows = _progress_bar(
         lambda on_progress: run_bench(
-            specs, isolated=isolated, breakdown=breakdown, baseline=(base.neck, base.variant), on_progress=on_progress
+            specs,
+            isolated=isolated,
+            breakdown=breakdown,
+            baseline=(base.neck, base.variant),
+            on_progress=on_progress,
+            peaks=False,  # compare shows no % of peak (a breakdown still measures them)
         )
     )
     failed = [r for r in rows if r.get("error")]

@@ -9,7 +9,7 @@ The same pair, measured before and after a bench, is its drift probe.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,13 +53,6 @@ def measure_peaks(kernels: PeakKernels, runs: int = PEAK_RUNS) -> dict[str, Any]
 
 def as_peaks(measured: dict[str, Any]) -> Peaks:
     return Peaks(measured["matmul_gflops"], measured["copy_gbytes_per_s"])
-
-
-def pooled_peaks(probes: Sequence[dict[str, Any]]) -> Peaks | None:
-    """Median of every probe's peaks (before and after, over all workers)."""
-    if not probes:
-        return None
-    return Peaks(statistics.median(p["matmul_gflops"] for p in probes), statistics.median(p["copy_gbytes_per_s"] for p in probes))
 
 
 def drift(before: dict[str, Any], after: dict[str, Any]) -> float:

@@ -314,8 +314,9 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
     return Runner(fn, timer, _info(gpu), peak, timed_pass)
 
 
-def peak_kernels(*, device: str, dtype: str, threads: int) -> Any:
-    """A matmul and a large copy in torch, for :func:`fpnprof.peaks.measure_peaks`."""
+def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> Any:
+    """A matmul and a large copy in torch, for :func:`fpnprof.peaks.measure_peaks` (``best``: the
+    same kernels either way: torch's eager matmul is its best)."""
     from fpnprof.peaks import PeakKernels
 
     gpu = _configure(device, dtype, threads)
