@@ -27,6 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 GPU = ["--device", "gpu", "--backend", "torch"]
+BREAKDOWN = ["--engine", "eager", "--batch", "1", "--dtype", "tf32", "--breakdown"]
 HEADLINE = ["--stem", "imagenet", "--size", "512", "--levels", "5", "--part", "neck", "--processes", "2", "--min-time", "1"]
 
 
@@ -38,117 +39,25 @@ class Phase:
     need_s: float  # start it only with at least this much budget left
 
 
+def necks_phase(
+    name: str, variant: str, engines: str, batches: str, dtype: str, cap_s: float, need_s: float, *extra: str
+) -> Phase:
+    """Time the three necks of one variant on the GPU, side by side, at the headline config."""
+    args = ["bench", "fpn", "pafpn", "bifpn", "--variant", variant, *GPU, "--engine", engines, "--batch", batches]
+    return Phase(name, [*args, "--dtype", dtype, *HEADLINE], cap_s, need_s)
+
+
 PHASES = [
     Phase("peak tf32", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "tf32"], 60, 10),
     Phase("peak bf16", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "bf16"], 60, 10),
     Phase("peak fp32", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "fp32"], 60, 10),
-    Phase(
-        "paper necks tf32",
-        [
-            "bench",
-            "fpn",
-            "pafpn",
-            "bifpn",
-            "--variant",
-            "paper",
-            *GPU,
-            "--engine",
-            "eager,cudagraph",
-            "--batch",
-            "1,8",
-            "--dtype",
-            "tf32",
-            *HEADLINE,
-        ],
-        120,
-        40,
-    ),
-    Phase(
-        "paper necks bf16",
-        [
-            "bench",
-            "fpn",
-            "pafpn",
-            "bifpn",
-            "--variant",
-            "paper",
-            *GPU,
-            "--engine",
-            "eager,cudagraph",
-            "--batch",
-            "1,8",
-            "--dtype",
-            "bf16",
-            *HEADLINE,
-        ],
-        120,
-        40,
-    ),
-    Phase(
-        "breakdown tf32",
-        [
-            "bench",
-            "fpn",
-            "bifpn",
-            "--variant",
-            "paper",
-            *GPU,
-            "--engine",
-            "eager",
-            "--batch",
-            "1",
-            "--dtype",
-            "tf32",
-            *HEADLINE,
-            "--breakdown",
-        ],
-        90,
-        30,
-    ),
-    Phase(
-        "tutorial necks tf32",
-        [
-            "bench",
-            "fpn",
-            "pafpn",
-            "bifpn",
-            "--variant",
-            "tutorial",
-            *GPU,
-            "--engine",
-            "eager,cudagraph",
-            "--batch",
-            "1,8",
-            "--dtype",
-            "tf32",
-            *HEADLINE,
-        ],
-        120,
-        40,
-    ),
+    necks_phase("paper necks tf32", "paper", "eager,cudagraph", "1,8", "tf32", 120, 40),
+    necks_phase("paper necks bf16", "paper", "eager,cudagraph", "1,8", "bf16", 120, 40),
+    Phase("breakdown tf32", ["bench", "fpn", "bifpn", "--variant", "paper", *GPU, *BREAKDOWN, *HEADLINE], 90, 30),
+    necks_phase("tutorial necks tf32", "tutorial", "eager,cudagraph", "1,8", "tf32", 120, 40),
     Phase("as typed: fpnprof bench --device gpu", ["bench", "--device", "gpu"], 150, 30),
     Phase("compare --bench on the gpu", ["compare", "--variant", "paper", "--bench", "--device", "gpu"], 150, 30),
-    Phase(
-        "paper necks torch.compile bf16",
-        [
-            "bench",
-            "fpn",
-            "pafpn",
-            "bifpn",
-            "--variant",
-            "paper",
-            *GPU,
-            "--engine",
-            "eager,compile",
-            "--batch",
-            "8",
-            "--dtype",
-            "bf16",
-            *HEADLINE,
-        ],
-        240,
-        90,
-    ),
+    necks_phase("paper necks torch.compile bf16", "paper", "eager,compile", "8", "bf16", 240, 90),
 ]
 
 Runner = Callable[[list[str], float], tuple[int, str, str]]

@@ -277,6 +277,16 @@ class EventNodeTimer:
         return {k: float(begin.elapsed_time(end)) for k, (begin, end) in events.items()}
 
 
+def per_node_pass(run_timed: Callable[[NodeTimer], None], timer: NodeTimer) -> Callable[[], dict[str, float]]:
+    """A ``Runner.timed_pass``: one executor pass with ``timer`` around every node, its times out."""
+
+    def timed_pass() -> dict[str, float]:
+        run_timed(timer)
+        return dict(timer.collect())
+
+    return timed_pass
+
+
 @dataclass
 class Runner:
     """One forward pass, its timer, and what the backend knows about the run.

@@ -3,7 +3,7 @@ one JSON object on stdout.
 
 A *group* job builds every candidate (bench spec) of the group, warms each up, then times them all
 in shuffled, interleaved rounds (:func:`fpnprof.paired.run_rounds`), framed by a drift probe (the
-peak kernels) before and after; per-node timed passes follow for ``breakdown``. A *peak* job only
+plain peak kernels) just before and after; per-node timed passes follow for ``breakdown``. A *peak* job only
 measures the peaks. The parent sets thread counts and ``FLAGS_enable_pir_api`` in the environment
 before this process imports a framework.
 """
@@ -117,20 +117,19 @@ def run_group(job: GroupJob) -> dict[str, Any]:
 
     first = job.specs[0]
     backend = load(first.backend)
-    kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
-    before = measure_peaks(kernels, PROBE_RUNS) if job.probe else None
-    del kernels  # free the probe's buffers before the models are built
     built = [_build(backend, spec) for spec in job.specs]
     live = [b for b in built if b.runner is not None]
+    # The drift probe brackets the rounds with every model built: both probes see the process in one
+    # state (Paddle Inference's threads, say, slow any other kernel in the process once they exist).
+    kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
+    before = measure_peaks(kernels, PROBE_RUNS) if job.probe else None
     rounds = run_rounds([b.runner.step_ms for b in live], job.plan, [b.estimate_ms for b in live])
+    after = measure_peaks(kernels, PROBE_RUNS) if job.probe else None
+    del kernels
     for b, r in zip(live, rounds, strict=True):
         b.result["rounds"] = r
         if job.breakdown and b.runner.timed_pass is not None:
             b.result["node_ms"], b.result["instrumented_ms"] = timed_passes(b.runner)
-    after = None
-    if job.probe:
-        kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
-        after = measure_peaks(kernels, PROBE_RUNS)
     return {"candidates": [b.result for b in built], "probe": {"before": before, "after": after}}
 
 

@@ -263,7 +263,7 @@ def _info(gpu: bool, threads: int, engine: str) -> dict[str, Any]:
 
 def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
     """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    from fpnprof.bench import Runner
+    from fpnprof.bench import Runner, per_node_pass
 
     gpu = _device(device)
     base = int(paddle.device.cuda.memory_allocated()) if gpu else 0
@@ -283,11 +283,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = lambda: model(inputs)  # noqa: E731
     timer, node_timer = _timers(gpu)
     if engine == "eager":
-        per_node = node_timer()
-
-        def timed_pass() -> dict[str, float]:
-            model.run_timed(inputs, per_node)
-            return dict(per_node.collect())
+        timed_pass = per_node_pass(lambda t: model.run_timed(inputs, t), node_timer())
 
     peak = (lambda: int(paddle.device.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
     return Runner(fn, timer, _info(gpu, threads, engine), peak, timed_pass)

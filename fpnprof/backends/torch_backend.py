@@ -280,7 +280,7 @@ def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
 
 def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
     """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    from fpnprof.bench import Runner
+    from fpnprof.bench import Runner, per_node_pass
 
     if device != "gpu" and engine == "cudagraph":
         raise BackendUnavailable("the cudagraph engine needs --device gpu")
@@ -304,11 +304,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = lambda: model(*inputs)  # noqa: E731
     timer, node_timer = _timers(gpu)
     if engine == "eager":
-        per_node = node_timer()
-
-        def timed_pass() -> dict[str, float]:
-            model.run_timed(inputs, per_node)
-            return dict(per_node.collect())
+        timed_pass = per_node_pass(lambda t: model.run_timed(inputs, t), node_timer())
 
     peak = (lambda: int(torch.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
     return Runner(fn, timer, _info(gpu), peak, timed_pass)
