@@ -302,3 +302,57 @@ def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -
     assert [g.indices for g in groups] == [[0, 2], [1]]
     torch_specs = [BenchSpec(config=CFG, backend="torch", engine=e) for e in ("eager", "compile")]
     assert len(plan_groups(torch_specs, [profile(CFG)] * 2, isolated=False, memory=10**12)) == 1
+
+
+# Narrow terminals ---------------------------------------------------------------------------
+def _fake_row(neck: str, median: float, ratio: float) -> dict[str, Any]:
+    return {
+        "neck": neck,
+        "variant": "paper",
+        "part": "neck",
+        "backend": "paddle",
+        "device": "cpu",
+        "engine": "inference",
+        "dtype": "fp32",
+        "batch": 2,
+        "size": 64,
+        "mode": "paired",
+        "isolated_why": None,
+        "error": None,
+        "median_ms": median,
+        "ci95_ms": [median * 0.97, median * 1.03],
+        "ci95_half_pct": 3.0,
+        "noisy": None,
+        "p90_ms": median * 1.1,
+        "runs": 123,
+        "images_per_s": 2e3 / median,
+        "gflops_per_s": 141.123,
+        "peak_share": 1.06,
+        "peak_mem_bytes": 123_456_789,
+        "peak_mem_kind": "cpu rss growth",
+        "threads": 2,
+        "device_name": "cpu",
+        "framework": "paddle 3.3.1",
+        "math_mode": {"onednn": True},
+        "matmul_peak_gflops": 133.0,
+        "copy_peak_gbytes_per_s": 17.0,
+        "probe_drift": [0.01],
+        "ratio": ratio,
+        "ratio_ci95": [ratio * 0.95, ratio * 1.05],
+        "ratio_paired": True,
+    }
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_bench_table_never_cuts_a_number(width: int) -> None:
+    from fpnprof.bench_runner import provenance
+    from fpnprof.report.bench_report import bench_report
+    from fpnprof.report.table_format import render
+
+    rows = [_fake_row("fpn", 94.563, 1.0), _fake_row("bifpn", 1318.436, 13.37)]
+    text = render(bench_report(rows, provenance(rows)), width=width)
+    assert "…" not in text
+    for number in ("94.563", "1318.436", "13.37x [12.70-14.04]", "±3.0%"):
+        assert number in text
+    assert ("hidden at" in text) == (width < 160)
+    assert all(len(line) <= width for line in text.splitlines())
