@@ -122,9 +122,9 @@ def run_group(job: GroupJob) -> dict[str, Any]:
     # The drift probe brackets the rounds with every model built: both probes see the process in one
     # state (Paddle Inference's threads, say, slow any other kernel in the process once they exist).
     kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
-    before = measure_peaks(kernels, PROBE_RUNS) if job.probe else None
+    before = measure_peaks(kernels, PROBE_RUNS, fastest=False) if job.probe else None
     rounds = run_rounds([b.runner.step_ms for b in live], job.plan, [b.estimate_ms for b in live])
-    after = measure_peaks(kernels, PROBE_RUNS) if job.probe else None
+    after = measure_peaks(kernels, PROBE_RUNS, fastest=False) if job.probe else None
     del kernels
     for b, r in zip(live, rounds, strict=True):
         b.result["rounds"] = r

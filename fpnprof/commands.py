@@ -147,7 +147,7 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     ]
     notes = [
         f"{result['framework']}; matmul {result['matmul_n']}x{result['matmul_n']} (2n^3 FLOPs), copy "
-        f"{result['copy_mib']:.0f} MiB (bytes read + written); each the median of {result['runs']} runs after a warm-up. "
+        f"{result['copy_mib']:.0f} MiB (bytes read + written); each the fastest of {result['runs']} runs after a warm-up. "
         "A kernel whose FLOPs per byte moved is under the ridge point is memory-bound."
     ]
     return Report(

@@ -221,9 +221,12 @@ def test_measure_peaks_and_drift() -> None:
     kernels = PeakKernels(
         matmul=lambda: None, matmul_flops=6_000_000, copy=lambda: None, copy_bytes=2_000_000, time_ms=lambda fn: next(times)
     )
-    measured = measure_peaks(kernels, runs=3)
+    measured = measure_peaks(kernels, runs=3, fastest=False)  # a probe: the median run
     assert measured["matmul_ms"] == 3.0 and measured["matmul_gflops"] == pytest.approx(2.0)
     assert measured["copy_gbytes_per_s"] == pytest.approx(2.0)
+    times = iter([9.0, 9.0, 2.0, 4.0, 3.0, 9.0, 9.0, 1.0, 2.0, 1.5])
+    peak = measure_peaks(kernels, runs=3)  # a peak: the fastest run
+    assert (peak["matmul_ms"], peak["copy_ms"], peak["statistic"]) == (2.0, 1.0, "fastest")
     assert drift({"matmul_ms": 10.0}, {"matmul_ms": 11.0}) == pytest.approx(0.1)
     assert Peaks(100.0, 4.0).ridge == 25.0
 
@@ -356,3 +359,17 @@ def test_bench_table_never_cuts_a_number(width: int) -> None:
         assert number in text
     assert ("hidden at" in text) == (width < 160)
     assert all(len(line) <= width for line in text.splitlines())
+
+
+def test_a_failed_row_is_reported_and_the_others_print() -> None:
+    from fpnprof.analysis import profile
+    from fpnprof.bench_runner import Measured, make_row, provenance
+    from fpnprof.report.bench_report import bench_report
+    from fpnprof.report.table_format import render
+
+    ok = _fake_row("fpn", 94.563, 1.0)
+    failed = make_row(BenchSpec(config=CFG), Measured(error="the paddle cpu worker failed: killed"), profile(CFG), Group([1]))
+    report = bench_report([ok, failed], provenance([ok, failed]))
+    assert report.data["failed"] == 1
+    text = render(report, width=160)
+    assert "94.563" in text and "FAILED bifpn (paper) total eager b1 s32: the paddle cpu worker failed: killed" in text
