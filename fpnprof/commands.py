@@ -314,4 +314,4 @@ def run_list() -> Report:
         "backends": list(BACKENDS),
         "engines": {backend: dict(per_device) for backend, per_device in ENGINES.items()},
     }
-    return Report([Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices")], rows)], data)
+    return Report([Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices", "text")], rows)], data)

@@ -9,5 +9,5 @@ from fpnprof.cli import app
 ENV = {"COLUMNS": "160", "NO_COLOR": "1", "TERM": "dumb"}
 
 
-def run(*args: str) -> Result:
-    return CliRunner(env=ENV).invoke(app, list(args))
+def run(*args: str, columns: int = 160) -> Result:
+    return CliRunner(env={**ENV, "COLUMNS": str(columns)}).invoke(app, list(args))

@@ -149,3 +149,21 @@ def test_graph_output_file_and_refusal(tmp_path: Path) -> None:
     assert target.read_text().startswith("digraph")
     bad = run("graph", "fpn", "-f", "svg")
     assert bad.exit_code == 2 and "mermaid or dot" in bad.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["shapes", "fpn"],
+        ["shapes", "bifpn", "--levels", "6", "--detail"],
+        ["compare"],
+        ["compare", "--variant", "both"],
+        ["list"],
+    ],
+)
+def test_no_number_is_cut_at_narrow_widths(args: list[str], columns: int) -> None:
+    result = run(*args, columns=columns)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert all(len(line) <= columns for line in result.stdout.splitlines())

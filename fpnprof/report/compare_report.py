@@ -16,10 +16,10 @@ BASE_COLUMNS = [
     Column("params_ratio", "x", "ratio"),
     Column("macs", "GMACs (fvcore)", "giga"),
     Column("macs_ratio", "x", "ratio"),
-    Column("flops", "GFLOPs", "giga"),
-    Column("flops_ratio", "x", "ratio"),
-    Column("peak_bytes", "peak act. MB", "mb"),
-    Column("peak_ratio", "x", "ratio"),
+    Column("flops", "GFLOPs", "giga", drop=3),
+    Column("flops_ratio", "x", "ratio", drop=4),
+    Column("peak_bytes", "peak act. MB", "mb", drop=1),
+    Column("peak_ratio", "x", "ratio", drop=2),
 ]
 LATENCY_COLUMNS = [
     Column("neck", "neck"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: How a column's values print in human formats (JSON and CSV keep raw values).
-KINDS = ("str", "int", "giga", "mb", "ms", "float", "ratio", "pct", "num", "bar")
+KINDS = ("str", "text", "int", "giga", "mb", "ms", "float", "ratio", "pct", "num", "bar")
 #: Kinds aligned right in human formats ("num": a number pre-formatted as text, e.g. "1.35x").
 NUMERIC_KINDS = frozenset({"int", "giga", "mb", "ms", "float", "ratio", "pct", "num"})
 

@@ -27,8 +27,8 @@ FVCORE_ZERO_NOTE = {
 
 LEVEL_COLUMNS = [
     Column("name", "level"),
-    Column("stride", "stride", "int"),
-    Column("input_shape", "input"),
+    Column("stride", "stride", "int", drop=2),
+    Column("input_shape", "input", drop=1),
     Column("output_shape", "output"),
     Column("params", "params", "int"),
     Column("macs", "GMACs (fvcore)", "giga"),
@@ -127,9 +127,9 @@ def profile_report(p: Profile, *, detail: bool = False, by_op: bool = False) -> 
             Section(
                 "per node (neck)",
                 [
-                    Column("id", "node"),
-                    Column("op", "op"),
-                    Column("name", "level"),
+                    Column("id", "node", "text"),
+                    Column("op", "op", drop=2),
+                    Column("name", "level", drop=1),
                     Column("shape", "output"),
                     *LEVEL_COLUMNS[4:],
                 ],

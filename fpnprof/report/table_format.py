@@ -15,17 +15,18 @@ from fpnprof.report.model import NUMERIC_KINDS, Column, Report, Section, format_
 
 def _bar(share: float, width: int = 10) -> Text:
     full = round(max(0.0, min(1.0, share)) * width)
-    return Text("█" * full + "·" * (width - full) + f" {share * 100:5.1f}%", style="cyan")
+    bar = "█" * full + "·" * (width - full) + " " if width else ""
+    return Text(f"{bar}{share * 100:5.1f}%", style="cyan")
 
 
-def _cell(row: dict[str, Any], col: Column) -> Text | str:
+def _cell(row: dict[str, Any], col: Column, bar_width: int) -> Text | str:
     value = row.get(col.key)
     if col.kind == "bar":
-        return _bar(value) if isinstance(value, float) else ""
+        return _bar(value, bar_width) if isinstance(value, float) else ""
     return format_cell(value, col.kind)
 
 
-def _table(section: Section, columns: list[Column]) -> Table:
+def _table(section: Section, columns: list[Column], bar_width: int) -> Table:
     table = Table(
         title=section.title,
         title_justify="left",
@@ -35,9 +36,16 @@ def _table(section: Section, columns: list[Column]) -> Table:
         pad_edge=False,
     )
     for col in columns:
-        table.add_column(col.header, justify="right" if col.kind in NUMERIC_KINDS else "left", no_wrap=True)
+        # text may wrap in a narrow terminal; numbers, shapes and bars never do
+        text = col.kind == "text"
+        table.add_column(
+            col.header,
+            justify="right" if col.kind in NUMERIC_KINDS else "left",
+            no_wrap=not text,
+            overflow="fold" if text else "ellipsis",
+        )
     for row in section.rows:
-        table.add_row(*[_bar(row[c.key]) if c.kind == "bar" else format_cell(row.get(c.key), c.kind) for c in columns])
+        table.add_row(*[_cell(row, c, bar_width) for c in columns])
     if section.totals:
         table.add_section()
         for row in section.totals:
@@ -45,28 +53,31 @@ def _table(section: Section, columns: list[Column]) -> Table:
     return table
 
 
-def _needed_width(section: Section, columns: list[Column]) -> int:
+#: A wrapping text column needs only this much room to stay readable.
+TEXT_MIN = 24
+#: Bar widths to try, widest first, before any column is hidden (0: the percentage alone).
+BAR_WIDTHS = (10, 5, 0)
+
+
+def _needed_width(section: Section, columns: list[Column], bar_width: int) -> int:
     """Characters the table needs with no cell cut: widest cell per column plus padding."""
     rows = section.rows + section.totals
-
-    def cell_width(row: dict[str, Any], col: Column) -> int:
-        value = row.get(col.key)
-        return len(_bar(value).plain) if col.kind == "bar" and isinstance(value, float) else len(format_cell(value, col.kind))
-
-    widths = [max([len(col.header)] + [cell_width(r, col) for r in rows]) for col in columns]
+    widths = [max([len(col.header)] + [len(str(_cell(r, col, bar_width))) for r in rows]) for col in columns]
+    widths = [min(w, TEXT_MIN) if col.kind == "text" else w for w, col in zip(widths, columns, strict=True)]
     return sum(widths) + 2 * len(columns)
 
 
 def fitted(section: Section, width: int) -> tuple[Table, list[Column]]:
-    """The section's table, without its droppable columns (highest ``drop`` first) while it is wider
-    than ``width``: a number is never cut. Returns the table and the columns it left out."""
+    """The section's table, narrowed to ``width`` without cutting a number: bars shrink first, then
+    droppable columns go (highest ``drop`` first). Returns the table and the columns it left out."""
     columns = list(section.columns)
+    bar_width = next((w for w in BAR_WIDTHS if _needed_width(section, columns, w) <= width), BAR_WIDTHS[-1])
     hidden: list[Column] = []
-    while _needed_width(section, columns) > width and any(c.drop for c in columns):
+    while _needed_width(section, columns, bar_width) > width and any(c.drop for c in columns):
         worst = max((c for c in columns if c.drop), key=lambda c: c.drop)
         columns.remove(worst)
         hidden.append(worst)
-    return _table(section, columns), hidden
+    return _table(section, columns, bar_width), hidden
 
 
 def render(report: Report, *, color: bool = False, width: int | None = None) -> str:
