@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_bench_logic import FakeClock
 
 from fpnprof.bench import BenchSpec, CpuNodeTimer, EventNodeTimer, part_graph, resolve_backend
 from fpnprof.bench_runner import Group, plan_groups, process_shares
@@ -138,14 +139,6 @@ def test_groups_share_a_process_by_key_and_shed_what_does_not_fit() -> None:
 
 
 # Per-node times -----------------------------------------------------------------------------
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_breakdown_aggregates_a_fake_timed_pass() -> None:
     graph = part_graph(CFG, "neck")  # the neck alone: its inputs are graph inputs with shapes
     work = node_work(graph, 4)
