@@ -167,3 +167,15 @@ def test_no_number_is_cut_at_narrow_widths(args: list[str], columns: int) -> Non
     assert result.exit_code == 0, result.output
     assert "…" not in result.stdout
     assert all(len(line) <= columns for line in result.stdout.splitlines())
+
+
+def test_compare_bench_breakdown_adds_time_per_level() -> None:
+    tiny = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--min-time", "0.05"]
+    result = run("compare", "fpn", "bifpn", "--variant", "paper", "--bench", "--breakdown", "--backend", "torch", *tiny)
+    assert result.exit_code == 0, result.output
+    assert "eager time per level" in result.stdout and "latency of the neck alone" in result.stdout
+    data = json.loads(
+        run("compare", "fpn", "--variant", "paper", "--bench", "--breakdown", "--backend", "torch", *tiny, "-f", "json").stdout
+    )
+    (row,) = data["rows"]
+    assert [x["name"] for x in row["breakdown"]["by_level"]] == ["P2", "P3", "P4"]

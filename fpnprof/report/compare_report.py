@@ -125,4 +125,13 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
         "params, GMACs and GFLOPs are for the neck alone; peak act. MB is the whole forward pass's peak "
         "(backbone included); GMACs follow fvcore, GFLOPs count all arithmetic."
     ]
+    if latency is not None:
+        from fpnprof.report.bench_report import ADVICE
+
+        notes.append(
+            "latency: ±95% is the CI of each median; x [95% CI] the ratio to the baseline's same engine, paired over "
+            "rows timed side by side in shuffled, interleaved rounds."
+        )
+        if any(r.get("noisy") for r in rows):
+            notes.append(ADVICE)
     return Report(sections, data, notes)
