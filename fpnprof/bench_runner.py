@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from fpnprof import __version__
@@ -154,7 +154,7 @@ def measure_group(
     env = worker_env(specs[0]) | ({EXPORT_CACHE: exports} if exports else {})
     for worker, plan in enumerate(process_shares(specs[0])):
         progress(f"worker {worker + 1}")
-        job = GroupJob([replace(s, seed=s.seed) for s in specs], plan, breakdown=breakdown)
+        job = GroupJob(list(specs), plan, breakdown=breakdown)
         try:
             result = call_worker(job.to_json(), env, f"{specs[0].backend} {specs[0].device}")
         except BackendUnavailable as exc:
