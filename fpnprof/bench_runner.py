@@ -88,11 +88,15 @@ INFERENCE_APART = (
 )
 
 
+def machine_key(spec: BenchSpec) -> tuple[str, str, int, str]:
+    """What a row's peaks depend on: backend, device, threads and dtype."""
+    return (spec.backend, spec.device, spec.effective_threads, spec.config.dtype)
+
+
 def share_key(spec: BenchSpec) -> tuple[str, str, int, str, bool]:
     """Rows with the same key can share a worker process: threads and math mode are per process,
     and Paddle Inference disturbs the other engines (:data:`INFERENCE_APART`)."""
-    apart = spec.backend == "paddle" and spec.engine == "inference"
-    return (spec.backend, spec.device, spec.effective_threads, spec.config.dtype, apart)
+    return (*machine_key(spec), spec.backend == "paddle" and spec.engine == "inference")
 
 
 def plan_groups(specs: Sequence[BenchSpec], profiles: Sequence[Profile], *, isolated: bool, memory: int) -> list[Group]:
@@ -255,23 +259,26 @@ def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group, peak:
 RATIO_MATCH = ("part", "engine", "batch", "size", "dtype", "backend", "device")
 
 
-def attach_ratios(rows: list[dict[str, Any]], groups_of: Sequence[int], baseline: tuple[str, str]) -> None:
+def ratio_between(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """``ratio`` of two measured rows' medians and its 95% CI (``ratio_ci95``): paired when both
+    were timed in the same rounds of the same group (``ratio_paired``), else unpaired."""
+    paired = row["group"] == base["group"] and len(row["rounds_ms"]) == len(base["rounds_ms"])
+    ci = (ratio_ci if paired else unpaired_ratio_ci)(row["rounds_ms"], base["rounds_ms"])
+    return {"ratio": row["median_ms"] / base["median_ms"], "ratio_ci95": ci.as_list(), "ratio_paired": paired}
+
+
+def attach_ratios(rows: list[dict[str, Any]], baseline: tuple[str, str]) -> None:
     """Each row against the baseline neck's row with the same part, engine, batch, size, dtype and
-    device: ``ratio`` (of medians) and ``ratio_ci95``, paired when both shared rounds."""
-    for i, row in enumerate(rows):
-        base_index = next(
-            (j for j, b in enumerate(rows) if (b["neck"], b["variant"]) == baseline and all(b[k] == row[k] for k in RATIO_MATCH)),
+    device (:func:`ratio_between`)."""
+    for row in rows:
+        base = next(
+            (b for b in rows if (b["neck"], b["variant"]) == baseline and all(b[k] == row[k] for k in RATIO_MATCH)),
             None,
         )
-        if base_index is None or "median_ms" not in row or "median_ms" not in rows[base_index]:
+        if base is None or "median_ms" not in row or "median_ms" not in base:
             continue
-        base = rows[base_index]
         row["baseline"] = f"{base['neck']} ({base['variant']})"
-        row["ratio"] = row["median_ms"] / base["median_ms"]
-        paired = groups_of[i] == groups_of[base_index] and len(row["rounds_ms"]) == len(base["rounds_ms"])
-        ci = (ratio_ci if paired else unpaired_ratio_ci)(row["rounds_ms"], base["rounds_ms"])
-        row["ratio_ci95"] = ci.as_list()
-        row["ratio_paired"] = paired
+        row.update(ratio_between(row, base))
 
 
 # Provenance and the whole run -----------------------------------------------------------------
@@ -344,15 +351,15 @@ def run_bench(
         raise BackendUnavailable(str(errors.pop()))
     peak_of: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     for i, spec in enumerate(specs):
-        key = (spec.backend, spec.device, spec.effective_threads, spec.config.dtype)
+        key = machine_key(spec)
         if (peaks or breakdown) and key not in peak_of and measured[i].error is None:
             peak_of[key] = measure_peak(*key)
     rows = [
-        make_row(spec, measured[i], profiles[i], groups[groups_of[i]], peak_of.get(share_key(spec)[:4]))
+        make_row(spec, measured[i], profiles[i], groups[groups_of[i]], peak_of.get(machine_key(spec))) | {"group": groups_of[i]}
         for i, spec in enumerate(specs)
     ]
     first = specs[0].config
-    attach_ratios(rows, groups_of, baseline or (first.neck, first.variant))
+    attach_ratios(rows, baseline or (first.neck, first.variant))
     return rows
 
 

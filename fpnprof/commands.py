@@ -75,7 +75,7 @@ def run_bench_command(
     plot: Path | None = None,
 ) -> Report:
     """Expand the sweep, measure every row (paired unless ``isolated``), and build the report."""
-    from fpnprof.bench import ENGINES, PARTS, BenchSpec, check_device, check_spec, expand_sweep, parse_choices, resolve_backend
+    from fpnprof.bench import ENGINES, PARTS, BenchSpec, expand_sweep, parse_choices, resolve_backend
     from fpnprof.bench_runner import provenance, run_bench
     from fpnprof.report.bench_report import bench_report
 
@@ -96,10 +96,7 @@ def run_bench_command(
         processes=processes,
     )
     specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
-    for spec in specs:
-        check_spec(spec)
-        check_device(spec.backend, spec.device)
-    if plot is not None:
+    if plot is not None:  # run_bench checks every spec before it measures
         from fpnprof.plots import check_plot_path
 
         if len(batches) < 2 and len(sizes) < 2:
@@ -156,13 +153,11 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
 
 
 def _ratio(row: dict[str, Any], base: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """Ratio of two bench rows' medians with its 95% CI (paired: the two shared timing rounds)."""
+    """:func:`fpnprof.bench_runner.ratio_between` under ``prefix``, plus its text for the table."""
+    from fpnprof.bench_runner import ratio_between
     from fpnprof.report.bench_report import ratio_text
-    from fpnprof.stats import ratio_ci, unpaired_ratio_ci
 
-    paired = row["mode"] == base["mode"] == "paired" and len(row["rounds_ms"]) == len(base["rounds_ms"])
-    ci = (ratio_ci if paired else unpaired_ratio_ci)(row["rounds_ms"], base["rounds_ms"])
-    ratio = {"ratio": row["median_ms"] / base["median_ms"], "ratio_ci95": ci.as_list(), "ratio_paired": paired}
+    ratio = ratio_between(row, base)
     return {f"{prefix}_{k}": v for k, v in ratio.items()} | {f"{prefix}_ratio_text": ratio_text(ratio)}
 
 
