@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,8 @@ from fpnprof.results import Profile
 from fpnprof.stats import NOISY_HALF_WIDTH, median_ci, pooled_median, ratio_ci, unpaired_ratio_ci, workers_disagree
 
 WORKER_TIMEOUT_S = 3600
+#: How a worker is started (tests point this at a fake worker that crashes).
+WORKER_COMMAND = [sys.executable, "-m", "fpnprof.bench_worker"]
 Progress = Callable[[int, int, str], None]
 
 
@@ -49,18 +52,26 @@ def worker_env(spec: BenchSpec) -> dict[str, str]:
 
 def call_worker(payload: dict[str, Any], env: dict[str, str], what: str) -> dict[str, Any]:
     """Run ``fpnprof.bench_worker`` on one job; its last JSON line is the answer."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "fpnprof.bench_worker"],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=WORKER_TIMEOUT_S,
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    with subprocess.Popen(
+        WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(json.dumps(payload), timeout=WORKER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BackendUnavailable(f"the {what} worker ran over {WORKER_TIMEOUT_S} s and was stopped") from None
+        except BaseException:  # Ctrl-C or a timeout: end the worker and reap it, leave no process behind
+            proc.kill()
+            proc.wait()
+            raise
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        hint = " (out of memory? try a smaller --batch or --size)" if name == "SIGKILL" else ""
+        raise BackendUnavailable(f"the {what} worker was killed by {name}{hint}")
     if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}, no output"])[-1]
+        tail = (stderr.strip().splitlines() or [f"exit code {proc.returncode}, no output"])[-1]
         raise BackendUnavailable(f"the {what} worker failed: {tail}")
     result: dict[str, Any] = json.loads(lines[-1])
     if "error" in result:

@@ -10,15 +10,15 @@ import functools
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from fpnprof import __version__
-from fpnprof.cli_io import write_atomic
-from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
+from fpnprof.cli_io import check_writable, write_atomic
+from fpnprof.config import BACKBONES, DEFAULT_LEVELS, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
 from fpnprof.errors import FpnprofError
 from fpnprof.report import FORMATS, render
 from fpnprof.report.model import Report
@@ -35,7 +35,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def guarded(fn: F) -> F:
-    """Turn fpnprof's errors into one line on stderr and exit code 2 (never a traceback)."""
+    """Turn fpnprof's errors into one line on stderr and exit code 2, Ctrl-C into exit 130 (never a traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,12 +44,53 @@ def guarded(fn: F) -> F:
         except FpnprofError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing written", err=True)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+# Shell completion (fpnprof --install-completion) -------------------------------------------
+def completer(choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]]:
+    """Complete a value, or the last item of a comma list, from ``choices()``."""
+
+    def complete(incomplete: str) -> list[str]:
+        head, _, last = incomplete.rpartition(",")
+        prefix = f"{head}," if head else ""
+        return [prefix + c for c in choices() if c.startswith(last)]
+
+    return complete
+
+
+def _necks() -> list[str]:
+    from fpnprof.necks import NECKS
+
+    return list(NECKS)
+
+
+def _engines() -> list[str]:
+    from fpnprof.bench import ENGINES
+
+    return list(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
+
+
+def _parts() -> list[str]:
+    from fpnprof.bench import PARTS
+
+    return list(PARTS)
+
+
+NECK_NAMES = completer(_necks)
+
+
 # Options shared by every command that builds a neck ---------------------------------------
-Variant = Annotated[str, typer.Option(help=f"Structure: {' or '.join(VARIANTS)} (the seed's, or the papers').")]
+Variant = Annotated[
+    str,
+    typer.Option(
+        help=f"Structure: {' or '.join(VARIANTS)} (the seed's, or the papers').", autocompletion=completer(lambda: VARIANTS)
+    ),
+]
 Levels = Annotated[
     int | None, typer.Option(help="Output levels N: P(min)..P(min+N-1). Default: fpn/pafpn 4, bifpn 5.", show_default=False)
 ]
@@ -58,21 +99,41 @@ Channels = Annotated[int, typer.Option(help="Neck width C.")]
 Cells = Annotated[int, typer.Option(help="BiFPN cells (repeats).")]
 Batch = Annotated[int, typer.Option(help="Batch size.")]
 Size = Annotated[int, typer.Option(help="Input image side (square).")]
-Stem = Annotated[str, typer.Option(help=f"ResNet18 stem: {' or '.join(STEMS)} (3x3/s1 as in the seed, or 7x7/s2 + max pool).")]
-Backbone = Annotated[str, typer.Option(help=f"{' or '.join(BACKBONES)}; 'none' profiles the neck alone on --in-channels.")]
+Stem = Annotated[
+    str,
+    typer.Option(
+        help=f"ResNet18 stem: {' or '.join(STEMS)} (3x3/s1 as in the seed, or 7x7/s2 + max pool).",
+        autocompletion=completer(lambda: STEMS),
+    ),
+]
+Backbone = Annotated[
+    str,
+    typer.Option(
+        help=f"{' or '.join(BACKBONES)}; 'none' profiles the neck alone on --in-channels.",
+        autocompletion=completer(lambda: BACKBONES),
+    ),
+]
 InChannels = Annotated[
     str | None, typer.Option("--in-channels", help="With --backbone none: channels of C2,C3,... e.g. 256,512,1024,2048.")
 ]
-Format = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")]
+Format = Annotated[
+    str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
+]
 Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
 BackendOpt = Annotated[
-    str, typer.Option(help="auto, paddle or torch. auto: paddle where it can run on the --device, else torch.")
+    str,
+    typer.Option(
+        help="auto, paddle or torch. auto: paddle where it can run on the --device, else torch.",
+        autocompletion=completer(lambda: ("auto", "paddle", "torch")),
+    ),
 ]
 Isolated = Annotated[
-    bool, typer.Option(help="Time every row in its own worker processes instead of side by side (unpaired ratios).")
+    bool,
+    typer.Option(help="Time every row in its own worker processes instead of side by side (unpaired ratios).", metavar=""),
 ]
 Breakdown = Annotated[
-    bool, typer.Option(help="Eager rows: time every node; per level and op: ms, GFLOP/s, bytes, compute- or memory-bound.")
+    bool,
+    typer.Option(help="Eager rows: time every node; per level and op: ms, GFLOP/s, bytes, compute- or memory-bound.", metavar=""),
 ]
 
 
@@ -112,6 +173,17 @@ def make_config(
     )
 
 
+def preflight(fmt: str, output: Path | None, plot: Path | None = None, formats: tuple[str, ...] = FORMATS) -> None:
+    """Check the options that only matter at the end (format, files) before any work starts."""
+    require_choice("format", fmt, formats)
+    if output is not None:
+        check_writable(output, "--output")
+    if plot is not None:
+        from fpnprof.plots import check_plot_path
+
+        check_plot_path(plot)
+
+
 def emit(report: Report, fmt: str, output: Path | None) -> None:
     require_choice("format", fmt, FORMATS)
     if output is not None:
@@ -135,7 +207,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.", metavar="")
+    ] = False,
 ) -> None:
     """Profile feature-pyramid necks over ResNet18."""
 
@@ -143,7 +217,7 @@ def _root(
 @app.command()
 @guarded
 def shapes(
-    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.")],
+    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.", autocompletion=NECK_NAMES)],
     variant: Variant = "tutorial",
     levels: Levels = None,
     min_level: MinLevel = 2,
@@ -154,10 +228,20 @@ def shapes(
     stem: Stem = "tutorial",
     backbone: Backbone = "resnet18",
     in_channels: InChannels = None,
-    detail: Annotated[bool, typer.Option(help="Add a row per node (the seed BiFPN's inner widths show here).")] = False,
-    by_op: Annotated[bool, typer.Option("--by-op", help="Break MACs and FLOPs down by op type.")] = False,
-    verify: Annotated[bool, typer.Option(help="Build the model in a framework, run it, and fail if any number differs.")] = False,
-    backend: Annotated[str, typer.Option(help="Framework for --verify: paddle or torch (torch also checks fvcore).")] = "paddle",
+    detail: Annotated[
+        bool, typer.Option(help="Add a row per node (the seed BiFPN's inner widths show here).", metavar="")
+    ] = False,
+    by_op: Annotated[bool, typer.Option("--by-op/--no-by-op", help="Break MACs and FLOPs down by op type.", metavar="")] = False,
+    verify: Annotated[
+        bool, typer.Option(help="Build the model in a framework, run it, and fail if any number differs.", metavar="")
+    ] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Framework for --verify: paddle or torch (torch also checks fvcore).",
+            autocompletion=completer(lambda: ("paddle", "torch")),
+        ),
+    ] = "paddle",
     fmt: Format = "table",
     output: Output = None,
 ) -> None:
@@ -173,8 +257,11 @@ def shapes(
 
       fpnprof shapes pafpn --verify --backend torch --format json
     """
+    from fpnprof.backends import BACKENDS
     from fpnprof.commands import run_shapes
 
+    preflight(fmt, output)
+    require_choice("backend", backend, tuple(BACKENDS))
     cfg = make_config(
         neck,
         variant=variant,
@@ -194,7 +281,9 @@ def shapes(
 @app.command()
 @guarded
 def bench(
-    necks: Annotated[list[str] | None, typer.Argument(help="Necks to time (default: all).", show_default=False)] = None,
+    necks: Annotated[
+        list[str] | None, typer.Argument(help="Necks to time (default: all).", show_default=False, autocompletion=NECK_NAMES)
+    ] = None,
     variant: Variant = "tutorial",
     levels: Levels = None,
     min_level: MinLevel = 2,
@@ -205,14 +294,25 @@ def bench(
     stem: Stem = "tutorial",
     backbone: Backbone = "resnet18",
     in_channels: InChannels = None,
-    device: Annotated[str, typer.Option(help="cpu or gpu.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))] = "cpu",
     backend: BackendOpt = "auto",
     engine: Annotated[
-        str, typer.Option(help="eager, static, inference (paddle); eager, compile, cudagraph (torch). Comma list allowed.")
+        str,
+        typer.Option(
+            help="eager, static, inference (paddle); eager, compile, cudagraph (torch). Comma list allowed.",
+            autocompletion=completer(_engines),
+        ),
     ] = "eager",
-    dtype: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16, where the device supports it.")] = "fp32",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
+        ),
+    ] = "fp32",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
-    part: Annotated[str, typer.Option(help="neck, backbone, total, or a comma list.")] = "neck,backbone,total",
+    part: Annotated[
+        str, typer.Option(help="neck, backbone, total, or a comma list.", autocompletion=completer(_parts))
+    ] = "neck,backbone,total",
     warmup: Annotated[int, typer.Option(help="Untimed runs first (at least 1; fewer once 0.5 s is spent).")] = 3,
     repeat: Annotated[int | None, typer.Option(help="Exactly this many timed runs (overrides --min-time).")] = None,
     min_time: Annotated[
@@ -241,6 +341,7 @@ def bench(
     from fpnprof.bench import parse_int_list
     from fpnprof.commands import run_bench_command
 
+    preflight(fmt, output, plot)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
     configs = [
         make_config(
@@ -285,9 +386,12 @@ def bench(
 @guarded
 def compare(
     necks: Annotated[
-        list[str] | None, typer.Argument(help="Necks to compare (default: fpn pafpn bifpn).", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Necks to compare (default: fpn pafpn bifpn).", show_default=False, autocompletion=NECK_NAMES),
     ] = None,
-    variant: Annotated[str, typer.Option(help="tutorial, paper or both.")] = "tutorial",
+    variant: Annotated[
+        str, typer.Option(help="tutorial, paper or both.", autocompletion=completer(lambda: (*VARIANTS, "both")))
+    ] = "tutorial",
     levels: Annotated[int, typer.Option(help="Output levels, shared by every neck.")] = 5,
     min_level: MinLevel = 2,
     channels: Channels = 256,
@@ -297,10 +401,14 @@ def compare(
     stem: Stem = "tutorial",
     backbone: Backbone = "resnet18",
     in_channels: InChannels = None,
-    baseline: Annotated[str | None, typer.Option(help="Neck the ratios are relative to (default: the first).")] = None,
-    bench: Annotated[bool, typer.Option(help="Also time each neck: eager and its fastest deployed engine.")] = False,
+    baseline: Annotated[
+        str | None, typer.Option(help="Neck the ratios are relative to (default: the first).", autocompletion=NECK_NAMES)
+    ] = None,
+    bench: Annotated[bool, typer.Option(help="Also time each neck: eager and its fastest deployed engine.", metavar="")] = False,
     backend: BackendOpt = "auto",
-    device: Annotated[str, typer.Option(help="With --bench: cpu or gpu.")] = "cpu",
+    device: Annotated[
+        str, typer.Option(help="With --bench: cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))
+    ] = "cpu",
     threads: Annotated[int, typer.Option(help="With --bench: CPU threads (0 = all cores).")] = 0,
     min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per neck and engine.")] = 1.0,
     isolated: Isolated = False,
@@ -324,6 +432,7 @@ def compare(
     from fpnprof.commands import run_compare
     from fpnprof.errors import ConfigError
 
+    preflight(fmt, output, plot)
     if variant not in ("tutorial", "paper", "both"):
         raise ConfigError(f"--variant takes tutorial, paper or both, got {variant!r}")
     variants = ["tutorial", "paper"] if variant == "both" else [variant]
@@ -362,7 +471,7 @@ def compare(
 @app.command()
 @guarded
 def graph(
-    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.")],
+    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.", autocompletion=NECK_NAMES)],
     variant: Variant = "tutorial",
     levels: Levels = None,
     min_level: MinLevel = 2,
@@ -371,8 +480,12 @@ def graph(
     batch: Batch = 2,
     size: Size = 64,
     stem: Stem = "tutorial",
-    part: Annotated[str, typer.Option(help="neck (fed by its input features), backbone or total.")] = "neck",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="mermaid or dot.")] = "mermaid",
+    part: Annotated[
+        str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(_parts))
+    ] = "neck",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="mermaid or dot.", autocompletion=completer(lambda: ("mermaid", "dot")))
+    ] = "mermaid",
     output: Output = None,
 ) -> None:
     """Draw the topology: nodes grouped by level, one edge per input, the op and fusion on each node.
@@ -384,7 +497,9 @@ def graph(
       fpnprof graph pafpn -f dot -o pafpn.dot  (then: dot -Tsvg pafpn.dot > pafpn.svg)
     """
     from fpnprof.commands import run_graph
+    from fpnprof.draw import DRAW_FORMATS
 
+    preflight(fmt, output, formats=DRAW_FORMATS)
     cfg = make_config(
         neck,
         variant=variant,
@@ -409,9 +524,14 @@ def graph(
 @app.command()
 @guarded
 def peak(
-    device: Annotated[str, typer.Option(help="cpu or gpu.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))] = "cpu",
     backend: BackendOpt = "auto",
-    dtype: Annotated[str, typer.Option(help="fp32, tf32, bf16 or fp16, where the device supports it.")] = "fp32",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
+        ),
+    ] = "fp32",
     threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
     fmt: Format = "table",
     output: Output = None,
@@ -427,7 +547,7 @@ def peak(
     """
     from fpnprof.commands import run_peak
 
-    require_choice("format", fmt, FORMATS)
+    preflight(fmt, output)
     emit(run_peak(device=device, backend=backend, dtype=dtype, threads=threads), fmt, output)
 
 
@@ -442,6 +562,7 @@ def list_(fmt: Format = "table", output: Output = None) -> None:
     """
     from fpnprof.commands import run_list
 
+    preflight(fmt, output)
     emit(run_list(), fmt, output)
 
 

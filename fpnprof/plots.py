@@ -13,8 +13,14 @@ PLOT_SUFFIXES = (".png", ".svg")
 
 
 def check_plot_path(path: Path) -> None:
-    """Refuse a --plot file fpnprof cannot write before any measuring starts."""
-    _pyplot(path)
+    """Refuse a --plot file fpnprof cannot write before any measuring starts (without importing matplotlib)."""
+    import importlib.util
+
+    from fpnprof.cli_io import check_writable
+
+    check_writable(path, "--plot", PLOT_SUFFIXES)
+    if importlib.util.find_spec("matplotlib") is None:
+        raise BackendUnavailable("--plot needs matplotlib: pip install 'fpnprof[plot]'")
 
 
 def _pyplot(path: Path) -> Any:

@@ -1,6 +1,34 @@
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Every temporary file of this session, workers' included, goes to one private folder, so a test
+# that leaves fpnprof's temporary folders (Paddle exports) behind is caught by name below.
+SESSION_TMP = Path(tempfile.mkdtemp(prefix="pytest-fpnprof-tmp-"))
+os.environ["TMPDIR"] = str(SESSION_TMP)
+tempfile.tempdir = None
+
+
+def fpnprof_leftovers() -> set[str]:
+    return {p.name for p in SESSION_TMP.iterdir() if p.name.startswith("fpnprof-")}
+
+
+@pytest.fixture(autouse=True)
+def no_temp_folder_left() -> Iterator[None]:
+    before = fpnprof_leftovers()
+    yield
+    left = fpnprof_leftovers() - before
+    assert not left, f"temporary folders left behind: {sorted(left)}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)

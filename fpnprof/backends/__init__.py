@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from types import ModuleType
 
 from fpnprof.errors import BackendUnavailable
@@ -19,7 +20,10 @@ def load(name: str) -> ModuleType:
         raise BackendUnavailable(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     module, framework, install = BACKENDS[name]
     try:
-        importlib.import_module(framework)
+        with warnings.catch_warnings():
+            # Paddle warns about a missing C++ compiler cache on import: nothing to do with the user's run.
+            warnings.filterwarnings("ignore", message="No ccache found")
+            importlib.import_module(framework)
     except ImportError:
         raise BackendUnavailable(f"the {name} backend needs {framework}: {install}") from None
     return importlib.import_module(module)
