@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from result_files import new_result_stem
+
 COMMAND = ["compare", "--variant", "paper", "--bench", "--format", "json"]
 
 
@@ -55,12 +55,12 @@ def main() -> None:
             summary.append({"neck": a["neck"], "engine": engine, "ratio_1": r1, "ratio_2": r2, "moved": moved, "holds": holds})
             lines.append(f"| {a['neck']} | {engine} | {r1:.3f} | {r2:.3f} | {moved:+.1%} | {holds} | {med:+.1%} |")
     table = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now().strftime("%Y-%m-%d-%H%M")  # a new file per run: committed results change on purpose only
+    stamp = datetime.now().strftime("%Y-%m-%d-%H%M")
     payload = {"date": stamp, "command": "fpnprof " + " ".join(COMMAND + ns.extra), "walls_s": [w1, w2], "summary": summary}
     payload["runs"] = [d1, d2]
-    (RESULTS / f"compare-repeat-{ns.tag}-{stamp}.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (RESULTS / f"compare-repeat-{ns.tag}-{stamp}.md").write_text(table)
+    stem = new_result_stem("compare-repeat", ns.tag)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(table)
     print(table)
 
 

@@ -3,7 +3,7 @@ plain hand-written Paddle modules of the same structure, in one process, interle
 
 The hand-written modules are written here for the benchmark (the seed's structures, with its
 registration bugs fixed). Weights are copied from the lowered model, and the outputs are compared,
-so both sides provably compute the same thing. Prints a table; writes benchmarks/results/overhead.json.
+so both sides provably compute the same thing. Prints a table; writes a new benchmarks/results/overhead-*.json.
 
     python benchmarks/executor_overhead.py [--channels 64] [--rounds 15] [--runs 10]
 """
@@ -18,7 +18,6 @@ import statistics
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
 os.environ.setdefault("FLAGS_enable_pir_api", "0")
 THREADS = os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
@@ -27,12 +26,11 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 from paddle import nn  # noqa: E402
+from result_files import new_result_stem  # noqa: E402
 
 from fpnprof.backends import paddle_backend  # noqa: E402
 from fpnprof.bench import part_graph  # noqa: E402
 from fpnprof.config import NeckConfig  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
 
 
 class HandFPN(nn.Layer):
@@ -203,7 +201,6 @@ def main() -> None:
             f"| {r['neck']} | {r['params']:,} | {r['max_abs_output_diff']:.1e} | {r['fpnprof_median_ms']:.2f} | "
             f"{r['hand_median_ms']:.2f} | {r['ratio_median']:.3f} ({r['ratio_min']:.3f}-{r['ratio_max']:.3f}) |"
         )
-    RESULTS.mkdir(exist_ok=True)
     payload = {
         "date": date.today().isoformat(),
         "command": " ".join(sys.argv),
@@ -211,7 +208,9 @@ def main() -> None:
         "threads": THREADS,
         "results": results,
     }
-    (RESULTS / "overhead.json").write_text(json.dumps(payload, indent=2) + "\n")
+    stem = new_result_stem("overhead", f"threads{THREADS}")
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {stem}.json")
 
 
 if __name__ == "__main__":

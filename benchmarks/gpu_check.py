@@ -25,6 +25,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))  # also when a test loads this file by path
+from result_files import new_result_stem
+
 ROOT = Path(__file__).resolve().parent.parent
 GPU = ["--device", "gpu", "--backend", "torch"]
 BREAKDOWN = ["--engine", "eager", "--batch", "1", "--dtype", "tf32", "--breakdown"]
@@ -170,11 +173,11 @@ def main() -> None:
     ns = parser.parse_args()
     words = [w for w in ns.only.split(",") if w]
     results = run_phases([p for p in PHASES if not words or any(w in p.name for w in words)], ns.budget)
-    ns.out.mkdir(parents=True, exist_ok=True)
     payload = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "phases": results}
-    (ns.out / f"gpu-{ns.tag}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    stem = new_result_stem("gpu", ns.tag, ns.out)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     table = markdown(results)
-    (ns.out / f"gpu-{ns.tag}.md").write_text(table)
+    stem.with_suffix(".md").write_text(table)
     print(table)
 
 

@@ -1,7 +1,7 @@
 """Headline latency comparison: every neck, both variants, CPU eager vs deployed; GPU when present.
 
 Runs ``fpnprof bench`` (so it measures exactly what users get), prints a Markdown table and writes
-JSON + Markdown under benchmarks/results/.
+JSON + Markdown to a new, tagged and timestamped file under benchmarks/results/.
 
     python benchmarks/headline.py                 # CPU: paddle eager + inference
     python benchmarks/headline.py --gpu           # also torch eager, cudagraph, compile on the GPU
@@ -14,9 +14,9 @@ import json
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from result_files import new_result_stem
+
 COMMON = ["--levels", "5", "--batch", "1", "--size", "64", "--part", "neck,total"]
 
 
@@ -68,7 +68,6 @@ def main() -> None:
             data = bench(args)
             rows += data["rows"]
             provenance.append(data["provenance"])
-    RESULTS.mkdir(exist_ok=True)
     payload = {
         "date": date.today().isoformat(),
         "command": " ".join(sys.argv),
@@ -76,9 +75,11 @@ def main() -> None:
         "rows": rows,
         "provenance": provenance,
     }
-    (RESULTS / f"headline-{ns.tag}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    stem = new_result_stem("headline", ns.tag)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
     table = markdown(rows)
-    (RESULTS / f"headline-{ns.tag}.md").write_text(table)
+    stem.with_suffix(".md").write_text(table)
+    print(f"wrote {stem}.json and .md")
     print(table)
 
 

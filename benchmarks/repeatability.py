@@ -1,7 +1,7 @@
 """Run the same CPU bench twice, back to back, and report how far each row's median moved.
 
     python benchmarks/repeatability.py [-- extra fpnprof bench options]
-Prints a table; writes benchmarks/results/repeatability.json.
+Prints a table; writes a new benchmarks/results/repeatability-*.json.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import json
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from result_files import new_result_stem
+
 DEFAULT = [
     "fpn",
     "pafpn",
@@ -64,9 +64,10 @@ def main() -> None:
         )
     worst = max(abs(r["change_pct"]) for r in rows)
     print(f"\nlargest change between the two runs: {worst:.1f}%")
-    RESULTS.mkdir(exist_ok=True)
     payload = {"date": date.today().isoformat(), "args": args, "rows": rows, "max_abs_change_pct": worst}
-    (RESULTS / "repeatability.json").write_text(json.dumps(payload, indent=2) + "\n")
+    stem = new_result_stem("repeatability", "cpu")
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {stem}.json")
 
 
 if __name__ == "__main__":

@@ -366,3 +366,17 @@ def test_a_failed_row_is_reported_and_the_others_print() -> None:
     assert report.data["failed"] == 1
     text = render(report, width=160)
     assert "94.563" in text and "FAILED bifpn (paper) total eager b1 s32: the paddle cpu worker failed: killed" in text
+
+
+def test_benchmark_scripts_never_overwrite_a_result(tmp_path: Path) -> None:
+    gpu_check = _gpu_check()  # loading it puts benchmarks/ on the path
+    from result_files import new_result_stem
+
+    assert gpu_check.new_result_stem is new_result_stem
+    first = new_result_stem("headline", "cpu", tmp_path)
+    first.with_suffix(".json").write_text("{}")
+    second = new_result_stem("headline", "cpu", tmp_path)
+    second.with_suffix(".md").write_text("|")
+    third = new_result_stem("headline", "cpu", tmp_path)
+    assert len({first, second, third}) == 3 and not third.with_suffix(".json").exists()
+    assert first.name.startswith("headline-cpu-")

@@ -24,14 +24,32 @@ BASE_COLUMNS = [
 LATENCY_COLUMNS = [
     Column("neck", "neck"),
     Column("variant", "variant", drop=1),
-    Column("eager_ms", "eager ms", "ms"),
-    Column("eager_ci", "±95%", "num", drop=3),
-    Column("eager_ratio_text", "x [95% CI]", "num"),
-    Column("deployed_engine", "deployed"),
-    Column("deployed_ms", "ms", "ms"),
-    Column("deployed_ci", "±95%", "num", drop=2),
-    Column("deployed_ratio_text", "x [95% CI]", "num"),
+    Column("engine", "engine"),
+    Column("ms", "ms (neck)", "ms"),
+    Column("ci", "±95%", "num"),
+    Column("ratio_text", "x base [95% CI]", "num"),
+    Column("ips", "img/s", "float", drop=2),
 ]
+
+
+def latency_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two table rows per neck: eager, then its fastest deployed engine."""
+    out = []
+    for r in rows:
+        for kind in ("eager", "deployed"):
+            engine = "eager" if kind == "eager" else f"{r['deployed_engine']} (deployed)"
+            out.append(
+                {
+                    "neck": r["neck"],
+                    "variant": r["variant"],
+                    "engine": engine,
+                    "ms": r[f"{kind}_ms"],
+                    "ci": r[f"{kind}_ci"],
+                    "ratio_text": r[f"{kind}_ratio_text"],
+                    "ips": r[f"{kind}_ips"],
+                }
+            )
+    return out
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:
@@ -110,7 +128,12 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
     ]
     if latency is not None:
         sections.append(
-            Section(f"latency of the neck alone, ratios to {base['neck']} ({base['variant']})", LATENCY_COLUMNS, rows)
+            Section(
+                f"latency of the neck alone, eager and deployed; x base: ms over {base['neck']} ({base['variant']})'s "
+                "ms on the same kind of engine",
+                LATENCY_COLUMNS,
+                latency_rows(rows),
+            )
         )
         if all(r.get("breakdown") for r in rows):
             sections.append(level_time_section(rows, level_names))
@@ -129,7 +152,8 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
         from fpnprof.report.bench_report import ADVICE
 
         notes.append(
-            "latency: ±95% is the CI of each median; x [95% CI] the ratio to the baseline's same engine, paired over "
+            "latency: ms of the neck alone (median); ±95% is the CI of each median; x base [95% CI]: the median over the "
+            "baseline's median on the same kind of engine (eager, or its fastest deployed one), with its CI, paired over "
             "rows timed side by side in shuffled, interleaved rounds."
         )
         if any(r.get("noisy") for r in rows):
