@@ -62,14 +62,16 @@ class PaperFPN(Keyed):
         super().__init__()
         self.levels = levels
         used = levels[: len(in_channels)]
-        self.lateral = nn.ModuleList([self.own(f"neck.fpn.p{lv}.lateral", nn.Conv2d(ci, c, 1)) for lv, ci in zip(used, in_channels)])
+        self.lateral = nn.ModuleList(
+            [self.own(f"neck.fpn.p{lv}.lateral", nn.Conv2d(ci, c, 1)) for lv, ci in zip(used, in_channels, strict=True)]
+        )
         self.fpn_out = nn.ModuleList([self.own(f"neck.fpn.p{lv}.output", nn.Conv2d(c, c, 3, padding=1)) for lv in used])
 
     def merged(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
-        laterals = [conv(f) for conv, f in zip(self.lateral, x)]
+        laterals = [conv(f) for conv, f in zip(self.lateral, x, strict=True)]
         for i in range(len(laterals) - 1, 0, -1):
             laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], size=laterals[i - 1].shape[2:], mode="nearest")
-        return [conv(m) for conv, m in zip(self.fpn_out, laterals)]
+        return [conv(m) for conv, m in zip(self.fpn_out, laterals, strict=True)]
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         return extra_by_pooling(self.merged(x), len(self.levels))
@@ -86,7 +88,7 @@ class PaperPAFPN(PaperFPN):
         inter = self.merged(x)
         for i in range(len(inter) - 1):
             inter[i + 1] = inter[i + 1] + self.downsample[i](inter[i])
-        outs = [inter[0]] + [conv(t) for conv, t in zip(self.pafpn_out, inter[1:])]
+        outs = [inter[0]] + [conv(t) for conv, t in zip(self.pafpn_out, inter[1:], strict=True)]
         return extra_by_pooling(outs, len(self.levels))
 
 
@@ -136,7 +138,7 @@ class FNode(nn.Module):
         self.bn = owner.own(f"{prefix}.bn", nn.BatchNorm2d(c, eps=EFFDET_BN_EPS))
 
     def forward(self, xs: list[torch.Tensor], directions: list[int], target: tuple[int, int]) -> torch.Tensor:
-        fused = self.fusion([r(x, target, d) for r, x, d in zip(self.resample, xs, directions)])
+        fused = self.fusion([r(x, target, d) for r, x, d in zip(self.resample, xs, directions, strict=True)])
         return self.bn(self.pointwise(self.depthwise(fused * torch.sigmoid(fused))))
 
 
@@ -179,11 +181,11 @@ class EfficientDetBiFPN(Keyed):
         for nodes in self.cells:
             flat = list(feats)
             flat_level = list(levels)
-            for node, (lv, offsets) in zip(nodes, self.config):
+            for node, (lv, offsets) in zip(nodes, self.config, strict=True):
                 target = tuple(feats[lv - self.min_level].shape[2:])
                 flat.append(node([flat[o] for o in offsets], [lv - flat_level[o] for o in offsets], target))
                 flat_level.append(lv)
-            feats = [next(f for f, fl in zip(reversed(flat), reversed(flat_level)) if fl == lv) for lv in levels]
+            feats = [next(f for f, fl in zip(reversed(flat), reversed(flat_level), strict=True) if fl == lv) for lv in levels]
         return feats
 
 

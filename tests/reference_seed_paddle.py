@@ -55,7 +55,9 @@ def c_to_p(features: list[Any], extra_levels: int) -> list[Any]:
 class SeedFPN(Keyed):
     def __init__(self, levels: list[int], in_channels: list[int], c: int) -> None:
         super().__init__()
-        self.inner = nn.LayerList([self.own(f"neck.fpn.p{lv}.lateral", nn.Conv2D(ci, c, 1)) for lv, ci in zip(levels, in_channels)])
+        self.inner = nn.LayerList(
+            [self.own(f"neck.fpn.p{lv}.lateral", nn.Conv2D(ci, c, 1)) for lv, ci in zip(levels, in_channels, strict=True)]
+        )
         self.out = nn.LayerList([self.own(f"neck.fpn.p{lv}.output", nn.Conv2D(c, c, 3, padding=1)) for lv in levels])
 
     def forward(self, x: list[Any]) -> list[Any]:

@@ -60,9 +60,7 @@ def test_analytic_numbers_equal_torch_and_fvcore(cfg: NeckConfig) -> None:
     assert tb.node_shapes(model, inputs) == {n.id: tuple(n.shape) for n in built.profile.nodes}
     check_torch_counts(built)
     neck_modules = {n.module_name for n in built.graph if n.part is Part.NECK and n.shares is None}
-    torch_neck_params = sum(
-        p.numel() for name, p in model.nodes.named_parameters() if name.split(".", 1)[0] in neck_modules
-    )
+    torch_neck_params = sum(p.numel() for name, p in model.nodes.named_parameters() if name.split(".", 1)[0] in neck_modules)
     assert sum(row.totals.params for row in built.profile.levels) == torch_neck_params
 
 
