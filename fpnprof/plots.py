@@ -64,11 +64,20 @@ def macs_stacked_plot(profiles: list[Profile], path: Path, *, width_px: int = 80
 
 def latency_plot(rows: list[dict[str, Any]], path: Path, *, width_px: int = 800, height_px: int = 500) -> None:
     """Median latency against input size (or batch, whichever the sweep varies), a line per row kind."""
+    plt = _pyplot(path)
+    fig = latency_figure(plt, rows, width_px=width_px, height_px=height_px)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def latency_figure(plt: Any, rows: list[dict[str, Any]], *, width_px: int = 800, height_px: int = 500) -> Any:
+    """The latency figure: a log-scale ms axis whose ticks read as plain numbers (1, 2, 5, 10, 20...)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     sizes, batches = {r["size"] for r in rows}, {r["batch"] for r in rows}
     if len(sizes) < 2 and len(batches) < 2:
         raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
     axis = "size" if len(sizes) >= 2 else "batch"
-    plt = _pyplot(path)
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for r in rows:
         if r.get("median_ms") is None:
@@ -82,8 +91,10 @@ def latency_plot(rows: list[dict[str, Any]], path: Path, *, width_px: int = 800,
     ax.set_xlabel("input size (px)" if axis == "size" else "batch")
     ax.set_ylabel("median latency (ms)")
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_title("latency")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    return fig

@@ -11,7 +11,7 @@ from fpnprof.config import NeckConfig
 from fpnprof.results import Totals
 
 SIZES = {"tutorial": 32, "imagenet": 128}
-GRID = [
+CONFIGS = [
     NeckConfig(
         neck=neck,
         variant=variant,
@@ -27,22 +27,25 @@ GRID = [
         ("fpn", "pafpn", "bifpn"), ("tutorial", "paper"), ((3, 2), (5, 2), (4, 3)), ("tutorial", "imagenet"), (8, 24)
     )
 ]
-IDS = [f"{c.neck}-{c.variant}-L{c.levels}m{c.min_level}-{c.stem}-C{c.channels}" for c in GRID]
+# The default suite keeps the tutorial stem at width 8 (18 configs); the rest runs with -m slow.
+GRID = [
+    pytest.param(
+        c,
+        id=f"{c.neck}-{c.variant}-L{c.levels}m{c.min_level}-{c.stem}-C{c.channels}",
+        marks=[] if (c.stem, c.channels) == ("tutorial", 8) else [pytest.mark.slow],
+    )
+    for c in CONFIGS
+]
 
 
-@pytest.fixture(params=GRID, ids=IDS)
+@pytest.fixture(params=GRID)
 def built(request: pytest.FixtureRequest) -> Built:
     return build(request.param)
 
 
-def test_levels_add_up_to_totals(built: Built) -> None:
+def test_one_level_row_per_output(built: Built) -> None:
+    # (that the level rows add up is checked against torch's parameters in test_properties.py)
     p = built.profile
-    total = Totals()
-    for row in p.levels:
-        total = total + row.totals
-    assert total == p.neck_total
-    neck_nodes = [n for n in p.nodes if n.part == "neck"]
-    assert sum(n.totals.macs for n in neck_nodes) == p.neck_total.macs
     assert [r.level for r in p.levels] == list(range(built.cfg.min_level, built.cfg.max_level + 1))
     assert all(r.output_shape[1] == built.cfg.channels for r in p.levels)
 
