@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,3 +136,42 @@ def test_ctrl_c_ends_workers_writes_nothing_and_exits_130(tmp_path: Path) -> Non
     left = [w for w in workers if Path(f"/proc/{w}").exists()]
     assert not left, [Path(f"/proc/{w}/cmdline").read_text() for w in left]
     assert list(tmp_path.iterdir()) == []
+
+
+FPNPROF = shutil.which("fpnprof")
+
+
+@pytest.mark.skipif(FPNPROF is None, reason="needs the installed fpnprof script")
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("fpnprof shapes b", ["bifpn"]),
+        ("fpnprof shapes fpn --variant p", ["paper"]),
+        ("fpnprof bench --engine eager,c", ["eager,compile", "eager,cudagraph"]),
+        ("fpnprof compare -f m", ["markdown"]),
+        ("fpnprof bench fpn --part ne", ["neck"]),
+        ("fpnprof compare --baseline pa", ["pafpn"]),
+    ],
+)
+def test_shell_completion_offers_names(words: str, expected: list[str]) -> None:
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1), "_FPNPROF_COMPLETE": "complete_bash"}
+    out = subprocess.run([str(FPNPROF)], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == expected
+
+
+@pytest.mark.skipif(FPNPROF is None, reason="needs the installed fpnprof script")
+def test_shell_completion_of_file_paths() -> None:
+    env = {**os.environ, "_TYPER_COMPLETE_ARGS": "fpnprof shapes fpn -o /tm", "_FPNPROF_COMPLETE": "complete_zsh"}
+    out = subprocess.run([str(FPNPROF)], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "_files"  # zsh completes the path itself (bash falls back to files: complete -o default)
+
+
+def test_paddle_verify_prints_no_framework_noise() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-W", "default", "-m", "fpnprof", "shapes", "fpn", "--channels", "8", "--verify", "-f", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ccache" not in proc.stderr and json.loads(proc.stdout)["verification"]["backend"] == "paddle"
