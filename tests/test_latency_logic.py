@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fake_rows import fake_row
 from test_bench_logic import FakeClock
 
 from fpnprof.bench import BenchSpec, CpuNodeTimer, EventNodeTimer, part_graph, resolve_backend
@@ -302,41 +303,7 @@ def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -
 
 # Narrow terminals ---------------------------------------------------------------------------
 def _fake_row(neck: str, median: float, ratio: float) -> dict[str, Any]:
-    return {
-        "neck": neck,
-        "variant": "paper",
-        "part": "neck",
-        "backend": "paddle",
-        "device": "cpu",
-        "engine": "inference",
-        "dtype": "fp32",
-        "batch": 2,
-        "size": 64,
-        "mode": "paired",
-        "isolated_why": None,
-        "error": None,
-        "median_ms": median,
-        "ci95_ms": [median * 0.97, median * 1.03],
-        "ci95_half_pct": 3.0,
-        "noisy": None,
-        "p90_ms": median * 1.1,
-        "runs": 123,
-        "images_per_s": 2e3 / median,
-        "gflops_per_s": 141.123,
-        "peak_share": 1.06,
-        "peak_mem_bytes": 123_456_789,
-        "peak_mem_kind": "cpu rss growth",
-        "threads": 2,
-        "device_name": "cpu",
-        "framework": "paddle 3.3.1",
-        "math_mode": {"onednn": True},
-        "matmul_peak_gflops": 133.0,
-        "copy_peak_gbytes_per_s": 17.0,
-        "probe_drift": [0.01],
-        "ratio": ratio,
-        "ratio_ci95": [ratio * 0.95, ratio * 1.05],
-        "ratio_paired": True,
-    }
+    return fake_row(neck, median, ratio=ratio, ratio_ci95=[ratio * 0.95, ratio * 1.05], ratio_paired=True)
 
 
 @pytest.mark.parametrize("width", [80, 100, 160])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import run
+from fake_rows import fake_row
 
 import fpnprof.bench_runner
 from fpnprof.bench import BenchSpec
@@ -30,40 +31,26 @@ def fake_rows(specs: list[BenchSpec], **kwargs: Any) -> list[dict[str, Any]]:
         median = MEDIANS[cfg.neck] * ENGINE_SPEED[spec.engine] * (1.0 if cfg.variant == "tutorial" else 0.8)
         rounds = [[median * (1 + 0.004 * ((7 * k) % 5 - 2))] for k in range(12)]
         rows.append(
-            {
-                "neck": cfg.neck,
-                "variant": cfg.variant,
-                "part": spec.part,
-                "backend": spec.backend,
-                "device": spec.device,
-                "engine": spec.engine,
-                "dtype": cfg.dtype,
-                "batch": cfg.batch,
-                "size": cfg.size,
-                "mode": "paired",
-                "isolated_why": None,
-                "error": None,
-                "median_ms": median,
-                "ci95_ms": [median * 0.99, median * 1.012],
-                "ci95_half_pct": 1.1,
-                "noisy": "CI ±6.0%" if cfg.neck == "bifpn" and spec.engine == "eager" else None,
-                "p90_ms": median * 1.1,
-                "runs": 12,
-                "images_per_s": cfg.batch * 1e3 / median,
-                "gflops_per_s": 41.5,
-                "peak_share": 0.312,
-                "peak_mem_bytes": 123_456_789,
-                "peak_mem_kind": "cpu rss growth",
-                "threads": 2,
-                "device_name": "cpu",
-                "framework": "paddle 3.3.1",
-                "math_mode": {"onednn": True},
-                "matmul_peak_gflops": 133.0,
-                "copy_peak_gbytes_per_s": 17.0,
-                "probe_drift": [0.01],
-                "rounds_ms": rounds,
-                "group": 1 if spec.engine == "inference" else 0,
-            }
+            fake_row(
+                cfg.neck,
+                median,
+                variant=cfg.variant,
+                part=spec.part,
+                backend=spec.backend,
+                device=spec.device,
+                engine=spec.engine,
+                dtype=cfg.dtype,
+                batch=cfg.batch,
+                size=cfg.size,
+                ci95_ms=[median * 0.99, median * 1.012],
+                ci95_half_pct=1.1,
+                noisy="CI ±6.0%" if cfg.neck == "bifpn" and spec.engine == "eager" else None,
+                runs=12,
+                gflops_per_s=41.5,
+                peak_share=0.312,
+                rounds_ms=rounds,
+                group=1 if spec.engine == "inference" else 0,
+            )
         )
     base = kwargs.get("baseline") or (specs[0].config.neck, specs[0].config.variant)
     fpnprof.bench_runner.attach_ratios(rows, base)

@@ -1,0 +1,44 @@
+"""A measured bench row with fixed numbers, for tests of what is made of rows (tables, ratios)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fake_row(neck: str, median: float, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "neck": neck,
+        "variant": "paper",
+        "part": "neck",
+        "backend": "paddle",
+        "device": "cpu",
+        "engine": "inference",
+        "dtype": "fp32",
+        "batch": 2,
+        "size": 64,
+        "mode": "paired",
+        "isolated_why": None,
+        "error": None,
+        "median_ms": median,
+        "ci95_ms": [median * 0.97, median * 1.03],
+        "ci95_half_pct": 3.0,
+        "noisy": None,
+        "p90_ms": median * 1.1,
+        "runs": 123,
+        "images_per_s": 2e3 / median,
+        "gflops_per_s": 141.123,
+        "peak_share": 1.06,
+        "peak_mem_bytes": 123_456_789,
+        "peak_mem_kind": "cpu rss growth",
+        "threads": 2,
+        "device_name": "cpu",
+        "framework": "paddle 3.3.1",
+        "math_mode": {"onednn": True},
+        "matmul_peak_gflops": 133.0,
+        "copy_peak_gbytes_per_s": 17.0,
+        "probe_drift": [0.01],
+    }
+    row.update(overrides)
+    if "batch" in overrides:
+        row["images_per_s"] = row["batch"] * 1e3 / median
+    return row
