@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fpnprof.config import NeckConfig
-from fpnprof.cost import Shape, node_cost, numel
+from fpnprof.cost import Shape, numel
 from fpnprof.graph import Graph, Op, Part
 from fpnprof.necks import build_graph
+from fpnprof.ops import node_cost
 from fpnprof.results import LevelRow, NodeRow, OpRow, Profile, Totals
 
 

@@ -15,8 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from fpnprof.cost import node_cost, numel
+from fpnprof.cost import numel
 from fpnprof.graph import Graph, Op, Part
+from fpnprof.ops import node_cost
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from fpnprof.cost import Shape, node_cost, same_padding
+from fpnprof.cost import Shape, same_padding
 from fpnprof.graph import Graph, Node, Op, Part
+from fpnprof.ops import node_cost
 
 
 class GraphBuilder:

@@ -14,7 +14,7 @@ Conventions (stated once, used everywhere):
   divisions); ReLU = 1 and Swish = 4 per element; max pool = (window - 1) comparisons per output
   element (padding included, adaptive windows exact); nearest upsample, concat and pad = 0.
 
-Counting never formats; an op without a rule raises.
+Counting never formats. Which rule prices which op is in :mod:`fpnprof.ops`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fpnprof.errors import GraphError
-from fpnprof.graph import Node, Op
+from fpnprof.graph import Node
 
 Shape = tuple[int, int, int, int]
 
@@ -70,12 +70,12 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _input(node: Node, shapes: Sequence[Shape]) -> Cost:
+def input_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     n, c, h, w = node.attrs["shape"]
     return Cost(shape=(n, c, h, w))
 
 
-def _conv(node: Node, shapes: Sequence[Shape]) -> Cost:
+def conv_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     n, c, h, w = _one_input(node, shapes)
     a = node.attrs
     cin, cout, k, s, p, g = a["in_channels"], a["out_channels"], a["kernel"], a["stride"], a["padding"], a["groups"]
@@ -91,7 +91,7 @@ def _conv(node: Node, shapes: Sequence[Shape]) -> Cost:
     return Cost(out, params=weight + bias, macs=macs, flops=2 * macs + (numel(out) if bias else 0))
 
 
-def _batchnorm(node: Node, shapes: Sequence[Shape]) -> Cost:
+def batchnorm_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     shape = _one_input(node, shapes)
     c = node.attrs["channels"]
     if shape[1] != c:
@@ -99,7 +99,7 @@ def _batchnorm(node: Node, shapes: Sequence[Shape]) -> Cost:
     return Cost(shape, params=2 * c, buffers=2 * c, macs=2 * numel(shape), flops=2 * numel(shape))
 
 
-def _elementwise(flops_per_element: int) -> Rule:
+def elementwise_cost(flops_per_element: int) -> Rule:
     def rule(node: Node, shapes: Sequence[Shape]) -> Cost:
         shape = _one_input(node, shapes)
         return Cost(shape, flops=flops_per_element * numel(shape))
@@ -107,12 +107,12 @@ def _elementwise(flops_per_element: int) -> Rule:
     return rule
 
 
-def _add(node: Node, shapes: Sequence[Shape]) -> Cost:
+def add_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     shape = _same_shapes(node, shapes)
     return Cost(shape, flops=(len(shapes) - 1) * numel(shape))
 
 
-def _concat(node: Node, shapes: Sequence[Shape]) -> Cost:
+def concat_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     if len(shapes) < 2:
         raise GraphError(f"{node.id}: concat needs two or more inputs")
     n, _, h, w = shapes[0]
@@ -121,14 +121,14 @@ def _concat(node: Node, shapes: Sequence[Shape]) -> Cost:
     return Cost((n, sum(s[1] for s in shapes), h, w))
 
 
-def _upsample(node: Node, shapes: Sequence[Shape]) -> Cost:
+def upsample_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     n, c, _, _ = _one_input(node, shapes)
     h, w = node.attrs["size"]
     out = (n, c, h, w)
     return Cost(out, macs=numel(out))
 
 
-def _maxpool(node: Node, shapes: Sequence[Shape]) -> Cost:
+def maxpool_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     n, c, h, w = _one_input(node, shapes)
     k, s = node.attrs["kernel"], node.attrs["stride"]
     pt, pb, pl, pr = node.attrs["padding"]  # (top, bottom, left, right)
@@ -141,7 +141,7 @@ def adaptive_windows(size: int, out: int) -> list[int]:
     return [-(-((i + 1) * size) // out) - (i * size) // out for i in range(out)]
 
 
-def _adaptive_maxpool(node: Node, shapes: Sequence[Shape]) -> Cost:
+def adaptive_maxpool_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     n, c, h, w = _one_input(node, shapes)
     ho, wo = node.attrs["size"]
     if ho < 1 or wo < 1:
@@ -150,7 +150,7 @@ def _adaptive_maxpool(node: Node, shapes: Sequence[Shape]) -> Cost:
     return Cost((n, c, ho, wo), flops=n * c * (window_sum - ho * wo))
 
 
-def _fusion(node: Node, shapes: Sequence[Shape]) -> Cost:
+def fusion_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     shape = _same_shapes(node, shapes)
     k = len(shapes)
     if node.attrs["arity"] != k:
@@ -158,25 +158,7 @@ def _fusion(node: Node, shapes: Sequence[Shape]) -> Cost:
     return Cost(shape, params=k, flops=(2 * k - 1) * numel(shape) + 3 * k)
 
 
-#: The cost rule of every op. An op missing here is an error, never a silent zero.
-COST_RULES: dict[Op, Rule] = {
-    Op.INPUT: _input,
-    Op.CONV: _conv,
-    Op.BATCHNORM: _batchnorm,
-    Op.RELU: _elementwise(1),
-    Op.SWISH: _elementwise(4),
-    Op.ADD: _add,
-    Op.CONCAT: _concat,
-    Op.UPSAMPLE: _upsample,
-    Op.MAXPOOL: _maxpool,
-    Op.ADAPTIVE_MAXPOOL: _adaptive_maxpool,
-    Op.FUSION: _fusion,
-}
-
-
-def node_cost(node: Node, input_shapes: Sequence[Shape]) -> Cost:
-    """Price one node given its input shapes."""
-    rule = COST_RULES.get(node.op)
-    if rule is None:
-        raise GraphError(f"no cost rule for op {node.op!r}")
-    return rule(node, input_shapes)
+def symmetric_padding(node: Node) -> int | None:
+    """A max pool's padding if all four sides are equal (a native pool takes it), else None."""
+    top, bottom, left, right = node.attrs["padding"]
+    return top if top == bottom == left == right else None

@@ -4,30 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from fpnprof.graph import Graph, Node, Op
+from fpnprof.graph import Graph, Node
+from fpnprof.ops import op_spec
 
 DRAW_FORMATS = ("mermaid", "dot")
 
 
 def node_label(node: Node) -> str:
     """The op and its key attributes, under the node's id (without the part prefix)."""
-    a = node.attrs
     short = node.id.split(".", 1)[-1]
-    if node.op is Op.CONV:
-        kind = "depthwise " if a["groups"] > 1 else ""
-        detail = f"{kind}conv {a['kernel']}x{a['kernel']}/s{a['stride']} {a['in_channels']}->{a['out_channels']}"
-    elif node.op is Op.FUSION:
-        detail = f"weighted fusion ({a['arity']} inputs)"
-    elif node.op is Op.CONCAT:
-        detail = f"concat fusion ({len(node.inputs)} inputs)"
-    elif node.op is Op.ADD:
-        detail = f"add fusion ({len(node.inputs)} inputs)"
-    elif node.op is Op.MAXPOOL:
-        detail = f"maxpool {a['kernel']}x{a['kernel']}/s{a['stride']}"
-    elif node.op is Op.INPUT:
-        detail = "input " + "x".join(str(d) for d in a["shape"])
-    else:
-        detail = node.op.value
+    detail = op_spec(node.op).label(node)
     if node.shares:
         detail += " (shared weights)"
     return f"{short}\\n{detail}"

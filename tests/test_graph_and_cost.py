@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
 from types import MappingProxyType
 
 import pytest
 
+from fpnprof.backends import BACKENDS
 from fpnprof.builder import GraphBuilder
-from fpnprof.cost import COST_RULES, adaptive_windows, node_cost, same_padding
+from fpnprof.cost import adaptive_windows, same_padding
 from fpnprof.errors import GraphError
 from fpnprof.graph import Graph, Node, Op
 from fpnprof.necks.bifpn import paper_cell_topology
+from fpnprof.ops import FVCORE_TREATMENTS, OPS, node_cost
 
 
-def test_every_op_has_a_cost_rule() -> None:
-    assert set(COST_RULES) == set(Op)
+def test_every_op_is_registered_with_every_part() -> None:
+    """An op lacking its spec (cost rule, fvcore treatment, aten list, label) or a lowering in any
+    backend fails here."""
+    assert set(OPS) == set(Op)
+    for op, spec in OPS.items():
+        assert callable(spec.cost) and callable(spec.unsupported_aten) and callable(spec.label), op
+        assert spec.fvcore in FVCORE_TREATMENTS, op
+    for name in BACKENDS:
+        lowering = importlib.import_module(BACKENDS[name][0]).LOWER
+        assert set(lowering) == set(Op) - {Op.INPUT}, name
 
 
 def test_unknown_input_and_duplicates_are_refused() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fpnprof.graph import Node
-
 #: Environment variable naming the folder where workers share deployment exports (set by the parent).
 EXPORT_CACHE = "FPNPROF_EXPORT_CACHE"
 #: Peak-kernel sizes per device: an n x n matmul, and a copy of this many bytes.
@@ -18,9 +16,3 @@ def add_all(*xs: Any) -> Any:
     for x in xs[1:]:
         out = out + x
     return out
-
-
-def symmetric_padding(node: Node) -> int | None:
-    """A max pool's padding if all four sides are equal (a native pool takes it), else None."""
-    top, bottom, left, right = node.attrs["padding"]
-    return top if top == bottom == left == right else None

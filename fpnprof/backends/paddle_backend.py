@@ -12,7 +12,8 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.backends.common import EXPORT_CACHE, add_all, symmetric_padding
+from fpnprof.backends.common import EXPORT_CACHE, add_all
+from fpnprof.cost import symmetric_padding
 from fpnprof.graph import Graph, Node, Op
 
 NAME = "paddle"

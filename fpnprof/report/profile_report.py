@@ -8,22 +8,11 @@ from typing import Any
 
 from fpnprof import __version__
 from fpnprof.config import NeckConfig
+from fpnprof.ops import fvcore_note
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.results import Profile, Totals
 
 SCHEMA_VERSION = 1
-FVCORE_ZERO_NOTE = {
-    "conv": "counted",
-    "batchnorm": "counted",
-    "upsample_nearest": "counted",
-    "relu": "0 (ignored op)",
-    "concat": "0 (ignored op)",
-    "add": "0 (unsupported op)",
-    "swish": "0 (unsupported op)",
-    "maxpool": "0 (unsupported op)",
-    "adaptive_maxpool": "0 (unsupported op)",
-    "weighted_fusion": "0 (unsupported ops)",
-}
 
 LEVEL_COLUMNS = [
     Column("name", "level"),
@@ -96,7 +85,7 @@ def profile_data(p: Profile, *, detail: bool = False, by_op: bool = False) -> di
             for n in p.nodes
         ]
     if by_op:
-        data["by_op"] = [{**asdict(o), "fvcore": FVCORE_ZERO_NOTE.get(o.op, "")} for o in p.by_op]
+        data["by_op"] = [{**asdict(o), "fvcore": fvcore_note(o.op)} for o in p.by_op]
     return data
 
 
@@ -152,7 +141,7 @@ def profile_report(p: Profile, *, detail: bool = False, by_op: bool = False) -> 
                     Column("flops", "GFLOPs", "giga"),
                     Column("fvcore", "fvcore counts"),
                 ],
-                rows=[{**asdict(o), "fvcore": FVCORE_ZERO_NOTE.get(o.op, "")} for o in p.by_op],
+                rows=[{**asdict(o), "fvcore": fvcore_note(o.op)} for o in p.by_op],
             )
         )
     notes = [

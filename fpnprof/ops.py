@@ -1,0 +1,119 @@
+"""The op registry: everything fpnprof knows about an op, in one :class:`OpSpec` per :class:`Op`.
+
+A new op is an ``Op`` member, an ``OpSpec`` here (shape and cost rule, how fvcore treats it, the
+unsupported aten ops its torch lowering emits, its label), and one lowering in each backend's
+``LOWER`` table. ``tests/test_graph_and_cost.py`` fails if any of these is missing.
+Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fpnprof import cost
+from fpnprof.cost import Cost, Rule, Shape, symmetric_padding
+from fpnprof.errors import GraphError
+from fpnprof.graph import Node, Op
+
+#: How fvcore's FlopCountAnalysis treats an op: counted, ignored (silently 0) or unsupported (0, reported).
+FVCORE_TREATMENTS = ("counted", "ignored", "unsupported")
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One op: ``cost`` gives its output shape and params/buffers/MACs/FLOPs; ``fvcore`` is its
+    treatment there; ``unsupported_aten`` the ops fvcore reports as unsupported for one node of the
+    torch lowering; ``label`` the op's text in diagrams."""
+
+    cost: Rule
+    fvcore: str
+    unsupported_aten: Callable[[Node], Counter[str]]
+    label: Callable[[Node], str]
+    several_aten_ops: bool = False
+
+    @property
+    def fvcore_note(self) -> str:
+        plural = "s" if self.several_aten_ops else ""
+        return {"counted": "counted", "ignored": f"0 (ignored op{plural})", "unsupported": f"0 (unsupported op{plural})"}[
+            self.fvcore
+        ]
+
+
+def _none(node: Node) -> Counter[str]:
+    return Counter()
+
+
+def _aten(*names: str) -> Callable[[Node], Counter[str]]:
+    return lambda node: Counter(names)
+
+
+def _add_aten(node: Node) -> Counter[str]:
+    return Counter({"aten::add": len(node.inputs) - 1})
+
+
+def _maxpool_aten(node: Node) -> Counter[str]:
+    padded = symmetric_padding(node) is None  # asymmetric padding lowers to F.pad + max_pool2d
+    return Counter({"aten::max_pool2d": 1, **({"aten::pad": 1} if padded else {})})
+
+
+def _fusion_aten(node: Node) -> Counter[str]:
+    n = len(node.inputs)  # relu(w) ignored; w.sum(); + eps; w / s; x_i * w[i] (n); out + ... (n - 1)
+    return Counter({"aten::sum": 1, "aten::add": 1 + (n - 1), "aten::div": 1, "aten::mul": n})
+
+
+def _conv_label(node: Node) -> str:
+    a = node.attrs
+    kind = "depthwise " if a["groups"] > 1 else ""
+    return f"{kind}conv {a['kernel']}x{a['kernel']}/s{a['stride']} {a['in_channels']}->{a['out_channels']}"
+
+
+def _named(text: str) -> Callable[[Node], str]:
+    return lambda node: text
+
+
+OPS: dict[Op, OpSpec] = {
+    Op.INPUT: OpSpec(cost.input_cost, "counted", _none, lambda node: "input " + "x".join(str(d) for d in node.attrs["shape"])),
+    Op.CONV: OpSpec(cost.conv_cost, "counted", _none, _conv_label),
+    Op.BATCHNORM: OpSpec(cost.batchnorm_cost, "counted", _none, _named("batchnorm")),
+    Op.RELU: OpSpec(cost.elementwise_cost(1), "ignored", _none, _named("relu")),
+    Op.SWISH: OpSpec(cost.elementwise_cost(4), "unsupported", _aten("aten::silu"), _named("swish")),
+    Op.ADD: OpSpec(cost.add_cost, "unsupported", _add_aten, lambda node: f"add fusion ({len(node.inputs)} inputs)"),
+    Op.CONCAT: OpSpec(cost.concat_cost, "ignored", _none, lambda node: f"concat fusion ({len(node.inputs)} inputs)"),
+    Op.UPSAMPLE: OpSpec(cost.upsample_cost, "counted", _none, _named("upsample_nearest")),
+    Op.MAXPOOL: OpSpec(
+        cost.maxpool_cost,
+        "unsupported",
+        _maxpool_aten,
+        lambda node: f"maxpool {node.attrs['kernel']}x{node.attrs['kernel']}/s{node.attrs['stride']}",
+    ),
+    Op.ADAPTIVE_MAXPOOL: OpSpec(
+        cost.adaptive_maxpool_cost, "unsupported", _aten("aten::adaptive_max_pool2d"), _named("adaptive_maxpool")
+    ),
+    Op.FUSION: OpSpec(
+        cost.fusion_cost,
+        "unsupported",
+        _fusion_aten,
+        lambda node: f"weighted fusion ({node.attrs['arity']} inputs)",
+        several_aten_ops=True,
+    ),
+}
+
+
+def op_spec(op: Op) -> OpSpec:
+    """The op's spec; an op without one is an error, never a silent zero."""
+    spec = OPS.get(op)
+    if spec is None:
+        raise GraphError(f"op {op!r} is not registered in fpnprof.ops.OPS")
+    return spec
+
+
+def node_cost(node: Node, input_shapes: Sequence[Shape]) -> Cost:
+    """Price one node given its input shapes."""
+    return op_spec(node.op).cost(node, input_shapes)
+
+
+def fvcore_note(op_name: str) -> str:
+    """fvcore's treatment of an op, by its value (e.g. ``"conv"``), for reports."""
+    return op_spec(Op(op_name)).fvcore_note
