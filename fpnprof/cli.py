@@ -18,8 +18,9 @@ import typer
 
 from fpnprof import __version__
 from fpnprof.cli_io import check_writable, write_atomic
-from fpnprof.config import BACKBONES, DEFAULT_LEVELS, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
+from fpnprof.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
 from fpnprof.errors import FpnprofError
+from fpnprof.necks import NECKS, check_neck_name, neck_names_text
 from fpnprof.report import FORMATS, render
 from fpnprof.report.model import Report
 
@@ -64,8 +65,6 @@ def completer(choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]
 
 
 def _necks() -> list[str]:
-    from fpnprof.necks import NECKS
-
     return list(NECKS)
 
 
@@ -92,7 +91,13 @@ Variant = Annotated[
     ),
 ]
 Levels = Annotated[
-    int | None, typer.Option(help="Output levels N: P(min)..P(min+N-1). Default: fpn/pafpn 4, bifpn 5.", show_default=False)
+    int | None,
+    typer.Option(
+        help="Output levels N: P(min)..P(min+N-1). Default: "
+        + ", ".join(f"{name} {spec.default_levels}" for name, spec in NECKS.items())
+        + ".",
+        show_default=False,
+    ),
 ]
 MinLevel = Annotated[int, typer.Option("--min-level", help="Lowest output level (2 = C2's resolution).")]
 Channels = Annotated[int, typer.Option(help="Neck width C.")]
@@ -152,15 +157,13 @@ def make_config(
     in_channels: str | None,
     dtype: str = "fp32",
 ) -> NeckConfig:
-    from fpnprof.necks import check_neck_name
-
     neck = check_neck_name(neck)
     parsed = parse_in_channels(in_channels)
     extra: dict[str, Any] = {"in_channels": parsed} if parsed is not None else {}
     return NeckConfig(
         neck=neck,
         variant=variant,
-        levels=levels if levels is not None else DEFAULT_LEVELS[neck],
+        levels=levels if levels is not None else NECKS[neck].default_levels,
         min_level=min_level,
         channels=channels,
         cells=cells,
@@ -217,7 +220,7 @@ def _root(
 @app.command()
 @guarded
 def shapes(
-    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.", autocompletion=NECK_NAMES)],
+    neck: Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)],
     variant: Variant = "tutorial",
     levels: Levels = None,
     min_level: MinLevel = 2,
@@ -358,7 +361,7 @@ def bench(
             in_channels=in_channels,
             dtype=dtype,
         )
-        for n in (necks or ["fpn", "pafpn", "bifpn"])
+        for n in (necks or list(NECKS))
     ]
     report = run_bench_command(
         configs,
@@ -387,7 +390,7 @@ def bench(
 def compare(
     necks: Annotated[
         list[str] | None,
-        typer.Argument(help="Necks to compare (default: fpn pafpn bifpn).", show_default=False, autocompletion=NECK_NAMES),
+        typer.Argument(help=f"Necks to compare (default: {' '.join(NECKS)}).", show_default=False, autocompletion=NECK_NAMES),
     ] = None,
     variant: Annotated[
         str, typer.Option(help="tutorial, paper or both.", autocompletion=completer(lambda: (*VARIANTS, "both")))
@@ -450,7 +453,7 @@ def compare(
             backbone=backbone,
             in_channels=in_channels,
         )
-        for n in (necks or ["fpn", "pafpn", "bifpn"])
+        for n in (necks or list(NECKS))
         for v in variants
     ]
     report = run_compare(
@@ -471,7 +474,7 @@ def compare(
 @app.command()
 @guarded
 def graph(
-    neck: Annotated[str, typer.Argument(help="fpn, pafpn or bifpn.", autocompletion=NECK_NAMES)],
+    neck: Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)],
     variant: Variant = "tutorial",
     levels: Levels = None,
     min_level: MinLevel = 2,

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fpnprof.analysis import profile_graph
-from fpnprof.config import BACKBONES, DEFAULT_LEVELS, STEMS, VARIANTS, NeckConfig
+from fpnprof.config import BACKBONES, STEMS, VARIANTS, NeckConfig
 from fpnprof.errors import BackendUnavailable, ConfigError
 from fpnprof.necks import NECKS, build_graph
 from fpnprof.report.model import Column, Report, Section
@@ -290,7 +290,7 @@ def run_list() -> Report:
     from fpnprof.bench import ENGINES
 
     rows = [
-        {"what": "neck", "values": ", ".join(f"{n} (default --levels {DEFAULT_LEVELS[n]})" for n in NECKS)},
+        {"what": "neck", "values": ", ".join(f"{n} (default --levels {s.default_levels})" for n, s in NECKS.items())},
         {"what": "variant", "values": ", ".join(VARIANTS)},
         {"what": "stem", "values": ", ".join(STEMS)},
         {"what": "backbone", "values": ", ".join(BACKBONES)},

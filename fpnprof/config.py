@@ -15,7 +15,6 @@ BACKBONES = ("resnet18", "none")
 RESNET18_CHANNELS = (64, 128, 256, 512)
 MIN_LEVEL_RANGE = (2, 5)
 LEVELS_RANGE = (2, 10)
-DEFAULT_LEVELS = {"fpn": 4, "pafpn": 4, "bifpn": 5}
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
 
 

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.backends.common import PEAK_SIZES, add_all, symmetric_padding
+from fpnprof.backends.common import PEAK_SIZES, add_all
+from fpnprof.cost import symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.graph import Graph, Node, Op, Part
 from fpnprof.results import Profile

@@ -1,4 +1,6 @@
-"""Neck builders: ``NECKS`` maps a name to a builder; :func:`build_graph` makes the whole model."""
+"""The neck registry: ``NECKS`` maps a name to its :class:`NeckSpec`; :func:`build_graph` makes the
+whole model. A new neck is a module with a builder and a ``SPEC``, listed in ``NECKS`` below (or
+added at run time with :func:`register`); nothing else names it."""
 
 from __future__ import annotations
 
@@ -10,9 +12,23 @@ from fpnprof.config import NeckConfig
 from fpnprof.errors import ConfigError, GraphError
 from fpnprof.graph import Graph, Part
 from fpnprof.necks import bifpn, fpn, pafpn
-from fpnprof.necks.common import NeckBuilder, require_side
+from fpnprof.necks.common import NeckSpec, require_side
 
-NECKS: dict[str, NeckBuilder] = {"fpn": fpn.build, "pafpn": pafpn.build, "bifpn": bifpn.build}
+NECKS: dict[str, NeckSpec] = {spec.name: spec for spec in (fpn.SPEC, pafpn.SPEC, bifpn.SPEC)}
+
+
+def register(spec: NeckSpec) -> NeckSpec:
+    """Add a neck to the registry (refusing a name that is taken)."""
+    if spec.name in NECKS:
+        raise ConfigError(f"a neck named {spec.name!r} is already registered")
+    NECKS[spec.name] = spec
+    return spec
+
+
+def neck_names_text() -> str:
+    """``fpn, pafpn or bifpn``: the registered necks, for help texts."""
+    names = list(NECKS)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def check_neck_name(name: str) -> str:
@@ -26,13 +42,16 @@ def check_neck_name(name: str) -> str:
 
 def build_graph(cfg: NeckConfig) -> Graph:
     """Backbone plus neck as one validated graph, with its features and outputs named by level."""
+    spec = NECKS[check_neck_name(cfg.neck)]
+    if cfg.variant not in spec.variants:
+        raise ConfigError(f"{cfg.neck} comes as {' or '.join(spec.variants)}, not {cfg.variant!r}")
     builder = GraphBuilder()
     features = build_backbone(builder, cfg)
     for level in range(cfg.min_level, cfg.top_input_level + 1):
         require_side(cfg, level, builder.hw(features[level])[0])
     builder.part = Part.NECK
     try:
-        outputs = NECKS[check_neck_name(cfg.neck)](builder, cfg, features)
+        outputs = spec.build(builder, cfg, features)
     except GraphError as exc:
         raise ConfigError(
             f"{cfg.neck} ({cfg.variant}) cannot take --size {cfg.size} with --levels {cfg.levels} and the {cfg.stem} stem: {exc}"

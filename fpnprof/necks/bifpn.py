@@ -29,7 +29,7 @@ from __future__ import annotations
 from fpnprof.builder import GraphBuilder
 from fpnprof.config import NeckConfig
 from fpnprof.errors import ConfigError
-from fpnprof.necks.common import at_level, seed_extra_inputs
+from fpnprof.necks.common import NeckSpec, at_level, seed_extra_inputs
 
 PAPER_BN_EPS = 1e-3  # EfficientDet's batch_norm_epsilon
 
@@ -141,3 +141,8 @@ def _paper(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[i
 
 def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:
     return _tutorial(b, cfg, features) if cfg.variant == "tutorial" else _paper(b, cfg, features)
+
+
+SPEC = NeckSpec(
+    "bifpn", build, default_levels=5, description="BiFPN (Tan et al. 2020): repeated top-down and bottom-up cells with fusion"
+)

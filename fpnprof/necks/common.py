@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fpnprof.builder import GraphBuilder
-from fpnprof.config import NeckConfig
+from fpnprof.config import VARIANTS, NeckConfig
 from fpnprof.errors import ConfigError
 
 #: A neck builder: adds the neck for the features (level -> node id) and returns its outputs.
 NeckBuilder = Callable[[GraphBuilder, NeckConfig, dict[int, str]], dict[int, str]]
+
+
+@dataclass(frozen=True)
+class NeckSpec:
+    """A neck fpnprof knows: the CLI, ``list``, help and completion read these (``fpnprof.necks.NECKS``)."""
+
+    name: str
+    build: NeckBuilder
+    default_levels: int
+    description: str
+    variants: tuple[str, ...] = VARIANTS
 
 
 def at_level(b: GraphBuilder, level: int, prefix: str) -> None:

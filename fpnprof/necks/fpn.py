@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from fpnprof.builder import GraphBuilder
 from fpnprof.config import NeckConfig
-from fpnprof.necks.common import at_level, maxpool_extra_outputs, seed_extra_inputs
+from fpnprof.necks.common import NeckSpec, at_level, maxpool_extra_outputs, seed_extra_inputs
 
 
 def top_down(b: GraphBuilder, channels: int, feats: dict[int, str], cumulative: bool) -> dict[int, str]:
@@ -54,3 +54,11 @@ def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[in
     outputs = top_down(b, cfg.channels, feats, cumulative=True)
     maxpool_extra_outputs(b, cfg, outputs, cfg.top_input_level)
     return outputs
+
+
+SPEC = NeckSpec(
+    "fpn",
+    build,
+    default_levels=4,
+    description="Feature Pyramid Network (Lin et al. 2017): lateral 1x1s, a top-down path, 3x3 outputs",
+)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from fpnprof.builder import GraphBuilder
 from fpnprof.config import NeckConfig
-from fpnprof.necks.common import at_level, maxpool_extra_outputs, seed_extra_inputs
+from fpnprof.necks.common import NeckSpec, at_level, maxpool_extra_outputs, seed_extra_inputs
 from fpnprof.necks.fpn import top_down
 
 
@@ -66,3 +66,8 @@ def _paper(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[i
 
 def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:
     return _tutorial(b, cfg, features) if cfg.variant == "tutorial" else _paper(b, cfg, features)
+
+
+SPEC = NeckSpec(
+    "pafpn", build, default_levels=4, description="Path Aggregation FPN (Liu et al. 2018): an FPN, then a bottom-up path"
+)
