@@ -7,10 +7,12 @@ backend they need when they need it.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -142,38 +144,89 @@ Breakdown = Annotated[
 ]
 
 
-def make_config(
-    neck: str,
-    *,
-    variant: str,
-    levels: int | None,
-    min_level: int,
-    channels: int,
-    cells: int,
-    batch: int,
-    size: int,
-    stem: str,
-    backbone: str,
-    in_channels: str | None,
-    dtype: str = "fp32",
-) -> NeckConfig:
-    neck = check_neck_name(neck)
-    parsed = parse_in_channels(in_channels)
-    extra: dict[str, Any] = {"in_channels": parsed} if parsed is not None else {}
-    return NeckConfig(
-        neck=neck,
-        variant=variant,
-        levels=levels if levels is not None else NECKS[neck].default_levels,
-        min_level=min_level,
-        channels=channels,
-        cells=cells,
-        batch=batch,
-        size=size,
-        stem=stem,
-        backbone=backbone,
-        dtype=dtype,
-        **extra,
-    )
+@dataclass(frozen=True)
+class NeckOptions:
+    """The options every neck-building command shares (declared once, see :func:`neck_options`)."""
+
+    variant: str = "tutorial"
+    levels: int | None = None
+    min_level: int = 2
+    channels: int = 256
+    cells: int = 3
+    batch: int = 2
+    size: int = 64
+    stem: str = "tutorial"
+    backbone: str = "resnet18"
+    in_channels: str | None = None
+
+    def config(
+        self,
+        neck: str,
+        *,
+        variant: str | None = None,
+        levels: int | None = None,
+        batch: int | None = None,
+        size: int | None = None,
+        dtype: str = "fp32",
+    ) -> NeckConfig:
+        """A validated :class:`NeckConfig`; a command that owns an option (e.g. bench's sweeps) passes it."""
+        neck = check_neck_name(neck)
+        parsed = parse_in_channels(self.in_channels)
+        extra: dict[str, Any] = {"in_channels": parsed} if parsed is not None else {}
+        return NeckConfig(
+            neck=neck,
+            variant=variant or self.variant,
+            levels=next(n for n in (levels, self.levels, NECKS[neck].default_levels) if n is not None),
+            min_level=self.min_level,
+            channels=self.channels,
+            cells=self.cells,
+            batch=batch if batch is not None else self.batch,
+            size=size if size is not None else self.size,
+            stem=self.stem,
+            backbone=self.backbone,
+            dtype=dtype,
+            **extra,
+        )
+
+
+#: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
+SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "variant": (Variant, "tutorial"),
+    "levels": (Levels, None),
+    "min_level": (MinLevel, 2),
+    "channels": (Channels, 256),
+    "cells": (Cells, 3),
+    "batch": (Batch, 2),
+    "size": (Size, 64),
+    "stem": (Stem, "tutorial"),
+    "backbone": (Backbone, "resnet18"),
+    "in_channels": (InChannels, None),
+}
+
+
+def neck_options(fn: F) -> F:
+    """Give a command the shared neck options: they appear in its signature (so Typer parses and
+    documents them) after its arguments, and reach it as one ``opts: NeckOptions``."""
+    own = inspect.signature(fn, eval_str=True).parameters
+    shared = [name for name in SHARED_OPTIONS if name not in own]
+    params = [p for p in own.values() if p.name != "opts"]
+    arguments = [p for p in params if typer.models.ArgumentInfo in {type(m) for m in getattr(p.annotation, "__metadata__", ())}]
+    injected = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=SHARED_OPTIONS[name][1], annotation=SHARED_OPTIONS[name][0]
+        )
+        for name in shared
+    ]
+    rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params if p not in arguments]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = NeckOptions(**{name: kwargs.pop(name) for name in shared})
+        return fn(*args, opts=opts, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature([*arguments, *injected, *rest])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in (*arguments, *injected, *rest)}
+    return wrapper  # type: ignore[return-value]
 
 
 def preflight(fmt: str, output: Path | None, plot: Path | None = None, formats: tuple[str, ...] = FORMATS) -> None:
@@ -219,18 +272,10 @@ def _root(
 
 @app.command()
 @guarded
+@neck_options
 def shapes(
     neck: Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)],
-    variant: Variant = "tutorial",
-    levels: Levels = None,
-    min_level: MinLevel = 2,
-    channels: Channels = 256,
-    cells: Cells = 3,
-    batch: Batch = 2,
-    size: Size = 64,
-    stem: Stem = "tutorial",
-    backbone: Backbone = "resnet18",
-    in_channels: InChannels = None,
+    opts: NeckOptions,
     detail: Annotated[
         bool, typer.Option(help="Add a row per node (the seed BiFPN's inner widths show here).", metavar="")
     ] = False,
@@ -265,38 +310,21 @@ def shapes(
 
     preflight(fmt, output)
     require_choice("backend", backend, tuple(BACKENDS))
-    cfg = make_config(
-        neck,
-        variant=variant,
-        levels=levels,
-        min_level=min_level,
-        channels=channels,
-        cells=cells,
-        batch=batch,
-        size=size,
-        stem=stem,
-        backbone=backbone,
-        in_channels=in_channels,
-    )
+    cfg = opts.config(neck)
     emit(run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None), fmt, output)
 
 
 @app.command()
 @guarded
+@neck_options
 def bench(
     necks: Annotated[
         list[str] | None, typer.Argument(help="Necks to time (default: all).", show_default=False, autocompletion=NECK_NAMES)
     ] = None,
-    variant: Variant = "tutorial",
-    levels: Levels = None,
-    min_level: MinLevel = 2,
-    channels: Channels = 256,
-    cells: Cells = 3,
+    *,
+    opts: NeckOptions,
     batch: Annotated[str, typer.Option(help="Batch size, or a sweep: 1,2,8.")] = "2",
     size: Annotated[str, typer.Option(help="Input side, or a sweep: 64,128,256.")] = "64",
-    stem: Stem = "tutorial",
-    backbone: Backbone = "resnet18",
-    in_channels: InChannels = None,
     device: Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))] = "cpu",
     backend: BackendOpt = "auto",
     engine: Annotated[
@@ -346,23 +374,7 @@ def bench(
 
     preflight(fmt, output, plot)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
-    configs = [
-        make_config(
-            n,
-            variant=variant,
-            levels=levels,
-            min_level=min_level,
-            channels=channels,
-            cells=cells,
-            batch=batches[0],
-            size=sizes[0],
-            stem=stem,
-            backbone=backbone,
-            in_channels=in_channels,
-            dtype=dtype,
-        )
-        for n in (necks or list(NECKS))
-    ]
+    configs = [opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype) for n in (necks or list(NECKS))]
     report = run_bench_command(
         configs,
         batches=batches,
@@ -387,6 +399,7 @@ def bench(
 
 @app.command()
 @guarded
+@neck_options
 def compare(
     necks: Annotated[
         list[str] | None,
@@ -396,14 +409,8 @@ def compare(
         str, typer.Option(help="tutorial, paper or both.", autocompletion=completer(lambda: (*VARIANTS, "both")))
     ] = "tutorial",
     levels: Annotated[int, typer.Option(help="Output levels, shared by every neck.")] = 5,
-    min_level: MinLevel = 2,
-    channels: Channels = 256,
-    cells: Cells = 3,
-    batch: Batch = 2,
-    size: Size = 64,
-    stem: Stem = "tutorial",
-    backbone: Backbone = "resnet18",
-    in_channels: InChannels = None,
+    *,
+    opts: NeckOptions,
     baseline: Annotated[
         str | None, typer.Option(help="Neck the ratios are relative to (default: the first).", autocompletion=NECK_NAMES)
     ] = None,
@@ -439,23 +446,7 @@ def compare(
     if variant not in ("tutorial", "paper", "both"):
         raise ConfigError(f"--variant takes tutorial, paper or both, got {variant!r}")
     variants = ["tutorial", "paper"] if variant == "both" else [variant]
-    configs = [
-        make_config(
-            n,
-            variant=v,
-            levels=levels,
-            min_level=min_level,
-            channels=channels,
-            cells=cells,
-            batch=batch,
-            size=size,
-            stem=stem,
-            backbone=backbone,
-            in_channels=in_channels,
-        )
-        for n in (necks or list(NECKS))
-        for v in variants
-    ]
+    configs = [opts.config(n, variant=v, levels=levels) for n in (necks or list(NECKS)) for v in variants]
     report = run_compare(
         configs,
         baseline=baseline,
@@ -473,16 +464,10 @@ def compare(
 
 @app.command()
 @guarded
+@neck_options
 def graph(
     neck: Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)],
-    variant: Variant = "tutorial",
-    levels: Levels = None,
-    min_level: MinLevel = 2,
-    channels: Channels = 256,
-    cells: Cells = 3,
-    batch: Batch = 2,
-    size: Size = 64,
-    stem: Stem = "tutorial",
+    opts: NeckOptions,
     part: Annotated[
         str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(_parts))
     ] = "neck",
@@ -503,19 +488,7 @@ def graph(
     from fpnprof.draw import DRAW_FORMATS
 
     preflight(fmt, output, formats=DRAW_FORMATS)
-    cfg = make_config(
-        neck,
-        variant=variant,
-        levels=levels,
-        min_level=min_level,
-        channels=channels,
-        cells=cells,
-        batch=batch,
-        size=size,
-        stem=stem,
-        backbone="resnet18",
-        in_channels=None,
-    )
+    cfg = opts.config(neck)
     text = run_graph(cfg, fmt=fmt, part=part)
     if output is not None:
         write_atomic(output, text)
