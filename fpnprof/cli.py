@@ -11,10 +11,11 @@ import inspect
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -25,6 +26,9 @@ from fpnprof.errors import FpnprofError
 from fpnprof.necks import NECKS, check_neck_name, neck_names_text
 from fpnprof.report import FORMATS, render
 from fpnprof.report.model import Report
+
+if TYPE_CHECKING:
+    from fpnprof.bench_runner import Progress
 
 app = typer.Typer(
     name="fpnprof",
@@ -255,6 +259,31 @@ def emit(report: Report, fmt: str, output: Path | None) -> None:
     typer.echo(render(report, fmt, color=color, width=width), nl=False)
 
 
+@contextmanager
+def progress_display() -> Iterator[Progress]:
+    """A rich progress bar on stderr (terminals only) for the duration; yields its callback."""
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    console = Console(stderr=True)
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} workers"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("measuring", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield on_progress
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"fpnprof {__version__}")
@@ -375,23 +404,25 @@ def bench(
     preflight(fmt, output, plot)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
     configs = [opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype) for n in (necks or list(NECKS))]
-    report = run_bench_command(
-        configs,
-        batches=batches,
-        sizes=sizes,
-        part=part,
-        engine=engine,
-        device=device,
-        backend=backend,
-        threads=threads,
-        warmup=warmup,
-        repeat=repeat,
-        min_time=min_time,
-        processes=processes,
-        isolated=isolated,
-        breakdown=breakdown,
-        plot=plot,
-    )
+    with progress_display() as on_progress:
+        report = run_bench_command(
+            configs,
+            batches=batches,
+            sizes=sizes,
+            part=part,
+            engine=engine,
+            device=device,
+            backend=backend,
+            threads=threads,
+            warmup=warmup,
+            repeat=repeat,
+            min_time=min_time,
+            processes=processes,
+            isolated=isolated,
+            breakdown=breakdown,
+            plot=plot,
+            on_progress=on_progress,
+        )
     emit(report, fmt, output)
     if report.data.get("failed"):
         raise typer.Exit(1)
@@ -447,18 +478,20 @@ def compare(
         raise ConfigError(f"--variant takes tutorial, paper or both, got {variant!r}")
     variants = ["tutorial", "paper"] if variant == "both" else [variant]
     configs = [opts.config(n, variant=v, levels=levels) for n in (necks or list(NECKS)) for v in variants]
-    report = run_compare(
-        configs,
-        baseline=baseline,
-        bench=bench,
-        backend=backend,
-        device=device,
-        threads=threads,
-        min_time=min_time,
-        isolated=isolated,
-        breakdown=breakdown,
-        plot=plot,
-    )
+    with progress_display() as on_progress:
+        report = run_compare(
+            configs,
+            baseline=baseline,
+            bench=bench,
+            backend=backend,
+            device=device,
+            threads=threads,
+            min_time=min_time,
+            isolated=isolated,
+            breakdown=breakdown,
+            plot=plot,
+            on_progress=on_progress,
+        )
     emit(report, fmt, output)
 
 

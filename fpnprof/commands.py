@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fpnprof.analysis import profile_graph
 from fpnprof.config import BACKBONES, STEMS, VARIANTS, NeckConfig
@@ -11,6 +11,9 @@ from fpnprof.errors import BackendUnavailable, ConfigError
 from fpnprof.necks import NECKS, build_graph
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import profile_report
+
+if TYPE_CHECKING:
+    from fpnprof.bench_runner import Progress
 
 
 def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, verify_with: str | None = None) -> Report:
@@ -33,29 +36,6 @@ def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, ve
     return report
 
 
-def _progress_bar(run: Any) -> Any:
-    """Run ``run(on_progress)`` under a rich progress bar on stderr (terminals only)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} workers"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("measuring", total=None)
-
-        def on_progress(done: int, total: int, what: str) -> None:
-            progress.update(task, completed=done, total=total, description=what)
-
-        return run(on_progress)
-
-
 def run_bench_command(
     configs: list[NeckConfig],
     *,
@@ -73,8 +53,10 @@ def run_bench_command(
     isolated: bool = False,
     breakdown: bool = False,
     plot: Path | None = None,
+    on_progress: Progress | None = None,
 ) -> Report:
-    """Expand the sweep, measure every row (paired unless ``isolated``), and build the report."""
+    """Expand the sweep, measure every row (paired unless ``isolated``), and build the report;
+    ``on_progress(done, total, what)`` hears of every worker started."""
     from fpnprof.bench import ENGINES, PARTS, BenchSpec, expand_sweep, parse_choices, resolve_backend
     from fpnprof.bench_runner import provenance, run_bench
     from fpnprof.report.bench_report import bench_report
@@ -102,7 +84,7 @@ def run_bench_command(
         if len(batches) < 2 and len(sizes) < 2:
             raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
         check_plot_path(plot)
-    rows = _progress_bar(lambda on_progress: run_bench(specs, isolated=isolated, breakdown=breakdown, on_progress=on_progress))
+    rows = run_bench(specs, isolated=isolated, breakdown=breakdown, on_progress=on_progress)
     report = bench_report(rows, provenance(rows))
     if plot is not None:
         from fpnprof.plots import latency_plot
@@ -171,6 +153,7 @@ def _latency(
     min_time: float,
     isolated: bool,
     breakdown: bool,
+    on_progress: Progress | None,
 ) -> list[dict[str, Any]]:
     """Eager and every deployed engine for every neck (the neck alone), paired in one run; per
     neck, eager and the fastest deployed engine, each with its ratio to the baseline neck's."""
@@ -185,15 +168,13 @@ def _latency(
         for e in compare_engines(backend, device)
     ]
     base = configs[baseline]
-    rows = _progress_bar(
-        lambda on_progress: run_bench(
-            specs,
-            isolated=isolated,
-            breakdown=breakdown,
-            baseline=(base.neck, base.variant),
-            on_progress=on_progress,
-            peaks=False,  # compare shows no % of peak (a breakdown still measures them)
-        )
+    rows = run_bench(
+        specs,
+        isolated=isolated,
+        breakdown=breakdown,
+        baseline=(base.neck, base.variant),
+        on_progress=on_progress,
+        peaks=False,  # compare shows no % of peak (a breakdown still measures them)
     )
     failed = [r for r in rows if r.get("error")]
     if failed:
@@ -239,6 +220,7 @@ def run_compare(
     isolated: bool = False,
     breakdown: bool = False,
     plot: Path | None = None,
+    on_progress: Progress | None = None,
 ) -> Report:
     from fpnprof.report.compare_report import compare_report
 
@@ -264,6 +246,7 @@ def run_compare(
             min_time=min_time,
             isolated=isolated,
             breakdown=breakdown,
+            on_progress=on_progress,
         )
     report = compare_report(profiles, index, latency)
     if plot is not None:
