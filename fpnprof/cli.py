@@ -13,7 +13,6 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -90,6 +89,14 @@ NECK_NAMES = completer(_necks)
 
 
 # Options shared by every command that builds a neck ---------------------------------------
+Device = Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))]
+Dtype = Annotated[
+    str,
+    typer.Option(
+        help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
+    ),
+]
+Threads = Annotated[int, typer.Option(help="CPU threads (0 = all cores).")]
 Variant = Annotated[
     str,
     typer.Option(
@@ -148,49 +155,23 @@ Breakdown = Annotated[
 ]
 
 
-@dataclass(frozen=True)
 class NeckOptions:
-    """The options every neck-building command shares (declared once, see :func:`neck_options`)."""
+    """The shared neck options as typed on the command line (declared once: :data:`SHARED_OPTIONS`)."""
 
-    variant: str = "tutorial"
-    levels: int | None = None
-    min_level: int = 2
-    channels: int = 256
-    cells: int = 3
-    batch: int = 2
-    size: int = 64
-    stem: str = "tutorial"
-    backbone: str = "resnet18"
-    in_channels: str | None = None
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
 
-    def config(
-        self,
-        neck: str,
-        *,
-        variant: str | None = None,
-        levels: int | None = None,
-        batch: int | None = None,
-        size: int | None = None,
-        dtype: str = "fp32",
-    ) -> NeckConfig:
-        """A validated :class:`NeckConfig`; a command that owns an option (e.g. bench's sweeps) passes it."""
+    def config(self, neck: str, **overrides: Any) -> NeckConfig:
+        """A validated :class:`NeckConfig`; a command passes the options it owns (e.g. bench's batch
+        and size sweeps, compare's variant) as ``overrides``."""
         neck = check_neck_name(neck)
-        parsed = parse_in_channels(self.in_channels)
-        extra: dict[str, Any] = {"in_channels": parsed} if parsed is not None else {}
-        return NeckConfig(
-            neck=neck,
-            variant=variant or self.variant,
-            levels=next(n for n in (levels, self.levels, NECKS[neck].default_levels) if n is not None),
-            min_level=self.min_level,
-            channels=self.channels,
-            cells=self.cells,
-            batch=batch if batch is not None else self.batch,
-            size=size if size is not None else self.size,
-            stem=self.stem,
-            backbone=self.backbone,
-            dtype=dtype,
-            **extra,
-        )
+        fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
+        parsed = parse_in_channels(fields.pop("in_channels", None))
+        if parsed is not None:
+            fields["in_channels"] = parsed
+        if fields.get("levels") is None:
+            fields["levels"] = NECKS[neck].default_levels
+        return NeckConfig(neck=neck, **fields)
 
 
 #: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
@@ -225,7 +206,7 @@ def neck_options(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opts = NeckOptions(**{name: kwargs.pop(name) for name in shared})
+        opts = NeckOptions({name: kwargs.pop(name) for name in shared})
         return fn(*args, opts=opts, **kwargs)
 
     wrapper.__signature__ = inspect.Signature([*arguments, *injected, *rest])  # type: ignore[attr-defined]
@@ -354,7 +335,7 @@ def bench(
     opts: NeckOptions,
     batch: Annotated[str, typer.Option(help="Batch size, or a sweep: 1,2,8.")] = "2",
     size: Annotated[str, typer.Option(help="Input side, or a sweep: 64,128,256.")] = "64",
-    device: Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))] = "cpu",
+    device: Device = "cpu",
     backend: BackendOpt = "auto",
     engine: Annotated[
         str,
@@ -363,13 +344,8 @@ def bench(
             autocompletion=completer(_engines),
         ),
     ] = "eager",
-    dtype: Annotated[
-        str,
-        typer.Option(
-            help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
-        ),
-    ] = "fp32",
-    threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
+    dtype: Dtype = "fp32",
+    threads: Threads = 0,
     part: Annotated[
         str, typer.Option(help="neck, backbone, total, or a comma list.", autocompletion=completer(_parts))
     ] = "neck,backbone,total",
@@ -533,15 +509,10 @@ def graph(
 @app.command()
 @guarded
 def peak(
-    device: Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))] = "cpu",
+    device: Device = "cpu",
     backend: BackendOpt = "auto",
-    dtype: Annotated[
-        str,
-        typer.Option(
-            help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
-        ),
-    ] = "fp32",
-    threads: Annotated[int, typer.Option(help="CPU threads (0 = all cores).")] = 0,
+    dtype: Dtype = "fp32",
+    threads: Threads = 0,
     fmt: Format = "table",
     output: Output = None,
 ) -> None:
