@@ -277,7 +277,7 @@ class EventNodeTimer:
         return {k: float(begin.elapsed_time(end)) for k, (begin, end) in events.items()}
 
 
-def per_node_pass(run_timed: Callable[[NodeTimer], None], timer: NodeTimer) -> Callable[[], dict[str, float]]:
+def per_node_pass(run_timed: Callable[[NodeTimer], object], timer: NodeTimer) -> Callable[[], dict[str, float]]:
     """A ``Runner.timed_pass``: one executor pass with ``timer`` around every node, its times out."""
 
     def timed_pass() -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fpnprof.backends import load
+from fpnprof.backends import FVCORE_MACS, load
 from fpnprof.errors import VerificationError
 from fpnprof.graph import Graph
 from fpnprof.memory import require_memory
@@ -24,7 +24,7 @@ class Verification:
 def verify(p: Profile, graph: Graph, backend: str = "paddle") -> Verification:
     """Lower, run a forward pass, compare every node's shape, the params and the buffers.
 
-    With the torch backend, fvcore's MACs are checked too, per level and in total. Raises
+    Where the backend can (:data:`FVCORE_MACS`, torch), fvcore's MACs are checked too, per level and in total. Raises
     :class:`VerificationError` listing every difference.
     """
     require_memory(p)
@@ -43,7 +43,7 @@ def verify(p: Profile, graph: Graph, backend: str = "paddle") -> Verification:
     if buffers != total.buffers:
         problems.append(f"BN statistics: analytic {total.buffers:,} != {backend} {buffers:,}")
     checks = [f"{len(shapes)} node shapes", f"params {params:,}", f"BN statistics {buffers:,}"]
-    if backend == "torch":
+    if FVCORE_MACS in module.CAPABILITIES:
         problems += module.check_macs(model, graph, p)
         checks.append("fvcore MACs per level and total")
     if problems:

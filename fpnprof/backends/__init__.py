@@ -4,9 +4,39 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from types import ModuleType
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from fpnprof.errors import BackendUnavailable
+from fpnprof.graph import Graph, Node, Op
+from fpnprof.results import Profile
+
+#: A backend that can check fvcore's MACs against the analytic model (``check_macs``).
+FVCORE_MACS = "fvcore_macs"
+
+
+class Backend(Protocol):
+    """What a backend module provides. It supplies its op table (``LOWER``) and framework glue;
+    the executor is the shared :class:`fpnprof.backends.common.ExecutionPlan`."""
+
+    @property
+    def NAME(self) -> str: ...
+    @property
+    def CAPABILITIES(self) -> frozenset[str]:
+        """Optional abilities, e.g. :data:`FVCORE_MACS`; callers ask these, never the backend's name."""
+
+    @property
+    def LOWER(self) -> Mapping[Op, Callable[[Node], Any]]: ...
+
+    def lower(self, graph: Graph) -> Any: ...
+    def random_inputs(self, graph: Graph, seed: int = 0) -> list[Any]: ...
+    def node_shapes(self, model: Any, inputs: Sequence[Any]) -> dict[str, tuple[int, ...]]: ...
+    def count_parameters(self, model: Any) -> tuple[int, int]: ...
+    def version(self) -> str: ...
+    def check_macs(self, model: Any, graph: Graph, p: Profile) -> list[str]: ...
+    def make_runner(self, graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any: ...
+    def peak_kernels(self, *, device: str, dtype: str, threads: int, best: bool = True) -> Any: ...
+
 
 BACKENDS = {
     "paddle": ("fpnprof.backends.paddle_backend", "paddle", "pip install paddlepaddle"),
@@ -14,7 +44,7 @@ BACKENDS = {
 }
 
 
-def load(name: str) -> ModuleType:
+def load(name: str) -> Backend:
     """Import a backend module, or raise BackendUnavailable with the install command."""
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
@@ -26,4 +56,11 @@ def load(name: str) -> ModuleType:
             importlib.import_module(framework)
     except ImportError:
         raise BackendUnavailable(f"the {name} backend needs {framework}: {install}") from None
-    return importlib.import_module(module)
+    return cast(Backend, importlib.import_module(module))
+
+
+if TYPE_CHECKING:  # mypy checks that both modules satisfy the protocol
+    from fpnprof.backends import paddle_backend, torch_backend
+
+    _PADDLE: Backend = paddle_backend
+    _TORCH: Backend = torch_backend

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from fpnprof.graph import Graph, Node, Op
 
 #: Environment variable naming the folder where workers share deployment exports (set by the parent).
 EXPORT_CACHE = "FPNPROF_EXPORT_CACHE"
@@ -15,4 +18,54 @@ def add_all(*xs: Any) -> Any:
     out = xs[0]
     for x in xs[1:]:
         out = out + x
+    return out
+
+
+class ExecutionPlan:
+    """What a lowered model runs, framework-free: one step per non-input node, in graph order.
+
+    Both backends' model classes hold one and call :meth:`run` with their own module table
+    (``ModuleDict``/``LayerDict``); only the op factories and framework glue differ.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.input_ids = [n.id for n in graph.inputs]
+        self.output_ids = graph.result_ids()
+        self.steps = [(n.id, n.module_name, n.inputs) for n in graph if n.op is not Op.INPUT]
+
+    def run(self, modules: Any, inputs: Sequence[Any], timer: Any = None) -> dict[str, Any]:
+        """Every node's output by id; ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.NodeTimer`)
+        around every node when given."""
+        values: dict[str, Any] = {}
+        for index, node_id in enumerate(self.input_ids):  # no zip: Paddle's dy2static rewrites it
+            values[node_id] = inputs[index]
+        for node_id, module, sources in self.steps:
+            if timer is not None:
+                timer.start(node_id)
+            values[node_id] = modules[module](*[values[i] for i in sources])
+            if timer is not None:
+                timer.stop(node_id)
+        return values
+
+
+def build_modules(graph: Graph, lower: Mapping[Op, Callable[[Node], Any]], shared: Sequence[str], table: Any) -> None:
+    """Fill ``table`` (a framework's module dict) with one module per non-input node; a node that
+    shares weights gets its owner's tensors named in ``shared``."""
+    for node in graph:
+        if node.op is Op.INPUT:
+            continue
+        module = lower[node.op](node)
+        if node.shares is not None:
+            owner = table[graph[node.shares].module_name]
+            for name in shared:
+                if getattr(owner, name, None) is not None:
+                    setattr(module, name, getattr(owner, name))
+        table[node.module_name] = module
+
+
+def weighted_sum(xs: Sequence[Any], w: Any) -> Any:
+    """x0 * w[0] + x1 * w[1] + ... with the framework's own operators (fusion's last step)."""
+    out = xs[0] * w[0]
+    for i in range(1, len(xs)):
+        out = out + xs[i] * w[i]
     return out

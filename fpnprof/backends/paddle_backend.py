@@ -12,11 +12,14 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.backends.common import EXPORT_CACHE, add_all
+from fpnprof.backends.common import EXPORT_CACHE, ExecutionPlan, add_all, build_modules, weighted_sum
 from fpnprof.cost import symmetric_padding
+from fpnprof.errors import BackendUnavailable
 from fpnprof.graph import Graph, Node, Op
+from fpnprof.results import Profile
 
 NAME = "paddle"
+CAPABILITIES: frozenset[str] = frozenset()  # no independent MAC counter for Paddle
 PIR_FLAG = "FLAGS_enable_pir_api"  # Paddle reads this exact, lower-case name
 
 
@@ -56,11 +59,7 @@ class _Fusion(nn.Layer):
         total = w[0]
         for i in range(1, len(xs)):  # explicit adds: paddle.sum fails in legacy-IR static graphs (3.3)
             total = total + w[i]
-        w = w / (total + self.eps)
-        out = xs[0] * w[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * w[i]
-        return out
+        return weighted_sum(xs, w / (total + self.eps))
 
 
 def _conv(node: Node) -> nn.Layer:
@@ -108,42 +107,17 @@ class GraphLayer(nn.Layer):
         super().__init__()
         self.graph = graph
         self.nodes = nn.LayerDict()
-        for node in graph:
-            if node.op is Op.INPUT:
-                continue
-            layer = LOWER[node.op](node)
-            if node.shares is not None:
-                owner = self.nodes[self.graph[node.shares].module_name]
-                for name in _SHARED_PARAMS:
-                    if getattr(owner, name, None) is not None:
-                        setattr(layer, name, getattr(owner, name))
-            self.nodes[node.module_name] = layer
-        self._input_ids = [n.id for n in graph.inputs]
-        self._output_ids = graph.result_ids()
+        build_modules(graph, LOWER, _SHARED_PARAMS, self.nodes)
+        self.plan = ExecutionPlan(graph)
 
-    def run(self, inputs: Sequence[Any]) -> dict[str, Any]:
-        """Every node's output tensor, by node id."""
-        values: dict[str, Any] = {}
-        for index, node_id in enumerate(self._input_ids):  # no zip: dy2static rewrites it
-            values[node_id] = inputs[index]
-        for node in self.graph:
-            if node.op is not Op.INPUT:
-                values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
-        return values
-
-    def run_timed(self, inputs: Sequence[Any], timer: Any) -> None:
-        """One pass with ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.NodeTimer`) around every node."""
-        values: dict[str, Any] = dict(zip(self._input_ids, inputs, strict=True))
-        for node in self.graph:
-            if node.op is not Op.INPUT:
-                timer.start(node.id)
-                values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
-                timer.stop(node.id)
+    def run(self, inputs: Sequence[Any], timer: Any = None) -> dict[str, Any]:
+        """Every node's output by id (:meth:`ExecutionPlan.run`)."""
+        return self.plan.run(self.nodes, inputs, timer)
 
     def forward(self, inputs: list[Any]) -> list[Any]:
         """``inputs``: one tensor per graph input, in graph order (a list, so dy2static can trace it)."""
         values = self.run(inputs)
-        return [values[i] for i in self._output_ids]
+        return [values[i] for i in self.plan.output_ids]
 
 
 def lower(graph: Graph) -> GraphLayer:
@@ -178,6 +152,11 @@ def count_parameters(model: nn.Layer) -> tuple[int, int]:
 
 def version() -> str:
     return str(getattr(paddle, "__version__", "unknown"))
+
+
+def check_macs(model: GraphLayer, graph: Graph, p: Profile) -> list[str]:
+    """Not a capability of this backend (``paddle.flops`` ignores functional ops): see CAPABILITIES."""
+    raise BackendUnavailable("the paddle backend cannot check MACs; use --backend torch (fvcore)")
 
 
 # Benchmarking -----------------------------------------------------------------------------------
@@ -284,7 +263,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = lambda: model(inputs)  # noqa: E731
     timer, node_timer = _timers(gpu)
     if engine == "eager":
-        timed_pass = per_node_pass(lambda t: model.run_timed(inputs, t), node_timer())
+        timed_pass = per_node_pass(lambda t: model.run(inputs, t), node_timer())
 
     peak = (lambda: int(paddle.device.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
     return Runner(fn, timer, _info(gpu, threads, engine), peak, timed_pass)

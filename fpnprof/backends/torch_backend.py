@@ -13,14 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.backends.common import PEAK_SIZES, add_all
+from fpnprof.backends.common import PEAK_SIZES, ExecutionPlan, add_all, build_modules, weighted_sum
 from fpnprof.cost import symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.graph import Graph, Node, Op, Part
 from fpnprof.results import Profile
 
 NAME = "torch"
+CAPABILITIES = frozenset({FVCORE_MACS})
 
 
 class _Fn(nn.Module):
@@ -56,10 +58,7 @@ class _Fusion(nn.Module):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         w = torch.relu(self.weight)
-        w = w / (w.sum() + self.eps)
-        out = xs[0] * w[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * w[i]
+        out: torch.Tensor = weighted_sum(xs, w / (w.sum() + self.eps))
         return out
 
 
@@ -113,38 +112,16 @@ class GraphModule(nn.Module):
         super().__init__()
         self.graph = graph
         self.nodes = nn.ModuleDict()
-        for node in graph:
-            if node.op is Op.INPUT:
-                continue
-            module = LOWER[node.op](node)
-            if node.shares is not None:
-                owner = self.nodes[graph[node.shares].module_name]
-                for name in _SHARED:
-                    if getattr(owner, name, None) is not None:
-                        setattr(module, name, getattr(owner, name))
-            self.nodes[node.module_name] = module
-        self._input_ids = [n.id for n in graph.inputs]
-        self._output_ids = graph.result_ids()
+        build_modules(graph, LOWER, _SHARED, self.nodes)
+        self.plan = ExecutionPlan(graph)
 
-    def run(self, inputs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-        values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs, strict=True))
-        for node in self.graph:
-            if node.op is not Op.INPUT:
-                values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
-        return values
-
-    def run_timed(self, inputs: Sequence[torch.Tensor], timer: Any) -> None:
-        """One pass with ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.NodeTimer`) around every node."""
-        values: dict[str, torch.Tensor] = dict(zip(self._input_ids, inputs, strict=True))
-        for node in self.graph:
-            if node.op is not Op.INPUT:
-                timer.start(node.id)
-                values[node.id] = self.nodes[node.module_name](*[values[i] for i in node.inputs])
-                timer.stop(node.id)
+    def run(self, inputs: Sequence[torch.Tensor], timer: Any = None) -> dict[str, torch.Tensor]:
+        """Every node's output by id (:meth:`ExecutionPlan.run`)."""
+        return self.plan.run(self.nodes, inputs, timer)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = self.run(inputs)
-        return tuple(values[i] for i in self._output_ids)
+        return tuple(values[i] for i in self.plan.output_ids)
 
 
 def lower(graph: Graph) -> GraphModule:
@@ -305,7 +282,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = lambda: model(*inputs)  # noqa: E731
     timer, node_timer = _timers(gpu)
     if engine == "eager":
-        timed_pass = per_node_pass(lambda t: model.run_timed(inputs, t), node_timer())
+        timed_pass = per_node_pass(lambda t: model.run(inputs, t), node_timer())
 
     peak = (lambda: int(torch.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
     return Runner(fn, timer, _info(gpu), peak, timed_pass)
