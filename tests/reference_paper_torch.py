@@ -139,7 +139,8 @@ class FNode(nn.Module):
 
     def forward(self, xs: list[torch.Tensor], directions: list[int], target: tuple[int, int]) -> torch.Tensor:
         fused = self.fusion([r(x, target, d) for r, x, d in zip(self.resample, xs, directions, strict=True)])
-        return self.bn(self.pointwise(self.depthwise(fused * torch.sigmoid(fused))))
+        out: torch.Tensor = self.bn(self.pointwise(self.depthwise(fused * torch.sigmoid(fused))))
+        return out
 
 
 class FastFusion(nn.Module):
@@ -179,6 +180,7 @@ class EfficientDetBiFPN(Keyed):
             feats.append(resample(feats[-1], (0, 0), 1))
         levels = list(range(self.min_level, self.max_level + 1))
         for nodes in self.cells:
+            assert isinstance(nodes, nn.ModuleList)
             flat = list(feats)
             flat_level = list(levels)
             for node, (lv, offsets) in zip(nodes, self.config, strict=True):

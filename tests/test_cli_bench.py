@@ -7,6 +7,7 @@ import statistics
 import struct
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import run
@@ -44,10 +45,10 @@ ROW_KEYS = {
 }
 
 
-def _bench(*args: str) -> dict[str, object]:
+def _bench(*args: str) -> dict[str, Any]:
     result = run("bench", *args, *TINY, "--format", "json")
     assert result.exit_code == 0, result.output
-    data: dict[str, object] = json.loads(result.stdout)
+    data: dict[str, Any] = json.loads(result.stdout)
     return data
 
 
@@ -73,13 +74,13 @@ def test_paddle_eager_and_inference_every_part() -> None:
 @pytest.mark.parametrize("variant", ["tutorial", "paper"])
 def test_paddle_inference_runs_every_neck(neck: str, variant: str) -> None:
     data = _bench(neck, "--variant", variant, "--engine", "inference,static", "--part", "neck")
-    assert [r["engine"] for r in data["rows"]] == ["inference", "static"]  # type: ignore[index]
+    assert [r["engine"] for r in data["rows"]] == ["inference", "static"]
 
 
 @pytest.mark.slow
 def test_torch_eager_threads_and_sweep() -> None:
     data = _bench("bifpn", "--variant", "paper", "--backend", "torch", "--part", "neck", "--threads", "1")
-    (row,) = data["rows"]  # type: ignore[misc]
+    (row,) = data["rows"]
     assert row["backend"] == "torch" and row["threads"] == 1 and row["math_mode"]["allow_tf32_matmul"] is False
 
 
@@ -94,7 +95,7 @@ def test_samples_are_pooled_over_processes() -> None:
 @pytest.mark.slow
 def test_torch_compile_on_a_tiny_fpn() -> None:
     data = _bench("fpn", "--backend", "torch", "--engine", "compile", "--part", "neck")
-    (row,) = data["rows"]  # type: ignore[misc]
+    (row,) = data["rows"]
     assert row["engine"] == "compile" and row["runs"] == 3
 
 
@@ -177,7 +178,7 @@ def test_bench_human_formats(fmt: str, tmp_path: Path) -> None:
 
 def test_paired_rows_have_cis_ratios_and_probe() -> None:
     data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch")
-    fpn, bifpn = data["rows"]  # type: ignore[index]
+    fpn, bifpn = data["rows"]
     for row in (fpn, bifpn):
         low, high = row["ci95_ms"]
         assert row["mode"] == "paired" and low <= row["median_ms"] <= high
@@ -190,20 +191,20 @@ def test_paired_rows_have_cis_ratios_and_probe() -> None:
     assert bifpn["ratio_paired"] is True and bifpn["ratio"] == pytest.approx(medians[1] / medians[0])
     assert bifpn["ratio_ci95"][0] <= bifpn["ratio"] <= bifpn["ratio_ci95"][1]
     provenance = data["provenance"]
-    assert provenance["peaks"] and provenance["probe_drift_max"] is not None  # type: ignore[index]
+    assert provenance["peaks"] and provenance["probe_drift_max"] is not None
 
 
 @pytest.mark.slow
 def test_isolated_rows_are_unpaired() -> None:
     data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--isolated")
-    fpn, bifpn = data["rows"]  # type: ignore[index]
+    fpn, bifpn = data["rows"]
     assert fpn["mode"] == bifpn["mode"] == "isolated" and bifpn["ratio_paired"] is False
 
 
 @pytest.mark.slow
 def test_breakdown_levels_and_overhead_add_up_to_the_forward() -> None:
     data = _bench("bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown")
-    (row,) = data["rows"]  # type: ignore[index]
+    (row,) = data["rows"]
     b = row["breakdown"]
     assert b["forward_ms"] == row["median_ms"]
     assert sum(x["ms"] for x in b["by_level"]) + b["overhead"]["ms"] == pytest.approx(b["instrumented_ms"])
@@ -238,6 +239,6 @@ def test_gpu_paired_bench_with_cudagraph_and_breakdown() -> None:
     data = _bench(
         "fpn", "bifpn", "--variant", "paper", "--part", "neck", "--device", "gpu", "--engine", "eager,cudagraph", "--breakdown"
     )
-    rows = data["rows"]  # type: ignore[index]
+    rows = data["rows"]
     assert {r["engine"] for r in rows} == {"eager", "cudagraph"} and all(r["error"] is None for r in rows)
     assert all(r["peak_mem_kind"] == "gpu max allocated" for r in rows)

@@ -9,6 +9,7 @@ import seed_reference as ref
 from fpnprof.analysis import profile_graph
 from fpnprof.config import NeckConfig
 from fpnprof.necks import build_graph
+from fpnprof.results import Profile
 
 SEED_SIDES = [64, 32, 16, 8]
 SEED_IN = [64, 128, 256, 512]
@@ -22,7 +23,7 @@ SEED_BIFPN_BLOCK1 = {
 }
 
 
-def _seed(neck: str, levels: int, cells: int = 3) -> tuple[NeckConfig, dict[str, tuple[int, ...]], object]:
+def _seed(neck: str, levels: int, cells: int = 3) -> tuple[NeckConfig, dict[str, tuple[int, ...]], Profile]:
     cfg = NeckConfig(neck=neck, levels=levels, cells=cells)
     graph = build_graph(cfg)
     p = profile_graph(cfg, graph)
