@@ -29,8 +29,8 @@ from paddle import nn  # noqa: E402
 from result_files import new_result_stem  # noqa: E402
 
 from fpnprof.backends import paddle_backend  # noqa: E402
-from fpnprof.bench import part_graph  # noqa: E402
-from fpnprof.config import NeckConfig  # noqa: E402
+from fpnprof.model.config import NeckConfig  # noqa: E402
+from fpnprof.model.parts import part_graph  # noqa: E402
 
 
 class HandFPN(nn.Layer):

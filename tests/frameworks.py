@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from transfer import paddle_to_torch, randomize_paddle
 
-from fpnprof.analysis import profile_graph
 from fpnprof.backends import load
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.config import NeckConfig
-from fpnprof.graph import Graph, Part
-from fpnprof.necks import build_graph
-from fpnprof.results import Profile
-from fpnprof.transfer import paddle_to_torch, randomize_paddle
+from fpnprof.cost.analysis import profile_graph
+from fpnprof.cost.results import Profile
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph, Part
+from fpnprof.model.necks import build_graph
 
 
 @dataclass

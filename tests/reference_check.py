@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from fpnprof.backends import load
-from fpnprof.config import NeckConfig
-from fpnprof.graph import WEIGHTED_OPS, Graph
-from fpnprof.necks import build_graph
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import WEIGHTED_OPS, Graph
+from fpnprof.model.necks import build_graph
 
 
 def fixed_value(layer_key: str, name: str, shape: tuple[int, ...]) -> np.ndarray:

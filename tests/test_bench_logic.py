@@ -8,8 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from fpnprof.analysis import node_rows, profile
-from fpnprof.bench import (
+from fpnprof.bench.spec import (
     MIN_RUNS,
     BenchSpec,
     EventTimer,
@@ -18,11 +17,12 @@ from fpnprof.bench import (
     measure,
     parse_choices,
     parse_int_list,
-    part_graph,
     summarize,
 )
-from fpnprof.config import NeckConfig
+from fpnprof.cost.analysis import node_rows, profile
 from fpnprof.errors import ConfigError
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.parts import part_graph
 
 CFG = NeckConfig(neck="fpn", channels=8, size=32, batch=1, levels=3)
 

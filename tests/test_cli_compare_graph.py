@@ -14,8 +14,8 @@ import pytest
 import seed_reference
 from cli_helpers import run
 
-from fpnprof.bench import part_graph
-from fpnprof.config import NeckConfig
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.parts import part_graph
 
 GOLDEN = Path(__file__).parent / "golden"
 SEED_EXAMPLES = {
@@ -188,7 +188,7 @@ def test_compare_bench_breakdown_adds_time_per_level() -> None:
 
 def test_latency_plot_log_axis_reads_as_plain_numbers() -> None:
     pytest.importorskip("matplotlib")
-    from fpnprof.plots import _pyplot, latency_figure
+    from fpnprof.report.plots import _pyplot, latency_figure
 
     rows = [
         {"neck": "fpn", "variant": "paper", "part": "neck", "engine": "eager", "batch": 1, "size": s, "median_ms": ms}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
-import fpnprof.bench_runner
+import fpnprof.bench.runner
 
 TINY = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--warmup", "1", "--repeat", "3", "--processes", "1"]
 
@@ -28,7 +28,7 @@ def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a worker was started before the bad input was refused")
 
-    monkeypatch.setattr(fpnprof.bench_runner, "call_worker", refuse)
+    monkeypatch.setattr(fpnprof.bench.runner, "call_worker", refuse)
 
 
 BAD_INPUT = [
@@ -85,7 +85,7 @@ def test_compare_plot_says_where_it_wrote(tmp_path: Path) -> None:
 
 def test_a_crashed_worker_fails_its_row_only(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = [sys.executable, str(Path(__file__).parent / "fake_worker.py")]
-    monkeypatch.setattr(fpnprof.bench_runner, "WORKER_COMMAND", fake)
+    monkeypatch.setattr(fpnprof.bench.runner, "WORKER_COMMAND", fake)
     args = ("bench", "fpn", "bifpn", "--isolated", "--backend", "torch", "--part", "neck", *TINY)
     result = run(*args, "-f", "json")
     assert result.exit_code == 1, result.output
@@ -128,7 +128,7 @@ def test_ctrl_c_ends_workers_writes_nothing_and_exits_130(tmp_path: Path) -> Non
     time.sleep(1.0)  # let the worker get into its rounds
     workers = _children(proc.pid)
     names = [Path(f"/proc/{w}/cmdline").read_text().replace("\0", " ") for w in workers]
-    assert any("fpnprof.bench_worker" in n for n in names), names
+    assert any("fpnprof.bench.worker" in n for n in names), names
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

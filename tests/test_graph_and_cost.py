@@ -8,12 +8,12 @@ from types import MappingProxyType
 import pytest
 
 from fpnprof.backends import BACKENDS
-from fpnprof.builder import GraphBuilder
-from fpnprof.cost import adaptive_windows, same_padding
+from fpnprof.cost.ops import FVCORE_TREATMENTS, OPS, node_cost
+from fpnprof.cost.rules import adaptive_windows, same_padding
 from fpnprof.errors import GraphError
-from fpnprof.graph import Graph, Node, Op
-from fpnprof.necks.bifpn import paper_cell_topology
-from fpnprof.ops import FVCORE_TREATMENTS, OPS, node_cost
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.graph import Graph, Node, Op
+from fpnprof.model.necks.bifpn import paper_cell_topology
 
 
 def test_every_op_is_registered_with_every_part() -> None:

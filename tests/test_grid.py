@@ -7,8 +7,8 @@ import itertools
 import pytest
 from frameworks import Built, build, check_paddle, check_torch_counts, paddle_torch_errors
 
-from fpnprof.config import NeckConfig
-from fpnprof.results import Totals
+from fpnprof.cost.results import Totals
+from fpnprof.model.config import NeckConfig
 
 SIZES = {"tutorial": 32, "imagenet": 128}
 CONFIGS = [

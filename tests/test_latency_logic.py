@@ -15,14 +15,15 @@ import pytest
 from fake_rows import fake_row
 from test_bench_logic import FakeClock
 
-from fpnprof.bench import BenchSpec, CpuNodeTimer, EventNodeTimer, part_graph, resolve_backend
-from fpnprof.bench_runner import Group, plan_groups, process_shares
-from fpnprof.breakdown import Peaks, aggregate, mean_times, node_work
-from fpnprof.config import NeckConfig
+from fpnprof.bench.breakdown import Peaks, aggregate, mean_times, node_work
+from fpnprof.bench.paired import MAX_PER_ROUND, MIN_ROUNDS, RoundPlan, run_rounds, runs_per_round
+from fpnprof.bench.peaks import PeakKernels, drift, measure_peaks
+from fpnprof.bench.runner import Group, plan_groups, process_shares
+from fpnprof.bench.spec import BenchSpec, CpuNodeTimer, EventNodeTimer, resolve_backend
+from fpnprof.bench.stats import median_ci, ratio_ci, unpaired_ratio_ci, workers_disagree
 from fpnprof.errors import ConfigError
-from fpnprof.paired import MAX_PER_ROUND, MIN_ROUNDS, RoundPlan, run_rounds, runs_per_round
-from fpnprof.peaks import PeakKernels, drift, measure_peaks
-from fpnprof.stats import median_ci, ratio_ci, unpaired_ratio_ci, workers_disagree
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.parts import part_graph
 
 CFG = NeckConfig(neck="bifpn", variant="paper", channels=8, size=32, batch=1, levels=3, cells=1)
 
@@ -122,7 +123,7 @@ def test_repeat_gives_exactly_that_many_runs_in_all() -> None:
 
 
 def test_groups_share_a_process_by_key_and_shed_what_does_not_fit() -> None:
-    from fpnprof.analysis import profile
+    from fpnprof.cost.analysis import profile
 
     small = BenchSpec(config=CFG)
     big = BenchSpec(config=NeckConfig(neck="bifpn", channels=64, size=64, batch=1))
@@ -131,7 +132,7 @@ def test_groups_share_a_process_by_key_and_shed_what_does_not_fit() -> None:
     profiles = [profile(s.config) for s in specs]
     groups = plan_groups(specs, profiles, isolated=False, memory=10**12)
     assert [g.indices for g in groups] == [[0, 1], [2]]
-    from fpnprof.memory import estimated_bytes
+    from fpnprof.cost.memory import estimated_bytes
 
     tight = estimated_bytes(profiles[0]) + estimated_bytes(profiles[1]) - 1
     shed = plan_groups(specs, profiles, isolated=False, memory=tight)
@@ -288,8 +289,8 @@ def test_gpu_check_phases_respect_the_budget_and_tabulate() -> None:
 
 
 def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -> None:
-    from fpnprof.analysis import profile
-    from fpnprof.bench_worker import WARMUP_BUDGET_MS, warm_up
+    from fpnprof.bench.worker import WARMUP_BUDGET_MS, warm_up
+    from fpnprof.cost.analysis import profile
 
     slow = warm_up(lambda: WARMUP_BUDGET_MS * 0.6, 3)
     assert len(slow) == 2  # 0.6 + 0.6 of the budget: stop
@@ -308,7 +309,7 @@ def _fake_row(neck: str, median: float, ratio: float) -> dict[str, Any]:
 
 @pytest.mark.parametrize("width", [80, 100, 160])
 def test_bench_table_never_cuts_a_number(width: int) -> None:
-    from fpnprof.bench_runner import provenance
+    from fpnprof.bench.runner import provenance
     from fpnprof.report.bench_report import bench_report
     from fpnprof.report.table_format import render
 
@@ -322,8 +323,8 @@ def test_bench_table_never_cuts_a_number(width: int) -> None:
 
 
 def test_a_failed_row_is_reported_and_the_others_print() -> None:
-    from fpnprof.analysis import profile
-    from fpnprof.bench_runner import Measured, make_row, provenance
+    from fpnprof.bench.runner import Measured, make_row, provenance
+    from fpnprof.cost.analysis import profile
     from fpnprof.report.bench_report import bench_report
     from fpnprof.report.table_format import render
 

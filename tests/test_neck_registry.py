@@ -8,12 +8,12 @@ import json
 import pytest
 from cli_helpers import run
 
-from fpnprof.builder import GraphBuilder
 from fpnprof.cli import NECK_NAMES
-from fpnprof.config import NeckConfig
 from fpnprof.errors import ConfigError
-from fpnprof.necks import NECKS, register
-from fpnprof.necks.common import NeckSpec, at_level
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.necks import NECKS, register
+from fpnprof.model.necks.common import NeckSpec, at_level
 
 
 def toy_build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:

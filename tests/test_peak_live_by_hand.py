@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from fpnprof.analysis import node_rows, peak_live_bytes
-from fpnprof.builder import GraphBuilder
-from fpnprof.graph import Graph
+from fpnprof.cost.analysis import node_rows, peak_live_bytes
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.graph import Graph
 
 X = 64  # bytes of the 1x1x4x4 input and of every 4x4 map below
 

@@ -16,11 +16,11 @@ from frameworks import build, check_torch_counts
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-import fpnprof.bench_runner
+import fpnprof.bench.runner
 from fpnprof.backends import load
-from fpnprof.config import NeckConfig
 from fpnprof.errors import BackendUnavailable, ConfigError
-from fpnprof.graph import Part
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Part
 
 
 @st.composite
@@ -127,7 +127,7 @@ def no_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise BackendUnavailable("workers are off in this test")
 
-    monkeypatch.setattr(fpnprof.bench_runner, "call_worker", refuse)
+    monkeypatch.setattr(fpnprof.bench.runner, "call_worker", refuse)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

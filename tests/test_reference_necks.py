@@ -11,9 +11,9 @@ import pytest
 from reference_check import reference_errors, rewire
 from reference_paper_torch import bifpn_config
 
-from fpnprof.config import NeckConfig
-from fpnprof.graph import Graph, Op
-from fpnprof.necks import build_graph
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph, Op
+from fpnprof.model.necks import build_graph
 
 TOLERANCE = 1e-5
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import seed_reference as ref
 
-from fpnprof.analysis import profile_graph
-from fpnprof.config import NeckConfig
-from fpnprof.necks import build_graph
-from fpnprof.results import Profile
+from fpnprof.cost.analysis import profile_graph
+from fpnprof.cost.results import Profile
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.necks import build_graph
 
 SEED_SIDES = [64, 32, 16, 8]
 SEED_IN = [64, 128, 256, 512]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from frameworks import build, check_paddle, check_torch_counts
 
-from fpnprof.config import NeckConfig
+from fpnprof.model.config import NeckConfig
 
 SEED_EXAMPLES = [("fpn", 4, 3), ("pafpn", 4, 3), ("bifpn", 5, 3), ("bifpn", 4, 5), ("bifpn", 6, 5)]
 

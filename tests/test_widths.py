@@ -15,8 +15,8 @@ import pytest
 from cli_helpers import run
 from fake_rows import fake_row
 
-import fpnprof.bench_runner
-from fpnprof.bench import BenchSpec
+import fpnprof.bench.runner
+from fpnprof.bench.spec import BenchSpec
 
 GOLDEN = Path(__file__).parent / "golden" / "widths"
 #: A fake machine: every neck and engine has a fixed median; rounds vary by a fixed pattern.
@@ -53,7 +53,7 @@ def fake_rows(specs: list[BenchSpec], **kwargs: Any) -> list[dict[str, Any]]:
             )
         )
     base = kwargs.get("baseline") or (specs[0].config.neck, specs[0].config.variant)
-    fpnprof.bench_runner.attach_ratios(rows, base)
+    fpnprof.bench.runner.attach_ratios(rows, base)
     return rows
 
 
@@ -62,8 +62,8 @@ FIXED_PROVENANCE = {"cpu": "a fixed test CPU", "peaks": [("cpu", "fp32", 133.0, 
 
 @pytest.fixture
 def fake_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fpnprof.bench_runner, "run_bench", fake_rows)
-    monkeypatch.setattr(fpnprof.bench_runner, "provenance", lambda rows: FIXED_PROVENANCE)
+    monkeypatch.setattr(fpnprof.bench.runner, "run_bench", fake_rows)
+    monkeypatch.setattr(fpnprof.bench.runner, "provenance", lambda rows: FIXED_PROVENANCE)
 
 
 CASES = {

@@ -7,9 +7,9 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
-from fpnprof.graph import Graph, Node, Op
-from fpnprof.results import Profile
+from fpnprof.model.graph import Graph, Node, Op
 
 #: A backend that can check fvcore's MACs against the analytic model (``check_macs``).
 FVCORE_MACS = "fvcore_macs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from fpnprof.graph import Graph, Node, Op
+from fpnprof.model.graph import Graph, Node, Op
 
 #: Environment variable naming the folder where workers share deployment exports (set by the parent).
 EXPORT_CACHE = "FPNPROF_EXPORT_CACHE"
@@ -34,7 +34,7 @@ class ExecutionPlan:
         self.steps = [(n.id, n.module_name, n.inputs) for n in graph if n.op is not Op.INPUT]
 
     def run(self, modules: Any, inputs: Sequence[Any], timer: Any = None) -> dict[str, Any]:
-        """Every node's output by id; ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.NodeTimer`)
+        """Every node's output by id; ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.spec.NodeTimer`)
         around every node when given."""
         values: dict[str, Any] = {}
         for index, node_id in enumerate(self.input_ids):  # no zip: Paddle's dy2static rewrites it

@@ -13,10 +13,10 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from fpnprof.backends.common import EXPORT_CACHE, ExecutionPlan, add_all, build_modules, weighted_sum
-from fpnprof.cost import symmetric_padding
+from fpnprof.cost.results import Profile
+from fpnprof.cost.rules import symmetric_padding
 from fpnprof.errors import BackendUnavailable
-from fpnprof.graph import Graph, Node, Op
-from fpnprof.results import Profile
+from fpnprof.model.graph import Graph, Node, Op
 
 NAME = "paddle"
 CAPABILITIES: frozenset[str] = frozenset()  # no independent MAC counter for Paddle
@@ -223,7 +223,7 @@ def _device(device: str) -> bool:
 
 def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
     """A whole-pass timer and a factory of per-node timers for the device."""
-    from fpnprof.bench import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
+    from fpnprof.bench.spec import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
 
     if gpu:
         event = lambda: paddle.device.cuda.Event(enable_timing=True)  # noqa: E731
@@ -242,8 +242,8 @@ def _info(gpu: bool, threads: int, engine: str) -> dict[str, Any]:
 
 
 def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
-    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    from fpnprof.bench import Runner, per_node_pass
+    """A :class:`fpnprof.bench.spec.Runner` for one forward pass of ``graph`` on the chosen engine."""
+    from fpnprof.bench.spec import Runner, per_node_pass
 
     gpu = _device(device)
     base = int(paddle.device.cuda.memory_allocated()) if gpu else 0
@@ -271,7 +271,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
 
 def matmul_graph(n: int) -> Graph:
     """An n x n by n x n matmul as a graph: a 1x1 conv, n channels to n, without bias, on n pixels."""
-    from fpnprof.builder import GraphBuilder
+    from fpnprof.model.builder import GraphBuilder
 
     side = math.isqrt(n)
     b = GraphBuilder()
@@ -280,13 +280,13 @@ def matmul_graph(n: int) -> Graph:
 
 
 def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> Any:
-    """A matmul and a large copy in paddle, for :func:`fpnprof.peaks.measure_peaks`.
+    """A matmul and a large copy in paddle, for :func:`fpnprof.bench.peaks.measure_peaks`.
 
     ``best``: on a CPU, the matmul runs through Paddle Inference's oneDNN kernels (a predictor
     whose threads then stay in the process and slow eager ops: use it in a process of its own);
     else through eager ``paddle.matmul``, as the in-process drift probe does."""
     from fpnprof.backends.common import PEAK_SIZES
-    from fpnprof.peaks import PeakKernels
+    from fpnprof.bench.peaks import PeakKernels
 
     gpu = _device(device)
     n, copy_bytes = PEAK_SIZES[device]

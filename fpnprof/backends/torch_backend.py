@@ -16,10 +16,10 @@ from torch import nn
 from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
 from fpnprof.backends.common import PEAK_SIZES, ExecutionPlan, add_all, build_modules, weighted_sum
-from fpnprof.cost import symmetric_padding
+from fpnprof.cost.results import Profile
+from fpnprof.cost.rules import symmetric_padding
 from fpnprof.errors import BackendUnavailable
-from fpnprof.graph import Graph, Node, Op, Part
-from fpnprof.results import Profile
+from fpnprof.model.graph import Graph, Node, Op, Part
 
 NAME = "torch"
 CAPABILITIES = frozenset({FVCORE_MACS})
@@ -248,7 +248,7 @@ def _info(gpu: bool) -> dict[str, Any]:
 
 def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
     """A whole-pass timer and a factory of per-node timers for the device."""
-    from fpnprof.bench import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
+    from fpnprof.bench.spec import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
 
     if gpu:
         event = lambda: torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]  # noqa: E731
@@ -257,8 +257,8 @@ def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
 
 
 def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
-    """A :class:`fpnprof.bench.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    from fpnprof.bench import Runner, per_node_pass
+    """A :class:`fpnprof.bench.spec.Runner` for one forward pass of ``graph`` on the chosen engine."""
+    from fpnprof.bench.spec import Runner, per_node_pass
 
     if device != "gpu" and engine == "cudagraph":
         raise BackendUnavailable("the cudagraph engine needs --device gpu")
@@ -289,9 +289,9 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
 
 
 def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> Any:
-    """A matmul and a large copy in torch, for :func:`fpnprof.peaks.measure_peaks` (``best``: the
+    """A matmul and a large copy in torch, for :func:`fpnprof.bench.peaks.measure_peaks` (``best``: the
     same kernels either way: torch's eager matmul is its best)."""
-    from fpnprof.peaks import PeakKernels
+    from fpnprof.bench.peaks import PeakKernels
 
     gpu = _configure(device, dtype, threads)
     dev = "cuda" if gpu else "cpu"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fpnprof.bench_runner import INFERENCE_APART
+from fpnprof.bench.runner import INFERENCE_APART
 from fpnprof.report.model import Column, Report, Section
 
 SCHEMA_VERSION = 2

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fpnprof.cost.results import Profile
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import provenance
-from fpnprof.results import Profile
 
 SCHEMA_VERSION = 1
 BASE_COLUMNS = [

@@ -1,4 +1,4 @@
-"""Turn a :class:`~fpnprof.results.Profile` into a format-neutral report (``fpnprof shapes``)."""
+"""Turn a :class:`~fpnprof.cost.results.Profile` into a format-neutral report (``fpnprof shapes``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import asdict
 from typing import Any
 
 from fpnprof import __version__
-from fpnprof.config import NeckConfig
-from fpnprof.ops import fvcore_note
+from fpnprof.cost.ops import fvcore_note
+from fpnprof.cost.results import Profile, Totals
+from fpnprof.model.config import NeckConfig
 from fpnprof.report.model import Column, Report, Section
-from fpnprof.results import Profile, Totals
 
 SCHEMA_VERSION = 1
 

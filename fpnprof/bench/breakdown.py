@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from fpnprof.cost import numel
-from fpnprof.graph import Graph, Op, Part
-from fpnprof.ops import node_cost
+from fpnprof.cost.ops import node_cost
+from fpnprof.cost.rules import numel
+from fpnprof.model.graph import Graph, Op, Part
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ resnet18 trunk): 7x7/s2 conv, BN, ReLU, 3x3/s2 max pool, no conv biases.
 
 from __future__ import annotations
 
-from fpnprof.builder import GraphBuilder
-from fpnprof.config import RESNET18_CHANNELS, NeckConfig
-from fpnprof.graph import Part
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import RESNET18_CHANNELS, NeckConfig
+from fpnprof.model.graph import Part
 
 BLOCKS_PER_STAGE = 2
 

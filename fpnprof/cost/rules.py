@@ -1,4 +1,4 @@
-"""Analytic cost rules: one pure function per :class:`~fpnprof.graph.Op`.
+"""Analytic cost rules: one pure function per :class:`~fpnprof.model.graph.Op`.
 
 Conventions (stated once, used everywhere):
 
@@ -14,7 +14,7 @@ Conventions (stated once, used everywhere):
   divisions); ReLU = 1 and Swish = 4 per element; max pool = (window - 1) comparisons per output
   element (padding included, adaptive windows exact); nearest upsample, concat and pad = 0.
 
-Counting never formats. Which rule prices which op is in :mod:`fpnprof.ops`.
+Counting never formats. Which rule prices which op is in :mod:`fpnprof.cost.ops`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fpnprof.errors import GraphError
-from fpnprof.graph import Node
+from fpnprof.model.graph import Node
 
 Shape = tuple[int, int, int, int]
 

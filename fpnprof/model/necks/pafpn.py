@@ -20,10 +20,10 @@ The bottom-up conv is applied to each level's 1x1 output, not its 3x3 output.
 
 from __future__ import annotations
 
-from fpnprof.builder import GraphBuilder
-from fpnprof.config import NeckConfig
-from fpnprof.necks.common import NeckSpec, at_level, maxpool_extra_outputs, seed_extra_inputs
-from fpnprof.necks.fpn import top_down
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.necks.common import NeckSpec, at_level, maxpool_extra_outputs, seed_extra_inputs
+from fpnprof.model.necks.fpn import top_down
 
 
 def _tutorial(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:

@@ -26,10 +26,10 @@ pool to go down. P6 = 1x1 conv + BN (if channels differ) + max pool of C5; P7 = 
 
 from __future__ import annotations
 
-from fpnprof.builder import GraphBuilder
-from fpnprof.config import NeckConfig
 from fpnprof.errors import ConfigError
-from fpnprof.necks.common import NeckSpec, at_level, seed_extra_inputs
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.necks.common import NeckSpec, at_level, seed_extra_inputs
 
 PAPER_BN_EPS = 1e-3  # EfficientDet's batch_norm_epsilon
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import difflib
 
-from fpnprof.backbone import build_backbone
-from fpnprof.builder import GraphBuilder
-from fpnprof.config import NeckConfig
 from fpnprof.errors import ConfigError, GraphError
-from fpnprof.graph import Graph, Part
-from fpnprof.necks import bifpn, fpn, pafpn
-from fpnprof.necks.common import NeckSpec, require_side
+from fpnprof.model.backbone import build_backbone
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph, Part
+from fpnprof.model.necks import bifpn, fpn, pafpn
+from fpnprof.model.necks.common import NeckSpec, require_side
 
 NECKS: dict[str, NeckSpec] = {spec.name: spec for spec in (fpn.SPEC, pafpn.SPEC, bifpn.SPEC)}
 

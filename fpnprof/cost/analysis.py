@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from fpnprof.config import NeckConfig
-from fpnprof.cost import Shape, numel
-from fpnprof.graph import Graph, Op, Part
-from fpnprof.necks import build_graph
-from fpnprof.ops import node_cost
-from fpnprof.results import LevelRow, NodeRow, OpRow, Profile, Totals
+from fpnprof.cost.ops import node_cost
+from fpnprof.cost.results import LevelRow, NodeRow, OpRow, Profile, Totals
+from fpnprof.cost.rules import Shape, numel
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph, Op, Part
+from fpnprof.model.necks import build_graph
 
 
 def node_rows(graph: Graph, dtype_bytes: int = 4) -> list[NodeRow]:

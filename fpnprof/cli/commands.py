@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fpnprof.analysis import profile_graph
-from fpnprof.config import BACKBONES, STEMS, VARIANTS, NeckConfig
+from fpnprof.cost.analysis import profile_graph
 from fpnprof.errors import BackendUnavailable, ConfigError
-from fpnprof.necks import NECKS, build_graph
+from fpnprof.model.config import BACKBONES, STEMS, VARIANTS, NeckConfig
+from fpnprof.model.necks import NECKS, build_graph
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import profile_report
 
 if TYPE_CHECKING:
-    from fpnprof.bench_runner import Progress
+    from fpnprof.bench.runner import Progress
 
 
 def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, verify_with: str | None = None) -> Report:
@@ -21,7 +21,7 @@ def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, ve
     p = profile_graph(cfg, graph)
     report = profile_report(p, detail=detail, by_op=by_op)
     if verify_with is not None:
-        from fpnprof.verify import verify
+        from fpnprof.backends.verify import verify
 
         result = verify(p, graph, verify_with)
         report.notes.append(f"verified with {result.backend} {result.framework_version}: " + ", ".join(result.checks) + " match.")
@@ -57,8 +57,9 @@ def run_bench_command(
 ) -> Report:
     """Expand the sweep, measure every row (paired unless ``isolated``), and build the report;
     ``on_progress(done, total, what)`` hears of every worker started."""
-    from fpnprof.bench import ENGINES, PARTS, BenchSpec, expand_sweep, parse_choices, resolve_backend
-    from fpnprof.bench_runner import provenance, run_bench
+    from fpnprof.bench.runner import provenance, run_bench
+    from fpnprof.bench.spec import ENGINES, BenchSpec, expand_sweep, parse_choices, resolve_backend
+    from fpnprof.model.parts import PARTS
     from fpnprof.report.bench_report import bench_report
 
     backend = resolve_backend(backend, device)
@@ -79,7 +80,7 @@ def run_bench_command(
     )
     specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
     if plot is not None:  # run_bench checks every spec before it measures
-        from fpnprof.plots import check_plot_path
+        from fpnprof.report.plots import check_plot_path
 
         if len(batches) < 2 and len(sizes) < 2:
             raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
@@ -87,7 +88,7 @@ def run_bench_command(
     rows = run_bench(specs, isolated=isolated, breakdown=breakdown, on_progress=on_progress)
     report = bench_report(rows, provenance(rows))
     if plot is not None:
-        from fpnprof.plots import latency_plot
+        from fpnprof.report.plots import latency_plot
 
         latency_plot(rows, plot)
         report.notes.append(f"plot written to {plot}")
@@ -96,8 +97,8 @@ def run_bench_command(
 
 def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     """Matmul GFLOP/s and copy GB/s in the framework, in a worker with the bench's thread settings."""
-    from fpnprof.bench import BenchSpec, check_device, check_spec, resolve_backend
-    from fpnprof.bench_runner import measure_peak
+    from fpnprof.bench.runner import measure_peak
+    from fpnprof.bench.spec import BenchSpec, check_device, check_spec, resolve_backend
 
     backend = resolve_backend(backend, device)
     spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
@@ -135,8 +136,8 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
 
 
 def _ratio(row: dict[str, Any], base: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """:func:`fpnprof.bench_runner.ratio_between` under ``prefix``, plus its text for the table."""
-    from fpnprof.bench_runner import ratio_between
+    """:func:`fpnprof.bench.runner.ratio_between` under ``prefix``, plus its text for the table."""
+    from fpnprof.bench.runner import ratio_between
     from fpnprof.report.bench_report import ratio_text
 
     ratio = ratio_between(row, base)
@@ -157,8 +158,8 @@ def _latency(
 ) -> list[dict[str, Any]]:
     """Eager and every deployed engine for every neck (the neck alone), paired in one run; per
     neck, eager and the fastest deployed engine, each with its ratio to the baseline neck's."""
-    from fpnprof.bench import BenchSpec, compare_engines, resolve_backend
-    from fpnprof.bench_runner import run_bench
+    from fpnprof.bench.runner import run_bench
+    from fpnprof.bench.spec import BenchSpec, compare_engines, resolve_backend
     from fpnprof.report.bench_report import ci_text
 
     backend = resolve_backend(backend, device)
@@ -231,7 +232,7 @@ def run_compare(
     if breakdown and not bench:
         raise ConfigError("--breakdown goes with --bench")
     if plot is not None:
-        from fpnprof.plots import check_plot_path
+        from fpnprof.report.plots import check_plot_path
 
         check_plot_path(plot)
     index = names.index(baseline) if baseline is not None else 0
@@ -250,7 +251,7 @@ def run_compare(
         )
     report = compare_report(profiles, index, latency)
     if plot is not None:
-        from fpnprof.plots import macs_stacked_plot
+        from fpnprof.report.plots import macs_stacked_plot
 
         macs_stacked_plot(profiles, plot)
         report.notes.append(f"plot written to {plot}")
@@ -258,9 +259,9 @@ def run_compare(
 
 
 def run_graph(cfg: NeckConfig, *, fmt: str, part: str) -> str:
-    from fpnprof.bench import PARTS, part_graph
-    from fpnprof.config import require_choice
-    from fpnprof.draw import DRAW_FORMATS, draw
+    from fpnprof.model.config import require_choice
+    from fpnprof.model.parts import PARTS, part_graph
+    from fpnprof.report.draw import DRAW_FORMATS, draw
 
     if fmt not in DRAW_FORMATS:
         raise ConfigError(f"graph draws {' or '.join(DRAW_FORMATS)}, not {fmt!r}")
@@ -270,7 +271,7 @@ def run_graph(cfg: NeckConfig, *, fmt: str, part: str) -> str:
 
 def run_list() -> Report:
     from fpnprof.backends import BACKENDS
-    from fpnprof.bench import ENGINES
+    from fpnprof.bench.spec import ENGINES
 
     rows = [
         {"what": "neck", "values": ", ".join(f"{n} (default --levels {s.default_levels})" for n, s in NECKS.items())},

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from fpnprof import __version__
-from fpnprof.cli_io import check_writable, write_atomic
-from fpnprof.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
 from fpnprof.errors import FpnprofError
-from fpnprof.necks import NECKS, check_neck_name, neck_names_text
+from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
+from fpnprof.model.necks import NECKS, check_neck_name, neck_names_text
 from fpnprof.report import FORMATS, render
+from fpnprof.report.files import check_writable, write_atomic
 from fpnprof.report.model import Report
 
 if TYPE_CHECKING:
-    from fpnprof.bench_runner import Progress
+    from fpnprof.bench.runner import Progress
 
 app = typer.Typer(
     name="fpnprof",
@@ -74,13 +74,13 @@ def _necks() -> list[str]:
 
 
 def _engines() -> list[str]:
-    from fpnprof.bench import ENGINES
+    from fpnprof.bench.spec import ENGINES
 
     return list(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
 
 
 def _parts() -> list[str]:
-    from fpnprof.bench import PARTS
+    from fpnprof.model.parts import PARTS
 
     return list(PARTS)
 
@@ -220,7 +220,7 @@ def preflight(fmt: str, output: Path | None, plot: Path | None = None, formats: 
     if output is not None:
         check_writable(output, "--output")
     if plot is not None:
-        from fpnprof.plots import check_plot_path
+        from fpnprof.report.plots import check_plot_path
 
         check_plot_path(plot)
 
@@ -316,7 +316,7 @@ def shapes(
       fpnprof shapes pafpn --verify --backend torch --format json
     """
     from fpnprof.backends import BACKENDS
-    from fpnprof.commands import run_shapes
+    from fpnprof.cli.commands import run_shapes
 
     preflight(fmt, output)
     require_choice("backend", backend, tuple(BACKENDS))
@@ -374,8 +374,8 @@ def bench(
 
       fpnprof bench bifpn --variant paper --size 64,128,256 --part total --plot latency.png
     """
-    from fpnprof.bench import parse_int_list
-    from fpnprof.commands import run_bench_command
+    from fpnprof.bench.spec import parse_int_list
+    from fpnprof.cli.commands import run_bench_command
 
     preflight(fmt, output, plot)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
@@ -446,7 +446,7 @@ def compare(
 
       fpnprof compare fpn bifpn --variant paper --bench --breakdown --format markdown -o necks.md
     """
-    from fpnprof.commands import run_compare
+    from fpnprof.cli.commands import run_compare
     from fpnprof.errors import ConfigError
 
     preflight(fmt, output, plot)
@@ -493,8 +493,8 @@ def graph(
 
       fpnprof graph pafpn -f dot -o pafpn.dot  (then: dot -Tsvg pafpn.dot > pafpn.svg)
     """
-    from fpnprof.commands import run_graph
-    from fpnprof.draw import DRAW_FORMATS
+    from fpnprof.cli.commands import run_graph
+    from fpnprof.report.draw import DRAW_FORMATS
 
     preflight(fmt, output, formats=DRAW_FORMATS)
     cfg = opts.config(neck)
@@ -525,7 +525,7 @@ def peak(
 
       fpnprof peak --device gpu --dtype bf16 --format json
     """
-    from fpnprof.commands import run_peak
+    from fpnprof.cli.commands import run_peak
 
     preflight(fmt, output)
     emit(run_peak(device=device, backend=backend, dtype=dtype, threads=threads), fmt, output)
@@ -540,7 +540,7 @@ def list_(fmt: Format = "table", output: Output = None) -> None:
 
       fpnprof list
     """
-    from fpnprof.commands import run_list
+    from fpnprof.cli.commands import run_list
 
     preflight(fmt, output)
     emit(run_list(), fmt, output)

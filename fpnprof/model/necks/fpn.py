@@ -24,9 +24,9 @@ No norm, no activation; every conv has a bias.
 
 from __future__ import annotations
 
-from fpnprof.builder import GraphBuilder
-from fpnprof.config import NeckConfig
-from fpnprof.necks.common import NeckSpec, at_level, maxpool_extra_outputs, seed_extra_inputs
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.necks.common import NeckSpec, at_level, maxpool_extra_outputs, seed_extra_inputs
 
 
 def top_down(b: GraphBuilder, channels: int, feats: dict[int, str], cumulative: bool) -> dict[int, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
-from fpnprof.results import Profile
 
 #: Frameworks keep workspace beside the live activations; be conservative.
 OVERHEAD_FACTOR = 2

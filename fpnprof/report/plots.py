@@ -6,8 +6,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable, ConfigError
-from fpnprof.results import Profile
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -16,7 +16,7 @@ def check_plot_path(path: Path) -> None:
     """Refuse a --plot file fpnprof cannot write before any measuring starts (without importing matplotlib)."""
     import importlib.util
 
-    from fpnprof.cli_io import check_writable
+    from fpnprof.report.files import check_writable
 
     check_writable(path, "--plot", PLOT_SUFFIXES)
     if importlib.util.find_spec("matplotlib") is None:
@@ -37,7 +37,7 @@ def _pyplot(path: Path) -> Any:
 
 
 def _save(fig: Any, path: Path) -> None:
-    from fpnprof.cli_io import atomic_path
+    from fpnprof.report.files import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lower().lstrip("."), dpi=100)

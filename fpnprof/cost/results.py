@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fpnprof.config import NeckConfig
-from fpnprof.cost import Shape
+from fpnprof.cost.rules import Shape
+from fpnprof.model.config import NeckConfig
 
 
 @dataclass(frozen=True)

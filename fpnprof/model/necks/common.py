@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fpnprof.builder import GraphBuilder
-from fpnprof.config import VARIANTS, NeckConfig
 from fpnprof.errors import ConfigError
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import VARIANTS, NeckConfig
 
 #: A neck builder: adds the neck for the features (level -> node id) and returns its outputs.
 NeckBuilder = Callable[[GraphBuilder, NeckConfig, dict[int, str]], dict[int, str]]
@@ -15,7 +15,7 @@ NeckBuilder = Callable[[GraphBuilder, NeckConfig, dict[int, str]], dict[int, str
 
 @dataclass(frozen=True)
 class NeckSpec:
-    """A neck fpnprof knows: the CLI, ``list``, help and completion read these (``fpnprof.necks.NECKS``)."""
+    """A neck fpnprof knows: the CLI, ``list``, help and completion read these (``fpnprof.model.necks.NECKS``)."""
 
     name: str
     build: NeckBuilder

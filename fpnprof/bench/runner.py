@@ -23,22 +23,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpnprof import __version__
-from fpnprof.analysis import profile_graph
 from fpnprof.backends.common import EXPORT_CACHE
-from fpnprof.bench import BenchSpec, check_device, check_spec, part_graph, summarize
-from fpnprof.bench_worker import GroupJob
-from fpnprof.breakdown import aggregate, mean_times, node_work
-from fpnprof.config import NeckConfig
+from fpnprof.bench.breakdown import aggregate, mean_times, node_work
+from fpnprof.bench.paired import MIN_ROUNDS, MIN_TOTAL_ROUNDS, RoundPlan
+from fpnprof.bench.peaks import as_peaks, drift
+from fpnprof.bench.spec import BenchSpec, check_device, check_spec, summarize
+from fpnprof.bench.stats import NOISY_HALF_WIDTH, median_ci, pooled_median, ratio_ci, unpaired_ratio_ci, workers_disagree
+from fpnprof.bench.worker import GroupJob
+from fpnprof.cost.analysis import profile_graph
+from fpnprof.cost.memory import available_bytes, estimated_bytes, require_memory
+from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
-from fpnprof.memory import available_bytes, estimated_bytes, require_memory
-from fpnprof.paired import MIN_ROUNDS, MIN_TOTAL_ROUNDS, RoundPlan
-from fpnprof.peaks import as_peaks, drift
-from fpnprof.results import Profile
-from fpnprof.stats import NOISY_HALF_WIDTH, median_ci, pooled_median, ratio_ci, unpaired_ratio_ci, workers_disagree
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.parts import part_graph
 
 WORKER_TIMEOUT_S = 3600
 #: How a worker is started (tests point this at a fake worker that crashes).
-WORKER_COMMAND = [sys.executable, "-m", "fpnprof.bench_worker"]
+WORKER_COMMAND = [sys.executable, "-m", "fpnprof.bench.worker"]
 Progress = Callable[[int, int, str], None]
 
 
@@ -51,7 +52,7 @@ def worker_env(spec: BenchSpec) -> dict[str, str]:
 
 
 def call_worker(payload: dict[str, Any], env: dict[str, str], what: str) -> dict[str, Any]:
-    """Run ``fpnprof.bench_worker`` on one job; its last JSON line is the answer."""
+    """Run ``fpnprof.bench.worker`` on one job; its last JSON line is the answer."""
     with subprocess.Popen(
         WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as proc:

@@ -2,7 +2,7 @@
 
 Nothing here imports a deep-learning framework. A :class:`Graph` is an ordered
 list of :class:`Node` objects in topological order; backends lower it and the
-cost model (``fpnprof.cost``) prices it.
+cost model (``fpnprof.cost.rules``) prices it.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fpnprof import cost
-from fpnprof.cost import Cost, Rule, Shape, symmetric_padding
+from fpnprof.cost import rules as cost
+from fpnprof.cost.rules import Cost, Rule, Shape, symmetric_padding
 from fpnprof.errors import GraphError
-from fpnprof.graph import Node, Op
+from fpnprof.model.graph import Node, Op
 
 #: How fvcore's FlopCountAnalysis treats an op: counted, ignored (silently 0) or unsupported (0, reported).
 FVCORE_TREATMENTS = ("counted", "ignored", "unsupported")
@@ -105,7 +105,7 @@ def op_spec(op: Op) -> OpSpec:
     """The op's spec; an op without one is an error, never a silent zero."""
     spec = OPS.get(op)
     if spec is None:
-        raise GraphError(f"op {op!r} is not registered in fpnprof.ops.OPS")
+        raise GraphError(f"op {op!r} is not registered in fpnprof.cost.ops.OPS")
     return spec
 
 

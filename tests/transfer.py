@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from fpnprof.graph import Graph, Op
+from fpnprof.model.graph import Graph, Op
 
 #: Paddle parameter name -> torch tensor name, per op that holds weights.
 NAME_MAP: dict[Op, dict[str, str]] = {

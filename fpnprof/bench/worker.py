@@ -1,8 +1,8 @@
-"""Measure in this process: ``python -m fpnprof.bench_worker`` reads a job as JSON on stdin and writes
+"""Measure in this process: ``python -m fpnprof.bench.worker`` reads a job as JSON on stdin and writes
 one JSON object on stdout.
 
 A *group* job builds every candidate (bench spec) of the group, warms each up, then times them all
-in shuffled, interleaved rounds (:func:`fpnprof.paired.run_rounds`), framed by a drift probe (the
+in shuffled, interleaved rounds (:func:`fpnprof.bench.paired.run_rounds`), framed by a drift probe (the
 plain peak kernels) just before and after; per-node timed passes follow for ``breakdown``. A *peak* job only
 measures the peaks. The parent sets thread counts and ``FLAGS_enable_pir_api`` in the environment
 before this process imports a framework.
@@ -16,11 +16,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from fpnprof.bench import BenchSpec, RssPeak, part_graph
-from fpnprof.breakdown import mean_times
+from fpnprof.bench.breakdown import mean_times
+from fpnprof.bench.paired import RoundPlan, run_rounds
+from fpnprof.bench.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
+from fpnprof.bench.spec import BenchSpec, RssPeak
 from fpnprof.errors import FpnprofError
-from fpnprof.paired import RoundPlan, run_rounds
-from fpnprof.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
+from fpnprof.model.parts import part_graph
 
 #: Per-node timed passes per candidate and worker for --breakdown (after the rounds): at least
 #: the first number, more up to the second while BREAKDOWN_BUDGET_MS lasts.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from fpnprof.cost import Shape, same_padding
-from fpnprof.graph import Graph, Node, Op, Part
-from fpnprof.ops import node_cost
+from fpnprof.cost.ops import node_cost
+from fpnprof.cost.rules import Shape, same_padding
+from fpnprof.model.graph import Graph, Node, Op, Part
 
 
 class GraphBuilder:

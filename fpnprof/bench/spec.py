@@ -1,7 +1,7 @@
 """Timing done right, framework-free: specs, engine rules, the measuring loop and its statistics.
 
 Backends supply a :class:`Runner` (one forward pass plus a timer that synchronises the device);
-every row runs in its own subprocesses (``fpnprof.bench_worker``) so thread settings and
+every row runs in its own subprocesses (``fpnprof.bench.worker``) so thread settings and
 ``FLAGS_enable_pir_api`` are in the environment before a framework is imported, so peak memory is
 that row's alone, and so per-process variance (memory layout, allocator state; measured at 20-30%
 between processes for Paddle eager on a 2-core machine) is pooled over several processes.
@@ -18,11 +18,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from fpnprof.config import RESNET18_CHANNELS, NeckConfig, require_choice
 from fpnprof.errors import ConfigError
-from fpnprof.graph import Graph, Op, Part
+from fpnprof.model.config import NeckConfig, require_choice
+from fpnprof.model.parts import PARTS
 
-PARTS = ("neck", "backbone", "total")
 DEVICES = ("cpu", "gpu")
 #: Engines each backend offers, per device.
 ENGINES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -170,25 +169,6 @@ def expand_sweep(
         for part in parts
         for engine in engines
     ]
-
-
-def part_graph(cfg: NeckConfig, part: str) -> Graph:
-    """The graph to time for one part: the whole model, the backbone alone, or the neck alone
-    (fed with features of the backbone's shapes)."""
-    from fpnprof.necks import build_graph
-
-    if part == "neck" and cfg.backbone == "resnet18":
-        return build_graph(replace(cfg, backbone="none", in_channels=RESNET18_CHANNELS))
-    graph = build_graph(cfg)
-    if part != "backbone":
-        return graph
-    trunk = Graph()
-    for node in graph:
-        if node.part in (Part.INPUT, Part.BACKBONE):
-            trunk.add(node)
-    last = [n.id for n in trunk if n.op is not Op.INPUT][-1]
-    trunk.outputs = {5: last}
-    return trunk
 
 
 # Measuring ------------------------------------------------------------------------------------

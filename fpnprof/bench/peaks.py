@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fpnprof.breakdown import Peaks
+from fpnprof.bench.breakdown import Peaks
 
 PEAK_RUNS = 15
 PROBE_RUNS = 5

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fpnprof.backends import FVCORE_MACS, load
+from fpnprof.cost.memory import require_memory
+from fpnprof.cost.results import Profile
 from fpnprof.errors import VerificationError
-from fpnprof.graph import Graph
-from fpnprof.memory import require_memory
-from fpnprof.results import Profile
+from fpnprof.model.graph import Graph
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from fpnprof.graph import Graph, Node
-from fpnprof.ops import op_spec
+from fpnprof.cost.ops import op_spec
+from fpnprof.model.graph import Graph, Node
 
 DRAW_FORMATS = ("mermaid", "dot")
 

@@ -1,0 +1,1 @@
+"""Latency: bench specs and timers, paired rounds, statistics, peaks, breakdowns, workers."""

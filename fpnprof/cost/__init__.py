@@ -1,0 +1,1 @@
+"""Pricing a graph: the op registry, cost rules, per-level analysis and activation memory."""

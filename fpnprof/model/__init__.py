@@ -1,0 +1,1 @@
+"""The model as data: configuration, graph, builder, backbone and the neck registry (no framework)."""
