@@ -8,7 +8,7 @@ import json
 import pytest
 from cli_helpers import run
 
-from fpnprof.cli import NECK_NAMES
+from fpnprof.cli.options import NECK_NAMES
 from fpnprof.errors import ConfigError
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig

@@ -1,4 +1,6 @@
-"""The ``fpnprof`` command line: thin Typer commands, each calling one typed function.
+"""The ``fpnprof`` command line: thin Typer commands that parse, call one typed function in
+:mod:`fpnprof.cli.commands`, and render. Options live in :mod:`fpnprof.cli.options`, output in
+:mod:`fpnprof.cli.output`.
 
 Importing this module never imports paddle or torch; commands that run a model import the
 backend they need when they need it.
@@ -6,28 +8,32 @@ backend they need when they need it.
 
 from __future__ import annotations
 
-import functools
-import inspect
-import os
-import shutil
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from fpnprof import __version__
-from fpnprof.errors import FpnprofError
-from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels, require_choice
-from fpnprof.model.necks import NECKS, check_neck_name, neck_names_text
-from fpnprof.report import FORMATS, render
-from fpnprof.report.files import check_writable, write_atomic
-from fpnprof.report.model import Report
-
-if TYPE_CHECKING:
-    from fpnprof.bench.runner import Progress
+from fpnprof.cli.options import (
+    NECK_NAMES,
+    BackendOpt,
+    Breakdown,
+    Device,
+    Dtype,
+    Format,
+    Isolated,
+    NeckOptions,
+    Output,
+    Threads,
+    completer,
+    engine_names,
+    neck_options,
+    part_names,
+)
+from fpnprof.cli.output import emit, guarded, preflight, progress_display
+from fpnprof.model.config import VARIANTS, require_choice
+from fpnprof.model.necks import NECKS, neck_names_text
+from fpnprof.report.files import write_atomic
 
 app = typer.Typer(
     name="fpnprof",
@@ -36,233 +42,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def guarded(fn: F) -> F:
-    """Turn fpnprof's errors into one line on stderr and exit code 2, Ctrl-C into exit 130 (never a traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except FpnprofError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted: nothing written", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-# Shell completion (fpnprof --install-completion) -------------------------------------------
-def completer(choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]]:
-    """Complete a value, or the last item of a comma list, from ``choices()``."""
-
-    def complete(incomplete: str) -> list[str]:
-        head, _, last = incomplete.rpartition(",")
-        prefix = f"{head}," if head else ""
-        return [prefix + c for c in choices() if c.startswith(last)]
-
-    return complete
-
-
-def _necks() -> list[str]:
-    return list(NECKS)
-
-
-def _engines() -> list[str]:
-    from fpnprof.bench.spec import ENGINES
-
-    return list(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
-
-
-def _parts() -> list[str]:
-    from fpnprof.model.parts import PARTS
-
-    return list(PARTS)
-
-
-NECK_NAMES = completer(_necks)
-
-
-# Options shared by every command that builds a neck ---------------------------------------
-Device = Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))]
-Dtype = Annotated[
-    str,
-    typer.Option(
-        help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
-    ),
-]
-Threads = Annotated[int, typer.Option(help="CPU threads (0 = all cores).")]
-Variant = Annotated[
-    str,
-    typer.Option(
-        help=f"Structure: {' or '.join(VARIANTS)} (the seed's, or the papers').", autocompletion=completer(lambda: VARIANTS)
-    ),
-]
-Levels = Annotated[
-    int | None,
-    typer.Option(
-        help="Output levels N: P(min)..P(min+N-1). Default: "
-        + ", ".join(f"{name} {spec.default_levels}" for name, spec in NECKS.items())
-        + ".",
-        show_default=False,
-    ),
-]
-MinLevel = Annotated[int, typer.Option("--min-level", help="Lowest output level (2 = C2's resolution).")]
-Channels = Annotated[int, typer.Option(help="Neck width C.")]
-Cells = Annotated[int, typer.Option(help="BiFPN cells (repeats).")]
-Batch = Annotated[int, typer.Option(help="Batch size.")]
-Size = Annotated[int, typer.Option(help="Input image side (square).")]
-Stem = Annotated[
-    str,
-    typer.Option(
-        help=f"ResNet18 stem: {' or '.join(STEMS)} (3x3/s1 as in the seed, or 7x7/s2 + max pool).",
-        autocompletion=completer(lambda: STEMS),
-    ),
-]
-Backbone = Annotated[
-    str,
-    typer.Option(
-        help=f"{' or '.join(BACKBONES)}; 'none' profiles the neck alone on --in-channels.",
-        autocompletion=completer(lambda: BACKBONES),
-    ),
-]
-InChannels = Annotated[
-    str | None, typer.Option("--in-channels", help="With --backbone none: channels of C2,C3,... e.g. 256,512,1024,2048.")
-]
-Format = Annotated[
-    str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
-]
-Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
-BackendOpt = Annotated[
-    str,
-    typer.Option(
-        help="auto, paddle or torch. auto: paddle where it can run on the --device, else torch.",
-        autocompletion=completer(lambda: ("auto", "paddle", "torch")),
-    ),
-]
-Isolated = Annotated[
-    bool,
-    typer.Option(help="Time every row in its own worker processes instead of side by side (unpaired ratios).", metavar=""),
-]
-Breakdown = Annotated[
-    bool,
-    typer.Option(help="Eager rows: time every node; per level and op: ms, GFLOP/s, bytes, compute- or memory-bound.", metavar=""),
-]
-
-
-class NeckOptions:
-    """The shared neck options as typed on the command line (declared once: :data:`SHARED_OPTIONS`)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def config(self, neck: str, **overrides: Any) -> NeckConfig:
-        """A validated :class:`NeckConfig`; a command passes the options it owns (e.g. bench's batch
-        and size sweeps, compare's variant) as ``overrides``."""
-        neck = check_neck_name(neck)
-        fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
-        parsed = parse_in_channels(fields.pop("in_channels", None))
-        if parsed is not None:
-            fields["in_channels"] = parsed
-        if fields.get("levels") is None:
-            fields["levels"] = NECKS[neck].default_levels
-        return NeckConfig(neck=neck, **fields)
-
-
-#: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
-SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "variant": (Variant, "tutorial"),
-    "levels": (Levels, None),
-    "min_level": (MinLevel, 2),
-    "channels": (Channels, 256),
-    "cells": (Cells, 3),
-    "batch": (Batch, 2),
-    "size": (Size, 64),
-    "stem": (Stem, "tutorial"),
-    "backbone": (Backbone, "resnet18"),
-    "in_channels": (InChannels, None),
-}
-
-
-def neck_options(fn: F) -> F:
-    """Give a command the shared neck options: they appear in its signature (so Typer parses and
-    documents them) after its arguments, and reach it as one ``opts: NeckOptions``."""
-    own = inspect.signature(fn, eval_str=True).parameters
-    shared = [name for name in SHARED_OPTIONS if name not in own]
-    params = [p for p in own.values() if p.name != "opts"]
-    arguments = [p for p in params if typer.models.ArgumentInfo in {type(m) for m in getattr(p.annotation, "__metadata__", ())}]
-    injected = [
-        inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=SHARED_OPTIONS[name][1], annotation=SHARED_OPTIONS[name][0]
-        )
-        for name in shared
-    ]
-    rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params if p not in arguments]
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opts = NeckOptions({name: kwargs.pop(name) for name in shared})
-        return fn(*args, opts=opts, **kwargs)
-
-    wrapper.__signature__ = inspect.Signature([*arguments, *injected, *rest])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in (*arguments, *injected, *rest)}
-    return wrapper  # type: ignore[return-value]
-
-
-def preflight(fmt: str, output: Path | None, plot: Path | None = None, formats: tuple[str, ...] = FORMATS) -> None:
-    """Check the options that only matter at the end (format, files) before any work starts."""
-    require_choice("format", fmt, formats)
-    if output is not None:
-        check_writable(output, "--output")
-    if plot is not None:
-        from fpnprof.report.plots import check_plot_path
-
-        check_plot_path(plot)
-
-
-def emit(report: Report, fmt: str, output: Path | None) -> None:
-    require_choice("format", fmt, FORMATS)
-    if output is not None:
-        write_atomic(output, render(report, fmt, width=160))
-        typer.echo(f"wrote {output}", err=True)
-        return
-    tty = sys.stdout.isatty()
-    color = fmt == "table" and tty and "NO_COLOR" not in os.environ
-    if os.environ.get("COLUMNS", "").isdigit():
-        width = int(os.environ["COLUMNS"])
-    else:
-        width = shutil.get_terminal_size((160, 24)).columns if tty else 160
-    typer.echo(render(report, fmt, color=color, width=width), nl=False)
-
-
-@contextmanager
-def progress_display() -> Iterator[Progress]:
-    """A rich progress bar on stderr (terminals only) for the duration; yields its callback."""
-    from rich.console import Console
-    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
-    from rich.progress import Progress as Bar
-
-    console = Console(stderr=True)
-    with Bar(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} workers"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("measuring", total=None)
-
-        def on_progress(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=what)
-
-        yield on_progress
 
 
 def _version(value: bool) -> None:
@@ -341,13 +120,13 @@ def bench(
         str,
         typer.Option(
             help="eager, static, inference (paddle); eager, compile, cudagraph (torch). Comma list allowed.",
-            autocompletion=completer(_engines),
+            autocompletion=completer(engine_names),
         ),
     ] = "eager",
     dtype: Dtype = "fp32",
     threads: Threads = 0,
     part: Annotated[
-        str, typer.Option(help="neck, backbone, total, or a comma list.", autocompletion=completer(_parts))
+        str, typer.Option(help="neck, backbone, total, or a comma list.", autocompletion=completer(part_names))
     ] = "neck,backbone,total",
     warmup: Annotated[int, typer.Option(help="Untimed runs first (at least 1; fewer once 0.5 s is spent).")] = 3,
     repeat: Annotated[int | None, typer.Option(help="Exactly this many timed runs (overrides --min-time).")] = None,
@@ -478,7 +257,7 @@ def graph(
     neck: Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)],
     opts: NeckOptions,
     part: Annotated[
-        str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(_parts))
+        str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(part_names))
     ] = "neck",
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="mermaid or dot.", autocompletion=completer(lambda: ("mermaid", "dot")))

@@ -1,0 +1,175 @@
+"""The command line's options: shell completion, the option types, and the neck options every
+neck-building command shares (declared once in :data:`SHARED_OPTIONS`)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels
+from fpnprof.model.necks import NECKS, check_neck_name
+from fpnprof.report import FORMATS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# Shell completion (fpnprof --install-completion) -------------------------------------------
+def completer(choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]]:
+    """Complete a value, or the last item of a comma list, from ``choices()``."""
+
+    def complete(incomplete: str) -> list[str]:
+        head, _, last = incomplete.rpartition(",")
+        prefix = f"{head}," if head else ""
+        return [prefix + c for c in choices() if c.startswith(last)]
+
+    return complete
+
+
+def neck_names() -> list[str]:
+    return list(NECKS)
+
+
+def engine_names() -> list[str]:
+    from fpnprof.bench.spec import ENGINES
+
+    return list(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
+
+
+def part_names() -> list[str]:
+    from fpnprof.model.parts import PARTS
+
+    return list(PARTS)
+
+
+NECK_NAMES = completer(neck_names)
+
+
+# Options shared by every command that builds a neck ---------------------------------------
+Device = Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))]
+Dtype = Annotated[
+    str,
+    typer.Option(
+        help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
+    ),
+]
+Threads = Annotated[int, typer.Option(help="CPU threads (0 = all cores).")]
+Variant = Annotated[
+    str,
+    typer.Option(
+        help=f"Structure: {' or '.join(VARIANTS)} (the seed's, or the papers').", autocompletion=completer(lambda: VARIANTS)
+    ),
+]
+Levels = Annotated[
+    int | None,
+    typer.Option(
+        help="Output levels N: P(min)..P(min+N-1). Default: "
+        + ", ".join(f"{name} {spec.default_levels}" for name, spec in NECKS.items())
+        + ".",
+        show_default=False,
+    ),
+]
+MinLevel = Annotated[int, typer.Option("--min-level", help="Lowest output level (2 = C2's resolution).")]
+Channels = Annotated[int, typer.Option(help="Neck width C.")]
+Cells = Annotated[int, typer.Option(help="BiFPN cells (repeats).")]
+Batch = Annotated[int, typer.Option(help="Batch size.")]
+Size = Annotated[int, typer.Option(help="Input image side (square).")]
+Stem = Annotated[
+    str,
+    typer.Option(
+        help=f"ResNet18 stem: {' or '.join(STEMS)} (3x3/s1 as in the seed, or 7x7/s2 + max pool).",
+        autocompletion=completer(lambda: STEMS),
+    ),
+]
+Backbone = Annotated[
+    str,
+    typer.Option(
+        help=f"{' or '.join(BACKBONES)}; 'none' profiles the neck alone on --in-channels.",
+        autocompletion=completer(lambda: BACKBONES),
+    ),
+]
+InChannels = Annotated[
+    str | None, typer.Option("--in-channels", help="With --backbone none: channels of C2,C3,... e.g. 256,512,1024,2048.")
+]
+Format = Annotated[
+    str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
+]
+Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto, paddle or torch. auto: paddle where it can run on the --device, else torch.",
+        autocompletion=completer(lambda: ("auto", "paddle", "torch")),
+    ),
+]
+Isolated = Annotated[
+    bool,
+    typer.Option(help="Time every row in its own worker processes instead of side by side (unpaired ratios).", metavar=""),
+]
+Breakdown = Annotated[
+    bool,
+    typer.Option(help="Eager rows: time every node; per level and op: ms, GFLOP/s, bytes, compute- or memory-bound.", metavar=""),
+]
+
+
+class NeckOptions:
+    """The shared neck options as typed on the command line (declared once: :data:`SHARED_OPTIONS`)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def config(self, neck: str, **overrides: Any) -> NeckConfig:
+        """A validated :class:`NeckConfig`; a command passes the options it owns (e.g. bench's batch
+        and size sweeps, compare's variant) as ``overrides``."""
+        neck = check_neck_name(neck)
+        fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
+        parsed = parse_in_channels(fields.pop("in_channels", None))
+        if parsed is not None:
+            fields["in_channels"] = parsed
+        if fields.get("levels") is None:
+            fields["levels"] = NECKS[neck].default_levels
+        return NeckConfig(neck=neck, **fields)
+
+
+#: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
+SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "variant": (Variant, "tutorial"),
+    "levels": (Levels, None),
+    "min_level": (MinLevel, 2),
+    "channels": (Channels, 256),
+    "cells": (Cells, 3),
+    "batch": (Batch, 2),
+    "size": (Size, 64),
+    "stem": (Stem, "tutorial"),
+    "backbone": (Backbone, "resnet18"),
+    "in_channels": (InChannels, None),
+}
+
+
+def neck_options(fn: F) -> F:
+    """Give a command the shared neck options: they appear in its signature (so Typer parses and
+    documents them) after its arguments, and reach it as one ``opts: NeckOptions``."""
+    own = inspect.signature(fn, eval_str=True).parameters
+    shared = [name for name in SHARED_OPTIONS if name not in own]
+    params = [p for p in own.values() if p.name != "opts"]
+    arguments = [p for p in params if typer.models.ArgumentInfo in {type(m) for m in getattr(p.annotation, "__metadata__", ())}]
+    injected = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=SHARED_OPTIONS[name][1], annotation=SHARED_OPTIONS[name][0]
+        )
+        for name in shared
+    ]
+    rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params if p not in arguments]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = NeckOptions({name: kwargs.pop(name) for name in shared})
+        return fn(*args, opts=opts, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature([*arguments, *injected, *rest])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in (*arguments, *injected, *rest)}
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,93 @@
+"""How a command's result reaches the user: errors as one line, files checked before any work,
+tables sized to the terminal, progress on stderr."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from fpnprof.cli.options import F
+from fpnprof.errors import FpnprofError
+from fpnprof.model.config import require_choice
+from fpnprof.report import FORMATS, render
+from fpnprof.report.files import check_writable, write_atomic
+from fpnprof.report.model import Report
+
+if TYPE_CHECKING:
+    from fpnprof.bench.runner import Progress
+
+
+def guarded(fn: F) -> F:
+    """Turn fpnprof's errors into one line on stderr and exit code 2, Ctrl-C into exit 130 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FpnprofError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing written", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def preflight(fmt: str, output: Path | None, plot: Path | None = None, formats: tuple[str, ...] = FORMATS) -> None:
+    """Check the options that only matter at the end (format, files) before any work starts."""
+    require_choice("format", fmt, formats)
+    if output is not None:
+        check_writable(output, "--output")
+    if plot is not None:
+        from fpnprof.report.plots import check_plot_path
+
+        check_plot_path(plot)
+
+
+def emit(report: Report, fmt: str, output: Path | None) -> None:
+    require_choice("format", fmt, FORMATS)
+    if output is not None:
+        write_atomic(output, render(report, fmt, width=160))
+        typer.echo(f"wrote {output}", err=True)
+        return
+    tty = sys.stdout.isatty()
+    color = fmt == "table" and tty and "NO_COLOR" not in os.environ
+    if os.environ.get("COLUMNS", "").isdigit():
+        width = int(os.environ["COLUMNS"])
+    else:
+        width = shutil.get_terminal_size((160, 24)).columns if tty else 160
+    typer.echo(render(report, fmt, color=color, width=width), nl=False)
+
+
+@contextmanager
+def progress_display() -> Iterator[Progress]:
+    """A rich progress bar on stderr (terminals only) for the duration; yields its callback."""
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    console = Console(stderr=True)
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} workers"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("measuring", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield on_progress
