@@ -69,3 +69,29 @@ def weighted_sum(xs: Sequence[Any], w: Any) -> Any:
     for i in range(1, len(xs)):
         out = out + xs[i] * w[i]
     return out
+
+
+def function_module(base: type) -> Any:
+    """A module class of the framework whose module base class is ``base``, running a function: a
+    parameter-free node as its own named module (``nn.Module`` or ``nn.Layer``)."""
+
+    class FunctionModule(base):  # type: ignore[misc]
+        def __init__(self, fn: Callable[..., Any]) -> None:
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, *xs: Any) -> Any:
+            return self.fn(*xs)
+
+    return FunctionModule
+
+
+def conv_args(node: Node) -> tuple[tuple[int, int, int], dict[str, Any]]:
+    """A conv node's (in, out, kernel) and its stride, padding and groups, as both frameworks'
+    Conv2d take them (the bias switch is spelled differently and is added by each backend)."""
+    a = node.attrs
+    return (a["in_channels"], a["out_channels"], a["kernel"]), {
+        "stride": a["stride"],
+        "padding": a["padding"],
+        "groups": a["groups"],
+    }

@@ -12,7 +12,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.backends.common import EXPORT_CACHE, ExecutionPlan, add_all, build_modules, weighted_sum
+from fpnprof.backends.common import EXPORT_CACHE, ExecutionPlan, add_all, build_modules, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
 from fpnprof.cost.rules import symmetric_padding
 from fpnprof.errors import BackendUnavailable
@@ -23,27 +23,12 @@ CAPABILITIES: frozenset[str] = frozenset()  # no independent MAC counter for Pad
 PIR_FLAG = "FLAGS_enable_pir_api"  # Paddle reads this exact, lower-case name
 
 
-class _Fn(nn.Layer):
-    """A parameter-free node as its own named sublayer."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: Any) -> Any:
-        return self.fn(*xs)
+_FunctionLayer = function_module(nn.Layer)
 
 
-class _PaddedMaxPool(nn.Layer):
-    """Max pool after an explicit (possibly asymmetric) -inf padding, e.g. TensorFlow's SAME."""
-
-    def __init__(self, kernel: int, stride: int, padding: tuple[int, int, int, int]) -> None:
-        super().__init__()
-        top, bottom, left, right = padding
-        self.kernel, self.stride, self.pad = kernel, stride, [left, right, top, bottom]
-
-    def forward(self, x: Any) -> Any:
-        return F.max_pool2d(F.pad(x, self.pad, mode="constant", value=float("-inf")), self.kernel, self.stride)
+def _Fn(fn: Callable[..., Any]) -> nn.Layer:
+    layer: nn.Layer = _FunctionLayer(fn)
+    return layer
 
 
 class _Fusion(nn.Layer):
@@ -63,16 +48,8 @@ class _Fusion(nn.Layer):
 
 
 def _conv(node: Node) -> nn.Layer:
-    a = node.attrs
-    return nn.Conv2D(
-        a["in_channels"],
-        a["out_channels"],
-        a["kernel"],
-        stride=a["stride"],
-        padding=a["padding"],
-        groups=a["groups"],
-        bias_attr=None if a["bias"] else False,
-    )
+    args, kwargs = conv_args(node)
+    return nn.Conv2D(*args, **kwargs, bias_attr=None if node.attrs["bias"] else False)
 
 
 def _maxpool(node: Node) -> nn.Layer:
@@ -80,7 +57,14 @@ def _maxpool(node: Node) -> nn.Layer:
     pad = symmetric_padding(node)
     if pad is not None:
         return nn.MaxPool2D(a["kernel"], a["stride"], padding=pad)
-    return _PaddedMaxPool(a["kernel"], a["stride"], a["padding"])
+    # an explicit (possibly asymmetric) -inf padding first, e.g. TensorFlow's SAME; values bound as
+    # defaults, not closed over, for dy2static
+    top, bottom, left, right = a["padding"]
+    return _Fn(
+        lambda x, p=[left, right, top, bottom], k=a["kernel"], s=a["stride"]: F.max_pool2d(
+            F.pad(x, p, mode="constant", value=float("-inf")), k, s
+        )
+    )
 
 
 #: One layer factory per op.

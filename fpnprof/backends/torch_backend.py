@@ -15,7 +15,7 @@ from torch import nn
 
 from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.backends.common import PEAK_SIZES, ExecutionPlan, add_all, build_modules, weighted_sum
+from fpnprof.backends.common import PEAK_SIZES, ExecutionPlan, add_all, build_modules, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
 from fpnprof.cost.rules import symmetric_padding
 from fpnprof.errors import BackendUnavailable
@@ -25,27 +25,7 @@ NAME = "torch"
 CAPABILITIES = frozenset({FVCORE_MACS})
 
 
-class _Fn(nn.Module):
-    """A parameter-free node as its own named submodule."""
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs: Any) -> Any:
-        return self.fn(*xs)
-
-
-class _PaddedMaxPool(nn.Module):
-    """Max pool after an explicit (possibly asymmetric) -inf padding, e.g. TensorFlow's SAME."""
-
-    def __init__(self, kernel: int, stride: int, padding: tuple[int, int, int, int]) -> None:
-        super().__init__()
-        top, bottom, left, right = padding
-        self.kernel, self.stride, self.pad = kernel, stride, (left, right, top, bottom)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(F.pad(x, self.pad, value=float("-inf")), self.kernel, self.stride)
+_Fn: type[nn.Module] = function_module(nn.Module)
 
 
 class _Fusion(nn.Module):
@@ -63,16 +43,8 @@ class _Fusion(nn.Module):
 
 
 def _conv(node: Node) -> nn.Module:
-    a = node.attrs
-    return nn.Conv2d(
-        a["in_channels"],
-        a["out_channels"],
-        a["kernel"],
-        stride=a["stride"],
-        padding=a["padding"],
-        groups=a["groups"],
-        bias=a["bias"],
-    )
+    args, kwargs = conv_args(node)
+    return nn.Conv2d(*args, **kwargs, bias=node.attrs["bias"])
 
 
 def _maxpool(node: Node) -> nn.Module:
@@ -80,7 +52,10 @@ def _maxpool(node: Node) -> nn.Module:
     pad = symmetric_padding(node)
     if pad is not None:
         return nn.MaxPool2d(a["kernel"], a["stride"], padding=pad)
-    return _PaddedMaxPool(a["kernel"], a["stride"], a["padding"])
+    # an explicit (possibly asymmetric) -inf padding first, e.g. TensorFlow's SAME
+    top, bottom, left, right = a["padding"]
+    kernel, stride = a["kernel"], a["stride"]
+    return _Fn(lambda x: F.max_pool2d(F.pad(x, (left, right, top, bottom), value=float("-inf")), kernel, stride))
 
 
 def _upsample(node: Node) -> nn.Module:
