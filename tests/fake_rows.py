@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from fpnprof.bench.rows import BenchRow
 
 
-def fake_row(neck: str, median: float, **overrides: Any) -> dict[str, Any]:
+def fake_row(neck: str, median: float, **overrides: Any) -> BenchRow:
     row: dict[str, Any] = {
         "neck": neck,
         "variant": "paper",
@@ -41,4 +43,4 @@ def fake_row(neck: str, median: float, **overrides: Any) -> dict[str, Any]:
     row.update(overrides)
     if "batch" in overrides:
         row["images_per_s"] = row["batch"] * 1e3 / median
-    return row
+    return cast(BenchRow, row)

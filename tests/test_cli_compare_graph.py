@@ -14,6 +14,7 @@ import pytest
 import seed_reference
 from cli_helpers import run
 
+from fpnprof.bench.rows import BenchRow
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
 
@@ -190,7 +191,7 @@ def test_latency_plot_log_axis_reads_as_plain_numbers() -> None:
     pytest.importorskip("matplotlib")
     from fpnprof.report.plots import _pyplot, latency_figure
 
-    rows = [
+    rows: list[BenchRow] = [
         {"neck": "fpn", "variant": "paper", "part": "neck", "engine": "eager", "batch": 1, "size": s, "median_ms": ms}
         for s, ms in ((64, 3.2), (128, 14.0), (256, 61.0))
     ]

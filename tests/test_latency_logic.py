@@ -18,6 +18,7 @@ from test_bench_logic import FakeClock
 from fpnprof.bench.breakdown import Peaks, aggregate, mean_times, node_work
 from fpnprof.bench.paired import MAX_PER_ROUND, MIN_ROUNDS, RoundPlan, run_rounds, runs_per_round
 from fpnprof.bench.peaks import PeakKernels, drift, measure_peaks
+from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.runner import Group, plan_groups, process_shares
 from fpnprof.bench.spec import BenchSpec, CpuNodeTimer, EventNodeTimer, resolve_backend
 from fpnprof.bench.stats import median_ci, ratio_ci, unpaired_ratio_ci, workers_disagree
@@ -303,7 +304,7 @@ def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -
 
 
 # Narrow terminals ---------------------------------------------------------------------------
-def _fake_row(neck: str, median: float, ratio: float) -> dict[str, Any]:
+def _fake_row(neck: str, median: float, ratio: float) -> BenchRow:
     return fake_row(neck, median, ratio=ratio, ratio_ci95=[ratio * 0.95, ratio * 1.05], ratio_paired=True)
 
 

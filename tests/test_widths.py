@@ -16,6 +16,7 @@ from cli_helpers import run
 from fake_rows import fake_row
 
 import fpnprof.bench.runner
+from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.spec import BenchSpec
 
 GOLDEN = Path(__file__).parent / "golden" / "widths"
@@ -24,7 +25,7 @@ MEDIANS = {"fpn": 94.563, "pafpn": 151.25, "bifpn": 1318.436}
 ENGINE_SPEED = {"eager": 1.0, "inference": 0.1512, "static": 0.9}
 
 
-def fake_rows(specs: list[BenchSpec], **kwargs: Any) -> list[dict[str, Any]]:
+def fake_rows(specs: list[BenchSpec], **kwargs: Any) -> list[BenchRow]:
     rows = []
     for spec in specs:
         cfg = spec.config

@@ -27,6 +27,7 @@ from fpnprof.backends.common import EXPORT_CACHE
 from fpnprof.bench.breakdown import aggregate, mean_times, node_work
 from fpnprof.bench.paired import MIN_ROUNDS, MIN_TOTAL_ROUNDS, RoundPlan
 from fpnprof.bench.peaks import as_peaks, drift
+from fpnprof.bench.rows import BenchRow, Ratio
 from fpnprof.bench.spec import BenchSpec, check_device, check_spec, summarize
 from fpnprof.bench.stats import NOISY_HALF_WIDTH, median_ci, pooled_median, ratio_ci, unpaired_ratio_ci, workers_disagree
 from fpnprof.bench.worker import GroupJob
@@ -195,11 +196,11 @@ def measure_group(
     return out
 
 
-def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group, peak: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group, peak: dict[str, Any] | None = None) -> BenchRow:
     """One result row: statistics, CI, noise flags, the analytic costs of the part timed, and its
     GFLOP/s against ``peak`` (:func:`measure_peak`)."""
     cfg, totals = spec.config, profile.model_total
-    row: dict[str, Any] = {
+    row: BenchRow = {
         "neck": cfg.neck,
         "variant": cfg.variant,
         "part": spec.part,
@@ -271,7 +272,7 @@ def make_row(spec: BenchSpec, m: Measured, profile: Profile, group: Group, peak:
 RATIO_MATCH = ("part", "engine", "batch", "size", "dtype", "backend", "device")
 
 
-def ratio_between(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+def ratio_between(row: BenchRow, base: BenchRow) -> Ratio:
     """``ratio`` of two measured rows' medians and its 95% CI (``ratio_ci95``): paired when both
     were timed in the same rounds of the same group (``ratio_paired``), else unpaired."""
     paired = row["group"] == base["group"] and len(row["rounds_ms"]) == len(base["rounds_ms"])
@@ -279,18 +280,19 @@ def ratio_between(row: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return {"ratio": row["median_ms"] / base["median_ms"], "ratio_ci95": ci.as_list(), "ratio_paired": paired}
 
 
-def attach_ratios(rows: list[dict[str, Any]], baseline: tuple[str, str]) -> None:
+def attach_ratios(rows: list[BenchRow], baseline: tuple[str, str]) -> None:
     """Each row against the baseline neck's row with the same part, engine, batch, size, dtype and
     device (:func:`ratio_between`)."""
     for row in rows:
         base = next(
-            (b for b in rows if (b["neck"], b["variant"]) == baseline and all(b[k] == row[k] for k in RATIO_MATCH)),
+            (b for b in rows if (b["neck"], b["variant"]) == baseline and all(b.get(k) == row.get(k) for k in RATIO_MATCH)),
             None,
         )
         if base is None or "median_ms" not in row or "median_ms" not in base:
             continue
         row["baseline"] = f"{base['neck']} ({base['variant']})"
-        row.update(ratio_between(row, base))
+        ratio = ratio_between(row, base)
+        row["ratio"], row["ratio_ci95"], row["ratio_paired"] = ratio["ratio"], ratio["ratio_ci95"], ratio["ratio_paired"]
 
 
 # Provenance and the whole run -----------------------------------------------------------------
@@ -305,7 +307,7 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def provenance(rows: list[BenchRow]) -> dict[str, Any]:
     ok = [r for r in rows if "median_ms" in r]
     drifts = [d for r in ok for d in r["probe_drift"]]
     return {
@@ -344,7 +346,7 @@ def run_bench(
     baseline: tuple[str, str] | None = None,
     on_progress: Progress | None = None,
     peaks: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[BenchRow]:
     """Check every spec first (so a bad one fails before any timing), then measure group by group;
     ``peaks``: also measure the peaks (a worker per backend, device, threads and dtype) for % peak."""
     profiles = []

@@ -13,6 +13,7 @@ from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import profile_report
 
 if TYPE_CHECKING:
+    from fpnprof.bench.rows import BenchRow
     from fpnprof.bench.runner import Progress
 
 
@@ -135,7 +136,7 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     )
 
 
-def _ratio(row: dict[str, Any], base: dict[str, Any], prefix: str) -> dict[str, Any]:
+def _ratio(row: BenchRow, base: BenchRow, prefix: str) -> dict[str, Any]:
     """:func:`fpnprof.bench.runner.ratio_between` under ``prefix``, plus its text for the table."""
     from fpnprof.bench.runner import ratio_between
     from fpnprof.report.bench_report import ratio_text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fpnprof.bench.rows import BenchRow, Ratio
 from fpnprof.bench.runner import INFERENCE_APART
 from fpnprof.report.model import Column, Report, Section
 
@@ -43,14 +44,14 @@ ADVICE = (
 )
 
 
-def ci_text(row: dict[str, Any]) -> str:
+def ci_text(row: BenchRow) -> str:
     """The CI half-width as a share of the median, e.g. ``±2.1%``, marked when the row is noisy."""
     if "ci95_half_pct" not in row:
         return "-"
     return f"±{row['ci95_half_pct']:.1f}%" + (f" {NOISY_MARK}" if row.get("noisy") else "")
 
 
-def ratio_text(row: dict[str, Any]) -> str:
+def ratio_text(row: BenchRow | Ratio) -> str:
     """``1.35x [1.31-1.39]``; unpaired ratios (rows not timed together) carry a ``u``."""
     if "ratio" not in row:
         return "-"
@@ -58,11 +59,11 @@ def ratio_text(row: dict[str, Any]) -> str:
     return f"{row['ratio']:.2f}x [{low:.2f}-{high:.2f}]" + ("" if row["ratio_paired"] else " u")
 
 
-def label(row: dict[str, Any]) -> str:
+def label(row: BenchRow) -> str:
     return f"{row['neck']} ({row['variant']}) {row['part']} {row['engine']} b{row['batch']} s{row['size']}"
 
 
-def breakdown_sections(row: dict[str, Any]) -> list[Section]:
+def breakdown_sections(row: BenchRow) -> list[Section]:
     b = row["breakdown"]
     title = (
         f"where the time goes: {label(row)}; forward median {b['forward_ms']:.3f} ms; with a timer "
@@ -82,7 +83,7 @@ def breakdown_sections(row: dict[str, Any]) -> list[Section]:
     ]
 
 
-def _mode_note(rows: list[dict[str, Any]]) -> str:
+def _mode_note(rows: list[BenchRow]) -> str:
     paired = [r for r in rows if r.get("mode") == "paired"]
     lone = [r for r in rows if r.get("isolated_why")]
     text = (
@@ -114,7 +115,7 @@ def _probe_note(provenance: dict[str, Any]) -> str | None:
     )
 
 
-def bench_report(rows: list[dict[str, Any]], provenance: dict[str, Any]) -> Report:
+def bench_report(rows: list[BenchRow], provenance: dict[str, Any]) -> Report:
     ok = [r for r in rows if "median_ms" in r]
     failed = [r for r in rows if r.get("error")]
     devices = sorted({f"{r['device']} ({r['device_name']})" for r in ok}) or sorted({r["device"] for r in rows})

@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from fpnprof.bench.rows import BenchRow
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable, ConfigError
 
@@ -62,7 +63,7 @@ def macs_stacked_plot(profiles: list[Profile], path: Path, *, width_px: int = 80
     plt.close(fig)
 
 
-def latency_plot(rows: list[dict[str, Any]], path: Path, *, width_px: int = 800, height_px: int = 500) -> None:
+def latency_plot(rows: list[BenchRow], path: Path, *, width_px: int = 800, height_px: int = 500) -> None:
     """Median latency against input size (or batch, whichever the sweep varies), a line per row kind."""
     plt = _pyplot(path)
     fig = latency_figure(plt, rows, width_px=width_px, height_px=height_px)
@@ -70,7 +71,7 @@ def latency_plot(rows: list[dict[str, Any]], path: Path, *, width_px: int = 800,
     plt.close(fig)
 
 
-def latency_figure(plt: Any, rows: list[dict[str, Any]], *, width_px: int = 800, height_px: int = 500) -> Any:
+def latency_figure(plt: Any, rows: list[BenchRow], *, width_px: int = 800, height_px: int = 500) -> Any:
     """The latency figure: a log-scale ms axis whose ticks read as plain numbers (1, 2, 5, 10, 20...)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -83,7 +84,8 @@ def latency_figure(plt: Any, rows: list[dict[str, Any]], *, width_px: int = 800,
         if r.get("median_ms") is None:
             continue
         fixed = f"b{r['batch']}" if axis == "size" else f"{r['size']}px"
-        series[f"{r['neck']} {r['variant']} {r['part']} {r['engine']} {fixed}"].append((r[axis], r["median_ms"]))
+        x = r["size"] if axis == "size" else r["batch"]
+        series[f"{r['neck']} {r['variant']} {r['part']} {r['engine']} {fixed}"].append((x, r["median_ms"]))
     fig, ax = plt.subplots(figsize=(width_px / 100, height_px / 100), dpi=100)
     for label, points in sorted(series.items()):
         xs, ys = zip(*sorted(points), strict=True)
