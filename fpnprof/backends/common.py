@@ -95,3 +95,22 @@ def conv_args(node: Node) -> tuple[tuple[int, int, int], dict[str, Any]]:
         "padding": a["padding"],
         "groups": a["groups"],
     }
+
+
+class GraphRunner:
+    """Mixed into each backend's model class (with the framework's module base): holds the graph,
+    its modules in the framework's module dict, and the shared :class:`ExecutionPlan`."""
+
+    graph: Graph
+    nodes: Any
+    plan: ExecutionPlan
+
+    def setup(self, graph: Graph, table: Any, lower: Mapping[Op, Callable[[Node], Any]], shared: Sequence[str]) -> None:
+        self.graph = graph
+        self.nodes = table
+        build_modules(graph, lower, shared, self.nodes)
+        self.plan = ExecutionPlan(graph)
+
+    def run(self, inputs: Sequence[Any], timer: Any = None) -> dict[str, Any]:
+        """Every node's output by id (:meth:`ExecutionPlan.run`)."""
+        return self.plan.run(self.nodes, inputs, timer)

@@ -12,7 +12,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.backends.common import EXPORT_CACHE, ExecutionPlan, add_all, build_modules, conv_args, function_module, weighted_sum
+from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
 from fpnprof.cost.rules import symmetric_padding
 from fpnprof.errors import BackendUnavailable
@@ -84,19 +84,12 @@ LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
 _SHARED_PARAMS = ("weight", "bias", "_mean", "_variance")
 
 
-class GraphLayer(nn.Layer):
+class GraphLayer(GraphRunner, nn.Layer):
     """Runs a graph: inputs in graph order in, outputs (bottom level first) out."""
 
     def __init__(self, graph: Graph) -> None:
         super().__init__()
-        self.graph = graph
-        self.nodes = nn.LayerDict()
-        build_modules(graph, LOWER, _SHARED_PARAMS, self.nodes)
-        self.plan = ExecutionPlan(graph)
-
-    def run(self, inputs: Sequence[Any], timer: Any = None) -> dict[str, Any]:
-        """Every node's output by id (:meth:`ExecutionPlan.run`)."""
-        return self.plan.run(self.nodes, inputs, timer)
+        self.setup(graph, nn.LayerDict(), LOWER, _SHARED_PARAMS)
 
     def forward(self, inputs: list[Any]) -> list[Any]:
         """``inputs``: one tensor per graph input, in graph order (a list, so dy2static can trace it)."""

@@ -15,7 +15,7 @@ from torch import nn
 
 from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.backends.common import PEAK_SIZES, ExecutionPlan, add_all, build_modules, conv_args, function_module, weighted_sum
+from fpnprof.backends.common import PEAK_SIZES, GraphRunner, add_all, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
 from fpnprof.cost.rules import symmetric_padding
 from fpnprof.errors import BackendUnavailable
@@ -80,19 +80,12 @@ LOWER: dict[Op, Callable[[Node], nn.Module]] = {
 _SHARED = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
-class GraphModule(nn.Module):
+class GraphModule(GraphRunner, nn.Module):
     """Runs a graph: inputs in graph order in, outputs (bottom level first) out."""
 
     def __init__(self, graph: Graph) -> None:
         super().__init__()
-        self.graph = graph
-        self.nodes = nn.ModuleDict()
-        build_modules(graph, LOWER, _SHARED, self.nodes)
-        self.plan = ExecutionPlan(graph)
-
-    def run(self, inputs: Sequence[torch.Tensor], timer: Any = None) -> dict[str, torch.Tensor]:
-        """Every node's output by id (:meth:`ExecutionPlan.run`)."""
-        return self.plan.run(self.nodes, inputs, timer)
+        self.setup(graph, nn.ModuleDict(), LOWER, _SHARED)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = self.run(inputs)
