@@ -310,6 +310,55 @@ def peak(
     emit(run_peak(device=device, backend=backend, dtype=dtype, threads=threads), fmt, output)
 
 
+@app.command()
+@guarded
+@neck_options
+def sweep(
+    necks: Annotated[
+        list[str] | None,
+        typer.Argument(help=f"Necks to sweep (default: {' '.join(NECKS)}).", show_default=False, autocompletion=NECK_NAMES),
+    ] = None,
+    *,
+    opts: NeckOptions,
+    channels: Annotated[str, typer.Option(help="Neck widths, e.g. 64,88,112,160.")] = "256",
+    cells: Annotated[str, typer.Option(help="BiFPN cells, e.g. 3,4,5,6,7,8.")] = "3",
+    levels: Annotated[
+        str | None, typer.Option(help="Output levels, e.g. 4,5 (default: each neck's).", show_default=False)
+    ] = None,
+    size: Annotated[str, typer.Option(help="Input sides, e.g. 64,128,256.")] = "64",
+    workers: Annotated[int, typer.Option(help="Processes pricing the configurations (0 = every core).")] = 0,
+    plot: Annotated[Path | None, typer.Option(help="GMACs against params, the front drawn, to FILE.png|svg.")] = None,
+    fmt: Format = "table",
+    output: Output = None,
+) -> None:
+    """Design sweep: every combination of the given widths, cells, levels and sizes, priced
+    analytically on every core, with the MACs-vs-params Pareto front marked.
+
+    Examples:
+
+      fpnprof sweep bifpn --variant paper --channels 64,88,112,160,224,288 --cells 3,4,5,6,7,8
+
+      fpnprof sweep fpn pafpn bifpn --variant paper --channels 64,128,256 --levels 4,5 --plot front.png
+    """
+    from fpnprof.bench.spec import parse_int_list
+    from fpnprof.cli.commands import run_sweep_command
+    from fpnprof.errors import ConfigError
+
+    preflight(fmt, output, plot)
+    if workers < 0:
+        raise ConfigError(f"--workers must be 0 (every core) or more, got {workers}")
+    axes = {"channels": parse_int_list(channels, "--channels"), "cells": parse_int_list(cells, "--cells")}
+    if levels is not None:
+        axes["levels"] = parse_int_list(levels, "--levels")
+    axes["size"] = parse_int_list(size, "--size")
+    bases = [
+        opts.config(n, channels=axes["channels"][0], cells=axes["cells"][0], size=axes["size"][0]) for n in necks or list(NECKS)
+    ]
+    with progress_display() as on_progress:
+        report = run_sweep_command(bases, axes, workers=workers or None, plot=plot, on_progress=on_progress)
+    emit(report, fmt, output)
+
+
 @app.command("list")
 @guarded
 def list_(fmt: Format = "table", output: Output = None) -> None:

@@ -295,3 +295,32 @@ def run_list() -> Report:
         "engines": {backend: dict(per_device) for backend, per_device in ENGINES.items()},
     }
     return Report([Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices", "text")], rows)], data)
+
+
+def run_sweep_command(
+    bases: list[NeckConfig],
+    axes: dict[str, list[int]],
+    *,
+    workers: int | None = None,
+    plot: Path | None = None,
+    on_progress: Progress | None = None,
+) -> Report:
+    """Price the Cartesian product analytically (all cores) and mark the MACs-vs-params Pareto front."""
+    import time
+
+    from fpnprof.cost.sweep import expand, run_sweep
+    from fpnprof.report.sweep_report import sweep_report
+
+    configs = expand(bases, axes)
+    if not configs:
+        raise ConfigError("the sweep has no configuration fpnprof can take")
+    start = time.perf_counter()
+    rows = run_sweep(configs, workers=workers, on_row=(lambda d, t: on_progress(d, t, "pricing")) if on_progress else None)
+    seconds = time.perf_counter() - start
+    report = sweep_report(rows, [a for a in axes if len(axes[a]) > 1], seconds)
+    if plot is not None:
+        from fpnprof.report.plots import pareto_plot
+
+        pareto_plot(rows, plot)
+        report.notes.append(f"plot written to {plot}")
+    return report

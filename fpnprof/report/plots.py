@@ -8,6 +8,7 @@ from typing import Any
 
 from fpnprof.bench.rows import BenchRow
 from fpnprof.cost.results import Profile
+from fpnprof.cost.sweep import SweepRow
 from fpnprof.errors import BackendUnavailable, ConfigError
 
 PLOT_SUFFIXES = (".png", ".svg")
@@ -100,3 +101,22 @@ def latency_figure(plt: Any, rows: list[BenchRow], *, width_px: int = 800, heigh
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def pareto_plot(rows: list[SweepRow], path: Path, *, width_px: int = 800, height_px: int = 500) -> None:
+    """Params against GMACs for every configuration that built; the front (most params for their MACs) as a line."""
+    plt = _pyplot(path)
+    ok = [r for r in rows if r.error is None]
+    fig, ax = plt.subplots(figsize=(width_px / 100, height_px / 100), dpi=100)
+    for neck in dict.fromkeys(f"{r.config.neck} ({r.config.variant})" for r in ok):
+        mine = [r for r in ok if f"{r.config.neck} ({r.config.variant})" == neck]
+        ax.scatter([r.macs / 1e9 for r in mine], [r.params / 1e6 for r in mine], s=18, alpha=0.6, label=neck)
+    front = sorted((r for r in ok if r.front), key=lambda r: r.macs)
+    ax.plot([r.macs / 1e9 for r in front], [r.params / 1e6 for r in front], color="black", marker="o", label="Pareto front")
+    ax.set_xlabel("neck GMACs (fvcore)")
+    ax.set_ylabel("neck params (M)")
+    ax.set_title("sweep: capacity (params) against compute (MACs)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)

@@ -1,0 +1,60 @@
+"""How fast an analytic sweep prices configurations: 1,000 paper-BiFPN configurations (channels x
+cells x levels x size), on every core and on one, through the same code `fpnprof sweep` runs.
+
+    python benchmarks/sweep_speed.py
+
+Prints a table and writes a new JSON under benchmarks/results/ (target: 1,000 configs in under 15 s
+on the 2-core machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from datetime import date
+
+from result_files import new_result_stem
+
+from fpnprof.cost.sweep import expand, run_sweep
+from fpnprof.model.config import NeckConfig
+
+AXES = {
+    "channels": [32, 48, 64, 88, 112, 160, 224, 288, 320, 384],
+    "cells": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    "levels": [3, 4, 5, 6, 7],
+    "size": [256, 512],
+}
+
+
+def main() -> None:
+    base = NeckConfig(neck="bifpn", variant="paper", min_level=3, stem="imagenet", batch=1)
+    configs = expand([base], AXES)
+    results = []
+    for workers in (os.cpu_count() or 1, 1):
+        start = time.perf_counter()
+        rows = run_sweep(configs, workers=workers)
+        seconds = time.perf_counter() - start
+        built = sum(r.error is None for r in rows)
+        results.append(
+            {"workers": workers, "configs": len(rows), "built": built, "seconds": seconds, "configs_per_s": len(rows) / seconds}
+        )
+    print("| workers | configs | built | seconds | configs/s |")
+    print("|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['workers']} | {r['configs']} | {r['built']} | {r['seconds']:.2f} | {r['configs_per_s']:.0f} |")
+    stem = new_result_stem("sweep-speed", "cpu")
+    payload = {
+        "date": date.today().isoformat(),
+        "command": " ".join(sys.argv),
+        "python": platform.python_version(),
+        "results": results,
+    }
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {stem}.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Design sweeps: the analytic cost of every configuration in a Cartesian product, and its Pareto front.
+
+Framework-free. Configurations are priced in a process pool (``workers`` processes, in chunks), so a
+sweep of a thousand configurations uses every core.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fpnprof.cost.analysis import profile
+from fpnprof.errors import ConfigError
+from fpnprof.model.config import NeckConfig
+
+#: Axes a sweep may vary, as NeckConfig fields.
+AXES = ("channels", "cells", "levels", "size")
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One configuration's neck cost (params, MACs, FLOPs) and the whole forward's peak activations;
+    ``error`` instead when the configuration cannot be built."""
+
+    config: NeckConfig
+    params: int = 0
+    macs: int = 0
+    flops: int = 0
+    peak_bytes: int = 0
+    error: str | None = None
+    front: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "neck": c.neck,
+            "variant": c.variant,
+            "channels": c.channels,
+            "cells": c.cells,
+            "levels": c.levels,
+            "size": c.size,
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "peak_bytes": self.peak_bytes,
+            "pareto": self.front,
+            "error": self.error,
+        }
+
+
+def expand(bases: Sequence[NeckConfig], axes: Mapping[str, Sequence[int]]) -> list[NeckConfig]:
+    """Every base configuration with every combination of the axes' values (base order, then axes)."""
+    unknown = set(axes) - set(AXES)
+    if unknown:
+        raise ConfigError(f"a sweep varies {', '.join(AXES)}, not {', '.join(sorted(unknown))}")
+    names = [a for a in AXES if a in axes]
+    configs = []
+    for base in bases:
+        for values in itertools.product(*(axes[a] for a in names)):
+            try:
+                changes: dict[str, Any] = dict(zip(names, values, strict=True))
+                configs.append(replace(base, **changes))
+            except ConfigError:  # e.g. --levels 11: outside what any neck takes
+                continue
+    return configs
+
+
+def price(cfg: NeckConfig) -> SweepRow:
+    """One configuration's analytic numbers (a refused configuration keeps its reason)."""
+    try:
+        p = profile(cfg)
+    except ConfigError as exc:
+        return SweepRow(cfg, error=str(exc))
+    t = p.neck_total
+    return SweepRow(cfg, params=t.params, macs=t.macs, flops=t.flops, peak_bytes=p.peak_bytes)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """For each (cost, size) point, whether no other point is at most as large on both and smaller
+    on one (both minimised). Ties on both keep every copy on the front."""
+    order = sorted(range(len(points)), key=lambda i: points[i])
+    front = [False] * len(points)
+    best_size = float("inf")
+    for rank, i in enumerate(order):
+        size = points[i][1]
+        same_as_previous = rank > 0 and points[order[rank - 1]] == points[i] and front[order[rank - 1]]
+        if size < best_size or same_as_previous:
+            front[i] = True
+            best_size = min(best_size, size)
+    return front
+
+
+def mark_front(rows: Sequence[SweepRow], key: Callable[[SweepRow], tuple[float, float]]) -> list[SweepRow]:
+    """The rows with ``front`` set on the Pareto-optimal ones among those that built."""
+    ok = [i for i, r in enumerate(rows) if r.error is None]
+    flags = pareto_front([key(rows[i]) for i in ok])
+    on_front = {i for i, flag in zip(ok, flags, strict=True) if flag}
+    return [replace(r, front=i in on_front) for i, r in enumerate(rows)]
+
+
+def run_sweep(
+    configs: Sequence[NeckConfig], *, workers: int | None = None, on_row: Callable[[int, int], None] | None = None
+) -> list[SweepRow]:
+    """Price every configuration (in ``workers`` processes; 1 = in this one), in input order, then
+    mark the Pareto front of capacity against compute: the configurations with the most params for
+    their MACs (none other has more params for fewer or equal MACs)."""
+    workers = workers or os.cpu_count() or 1
+    rows: Iterable[SweepRow]
+    if workers == 1 or len(configs) < 8:
+        rows = map(price, configs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        rows = pool.map(price, configs, chunksize=max(1, len(configs) // (4 * workers)))
+    done = []
+    try:
+        for row in rows:
+            done.append(row)
+            if on_row is not None:
+                on_row(len(done), len(configs))
+    finally:
+        if workers != 1 and len(configs) >= 8:
+            pool.shutdown(cancel_futures=True)
+    return mark_front(done, lambda r: (r.macs, -r.params))

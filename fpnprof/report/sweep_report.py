@@ -1,0 +1,47 @@
+"""``fpnprof sweep``: one row per configuration, the Pareto front marked and listed on its own."""
+
+from __future__ import annotations
+
+from fpnprof.cost.sweep import SweepRow
+from fpnprof.report.model import Column, Report, Section
+
+SCHEMA_VERSION = 1
+FRONT_MARK = "*"
+
+
+def _columns(varied: list[str]) -> list[Column]:
+    axis_columns = [Column(a, a, "int") for a in ("channels", "cells", "levels", "size")]
+    return [
+        Column("front", "front"),
+        Column("neck", "neck"),
+        Column("variant", "variant", drop=2),
+        *[c if c.key in varied else Column(c.key, c.header, c.kind, drop=3) for c in axis_columns],
+        Column("params", "params", "int"),
+        Column("macs", "GMACs (fvcore)", "giga"),
+        Column("flops", "GFLOPs", "giga", drop=4),
+        Column("peak_bytes", "peak act. MB", "mb", drop=1),
+    ]
+
+
+def sweep_report(rows: list[SweepRow], varied: list[str], seconds: float) -> Report:
+    ok = [r for r in rows if r.error is None]
+    table = [r.to_json() | {"front": FRONT_MARK if r.front else ""} for r in ok]
+    front = sorted((t for t in table if t["front"]), key=lambda t: (t["macs"], t["params"]))
+    columns = _columns(varied)
+    sections = [
+        Section(
+            f"sweep: {len(rows)} configurations, neck alone ({FRONT_MARK} = on the Pareto front: the most params for their MACs)",
+            columns,
+            table,
+        ),
+        Section("the Pareto front, by MACs: no other configuration has more params for no more MACs", columns, front),
+    ]
+    notes = [
+        f"priced {len(rows)} configurations in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):,.0f} configs/s); "
+        "params, GMACs and GFLOPs are the neck's; peak act. MB is the whole forward pass's."
+    ]
+    refused = [r for r in rows if r.error is not None]
+    if refused:
+        notes.append(f"{len(refused)} configurations cannot be built, e.g. {refused[0].error}")
+    data = {"schema_version": SCHEMA_VERSION, "rows": [r.to_json() for r in rows], "seconds": seconds}
+    return Report(sections, data, notes)

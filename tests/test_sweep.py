@@ -1,0 +1,59 @@
+"""``fpnprof sweep``: the Cartesian product, the Pareto front (checked by brute force), the pool."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import run
+
+from fpnprof.cost.sweep import expand, pareto_front, run_sweep
+from fpnprof.model.config import NeckConfig
+
+
+def test_pareto_front_by_hand() -> None:
+    # (cost, size), both minimised: (1, 5) and (2, 3) and (4, 1) trade off; (3, 4) is beaten by (2, 3);
+    # (2, 3) twice keeps both copies; (1, 6) loses to (1, 5) at the same cost; (5, 1) to (4, 1) at the same size
+    points = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 1.0), (2.0, 3.0), (1.0, 6.0), (5.0, 1.0)]
+    assert pareto_front(points) == [True, True, False, True, True, False, False]
+
+
+def _dominated(row: dict[str, int], rows: list[dict[str, int]]) -> bool:
+    """More params for no more MACs, or as many params for fewer MACs."""
+    return any(
+        (o["params"] > row["params"] and o["macs"] <= row["macs"]) or (o["params"] >= row["params"] and o["macs"] < row["macs"])
+        for o in rows
+    )
+
+
+def test_sweep_marks_exactly_the_undominated_configurations() -> None:
+    args = ["sweep", "bifpn", "fpn", "--variant", "paper", "--channels", "16,24,40", "--cells", "1,2,3", "--levels", "3,4"]
+    data = json.loads(run(*args, "--size", "32", "--workers", "2", "-f", "json").stdout)
+    rows = data["rows"]
+    assert len(rows) == 2 * 3 * 3 * 2  # necks x channels x cells x levels
+    assert all(r["error"] is None for r in rows)
+    for row in rows:  # brute force, O(n^2): independent of the sort-and-sweep in fpnprof
+        assert row["pareto"] == (not _dominated(row, rows)), row
+    assert any(r["pareto"] for r in rows) and not all(r["pareto"] for r in rows)
+
+
+def test_pool_and_single_process_agree_and_refusals_are_kept() -> None:
+    bases = [NeckConfig(neck="bifpn", variant="tutorial", channels=8, batch=1, size=64)]
+    configs = expand(bases, {"size": [64, 48, 36], "cells": [1, 2], "levels": [3, 5]})
+    assert len(configs) == 12
+    pooled, single = run_sweep(configs, workers=2), run_sweep(configs, workers=1)
+    assert pooled == single
+    refused = [r for r in single if r.error]
+    assert refused and all("exact halves" in (r.error or "") for r in refused)  # the seed's BiFPN at 36, 5 levels
+
+
+def test_sweep_table_plot_and_refusals(tmp_path: object) -> None:
+    pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    plot = Path(str(tmp_path)) / "front.svg"
+    table = run("sweep", "fpn", "--channels", "32,64", "--plot", str(plot), columns=80)
+    assert table.exit_code == 0 and "Pareto front" in table.stdout and plot.stat().st_size > 0
+    assert all(len(line) <= 80 for line in table.stdout.splitlines()) and "…" not in table.stdout
+    bad = run("sweep", "fpn", "--channels", "0,x")
+    assert bad.exit_code == 2 and "--channels" in bad.stderr
