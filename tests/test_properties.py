@@ -88,6 +88,7 @@ VALUES = {
     "--processes": (["1"], ["0"]),
     "--output": (["{tmp}/out.txt"], ["{tmp}", "/no/such/dir/x"]),
     "--plot": (["{tmp}/p.png"], ["{tmp}/p.txt", "{tmp}"]),
+    "--workers": (["0", "1"], ["-1"]),
 }
 NECK_OPTIONS = ["--variant", "--levels", "--min-level", "--channels", "--cells", "--batch", "--size", "--stem"]
 OPTIONS = {
@@ -97,6 +98,18 @@ OPTIONS = {
     "graph": [*NECK_OPTIONS[:-1], "--part", "--output"],
     "peak": ["--device", "--backend", "--dtype", "--threads", "--format", "--output"],
     "list": ["--format", "--output"],
+    "sweep": [
+        "--variant",
+        "--channels",
+        "--cells",
+        "--levels",
+        "--size",
+        "--stem",
+        "--workers",
+        "--format",
+        "--output",
+        "--plot",
+    ],
 }
 FLAGS = {"shapes": ["--detail", "--by-op"], "compare": ["--bench", "--isolated"], "bench": ["--isolated", "--breakdown"]}
 
@@ -109,7 +122,7 @@ def argument_lists(draw: st.DrawFn) -> list[str]:
     args = [command]
     if command in ("shapes", "graph"):
         args.append(draw(st.sampled_from(["fpn", "pafpn", "bifpn", "bifpn", "fpnn"])))
-    elif command in ("bench", "compare"):
+    elif command in ("bench", "compare", "sweep"):
         args += draw(st.lists(st.sampled_from(["fpn", "pafpn", "bifpn"]), max_size=2))
     for _ in range(draw(st.integers(0, 4))):
         option = draw(st.sampled_from(OPTIONS[command] + ["--output"] * 2))
