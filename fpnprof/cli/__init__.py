@@ -154,7 +154,7 @@ def bench(
       fpnprof bench bifpn --variant paper --size 64,128,256 --part total --plot latency.png
     """
     from fpnprof.bench.spec import parse_int_list
-    from fpnprof.cli.commands import run_bench_command
+    from fpnprof.cli.commands import Timing, run_bench_command
 
     preflight(fmt, output, plot)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
@@ -166,15 +166,10 @@ def bench(
             sizes=sizes,
             part=part,
             engine=engine,
-            device=device,
-            backend=backend,
-            threads=threads,
+            timing=Timing(backend, device, threads, min_time, isolated, breakdown),
             warmup=warmup,
             repeat=repeat,
-            min_time=min_time,
             processes=processes,
-            isolated=isolated,
-            breakdown=breakdown,
             plot=plot,
             on_progress=on_progress,
         )
@@ -225,25 +220,21 @@ def compare(
 
       fpnprof compare fpn bifpn --variant paper --bench --breakdown --format markdown -o necks.md
     """
-    from fpnprof.cli.commands import run_compare
+    from fpnprof.cli.commands import Timing, run_compare
     from fpnprof.errors import ConfigError
 
     preflight(fmt, output, plot)
     if variant not in ("tutorial", "paper", "both"):
         raise ConfigError(f"--variant takes tutorial, paper or both, got {variant!r}")
+    if breakdown and not bench:
+        raise ConfigError("--breakdown goes with --bench")
     variants = ["tutorial", "paper"] if variant == "both" else [variant]
     configs = [opts.config(n, variant=v, levels=levels) for n in (necks or list(NECKS)) for v in variants]
     with progress_display() as on_progress:
         report = run_compare(
             configs,
             baseline=baseline,
-            bench=bench,
-            backend=backend,
-            device=device,
-            threads=threads,
-            min_time=min_time,
-            isolated=isolated,
-            breakdown=breakdown,
+            bench=Timing(backend, device, threads, min_time, isolated, breakdown) if bench else None,
             plot=plot,
             on_progress=on_progress,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,18 @@ from fpnprof.report.profile_report import profile_report
 if TYPE_CHECKING:
     from fpnprof.bench.rows import BenchRow
     from fpnprof.bench.runner import Progress
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How to time rows, as ``bench`` and ``compare --bench`` both take it."""
+
+    backend: str = "auto"
+    device: str = "cpu"
+    threads: int = 0
+    min_time: float = 1.0
+    isolated: bool = False
+    breakdown: bool = False
 
 
 def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, verify_with: str | None = None) -> Report:
@@ -44,39 +57,34 @@ def run_bench_command(
     sizes: list[int],
     part: str,
     engine: str,
-    device: str,
-    backend: str,
-    threads: int,
+    timing: Timing,
     warmup: int,
     repeat: int | None,
-    min_time: float,
     processes: int = 3,
-    isolated: bool = False,
-    breakdown: bool = False,
     plot: Path | None = None,
     on_progress: Progress | None = None,
 ) -> Report:
-    """Expand the sweep, measure every row (paired unless ``isolated``), and build the report;
+    """Expand the sweep, measure every row (paired unless ``timing.isolated``), and build the report;
     ``on_progress(done, total, what)`` hears of every worker started."""
     from fpnprof.bench.runner import provenance, run_bench
     from fpnprof.bench.spec import ENGINES, BenchSpec, expand_sweep, parse_choices, resolve_backend
     from fpnprof.model.parts import PARTS
     from fpnprof.report.bench_report import bench_report
 
-    backend = resolve_backend(backend, device)
+    backend = resolve_backend(timing.backend, timing.device)
     engines = parse_choices(
         engine, "--engine", tuple(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
     )
-    if breakdown and "eager" not in engines:
+    if timing.breakdown and "eager" not in engines:
         raise ConfigError("--breakdown times each node of fpnprof's own executor: it needs the eager engine in --engine")
     template = BenchSpec(
         config=configs[0],
         backend=backend,
-        device=device,
-        threads=threads,
+        device=timing.device,
+        threads=timing.threads,
         warmup=warmup,
         repeat=repeat,
-        min_time=min_time,
+        min_time=timing.min_time,
         processes=processes,
     )
     specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
@@ -86,7 +94,7 @@ def run_bench_command(
         if len(batches) < 2 and len(sizes) < 2:
             raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
         check_plot_path(plot)
-    rows = run_bench(specs, isolated=isolated, breakdown=breakdown, on_progress=on_progress)
+    rows = run_bench(specs, isolated=timing.isolated, breakdown=timing.breakdown, on_progress=on_progress)
     report = bench_report(rows, provenance(rows))
     if plot is not None:
         from fpnprof.report.plots import latency_plot
@@ -145,35 +153,26 @@ def _ratio(row: BenchRow, base: BenchRow, prefix: str) -> dict[str, Any]:
     return {f"{prefix}_{k}": v for k, v in ratio.items()} | {f"{prefix}_ratio_text": ratio_text(ratio)}
 
 
-def _latency(
-    configs: list[NeckConfig],
-    baseline: int,
-    *,
-    backend: str,
-    device: str,
-    threads: int,
-    min_time: float,
-    isolated: bool,
-    breakdown: bool,
-    on_progress: Progress | None,
-) -> list[dict[str, Any]]:
+def _latency(configs: list[NeckConfig], baseline: int, timing: Timing, on_progress: Progress | None) -> list[dict[str, Any]]:
     """Eager and every deployed engine for every neck (the neck alone), paired in one run; per
     neck, eager and the fastest deployed engine, each with its ratio to the baseline neck's."""
     from fpnprof.bench.runner import run_bench
     from fpnprof.bench.spec import BenchSpec, compare_engines, resolve_backend
     from fpnprof.report.bench_report import ci_text
 
-    backend = resolve_backend(backend, device)
+    backend, device = resolve_backend(timing.backend, timing.device), timing.device
     specs = [
-        BenchSpec(config=cfg, part="neck", backend=backend, device=device, engine=e, threads=threads, min_time=min_time)
+        BenchSpec(
+            config=cfg, part="neck", backend=backend, device=device, engine=e, threads=timing.threads, min_time=timing.min_time
+        )
         for cfg in configs
         for e in compare_engines(backend, device)
     ]
     base = configs[baseline]
     rows = run_bench(
         specs,
-        isolated=isolated,
-        breakdown=breakdown,
+        isolated=timing.isolated,
+        breakdown=timing.breakdown,
         baseline=(base.neck, base.variant),
         on_progress=on_progress,
         peaks=False,  # compare shows no % of peak (a breakdown still measures them)
@@ -214,24 +213,17 @@ def run_compare(
     configs: list[NeckConfig],
     *,
     baseline: str | None = None,
-    bench: bool = False,
-    backend: str = "auto",
-    device: str = "cpu",
-    threads: int = 0,
-    min_time: float = 1.0,
-    isolated: bool = False,
-    breakdown: bool = False,
+    bench: Timing | None = None,
     plot: Path | None = None,
     on_progress: Progress | None = None,
 ) -> Report:
+    """Analytic numbers side by side as ratios to ``baseline``; with ``bench``, latency too."""
     from fpnprof.report.compare_report import compare_report
 
     profiles = [profile_graph(cfg, build_graph(cfg)) for cfg in configs]
     names = [cfg.neck for cfg in configs]
     if baseline is not None and baseline not in names:
         raise ConfigError(f"--baseline {baseline!r} is not among the compared necks ({', '.join(dict.fromkeys(names))})")
-    if breakdown and not bench:
-        raise ConfigError("--breakdown goes with --bench")
     if plot is not None:
         from fpnprof.report.plots import check_plot_path
 
@@ -239,17 +231,7 @@ def run_compare(
     index = names.index(baseline) if baseline is not None else 0
     latency = None
     if bench:
-        latency = _latency(
-            configs,
-            index,
-            backend=backend,
-            device=device,
-            threads=threads,
-            min_time=min_time,
-            isolated=isolated,
-            breakdown=breakdown,
-            on_progress=on_progress,
-        )
+        latency = _latency(configs, index, bench, on_progress)
     report = compare_report(profiles, index, latency)
     if plot is not None:
         from fpnprof.report.plots import macs_stacked_plot
