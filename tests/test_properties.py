@@ -111,7 +111,12 @@ OPTIONS = {
         "--plot",
     ],
 }
-FLAGS = {"shapes": ["--detail", "--by-op"], "compare": ["--bench", "--isolated"], "bench": ["--isolated", "--breakdown"]}
+FLAGS = {
+    "shapes": ["--detail", "--by-op"],
+    "compare": ["--bench", "--isolated"],
+    "bench": ["--isolated", "--breakdown"],
+    "sweep": ["--bench", "--isolated"],
+}
 
 
 @st.composite

@@ -57,3 +57,18 @@ def test_sweep_table_plot_and_refusals(tmp_path: object) -> None:
     assert all(len(line) <= 80 for line in table.stdout.splitlines()) and "…" not in table.stdout
     bad = run("sweep", "fpn", "--channels", "0,x")
     assert bad.exit_code == 2 and "--channels" in bad.stderr
+
+
+@pytest.mark.slow
+def test_sweep_bench_marks_the_front_against_measured_latency() -> None:
+    args = ["sweep", "bifpn", "--variant", "paper", "--channels", "8,16", "--cells", "1,2", "--size", "32", "--levels", "3"]
+    data = json.loads(run(*args, "--bench", "--backend", "torch", "--min-time", "0.05", "-f", "json").stdout)
+    rows = data["rows"]
+    assert len(rows) == 4 and all(r["latency_ms"] > 0 and r["latency_ci95_half_pct"] >= 0 for r in rows)
+    for row in rows:  # brute force against the measured medians
+        beaten = any(
+            (o["params"] > row["params"] and o["latency_ms"] <= row["latency_ms"])
+            or (o["params"] >= row["params"] and o["latency_ms"] < row["latency_ms"])
+            for o in rows
+        )
+        assert row["pareto"] == (not beaten), row

@@ -318,6 +318,15 @@ def sweep(
     ] = None,
     size: Annotated[str, typer.Option(help="Input sides, e.g. 64,128,256.")] = "64",
     workers: Annotated[int, typer.Option(help="Processes pricing the configurations (0 = every core).")] = 0,
+    bench: Annotated[
+        bool,
+        typer.Option(help="Also time every neck (eager, side by side) and mark the front against latency.", metavar=""),
+    ] = False,
+    backend: BackendOpt = "auto",
+    device: Device = "cpu",
+    threads: Threads = 0,
+    min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per configuration.")] = 0.5,
+    isolated: Isolated = False,
     plot: Annotated[Path | None, typer.Option(help="GMACs against params, the front drawn, to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
@@ -330,9 +339,11 @@ def sweep(
       fpnprof sweep bifpn --variant paper --channels 64,88,112,160,224,288 --cells 3,4,5,6,7,8
 
       fpnprof sweep fpn pafpn bifpn --variant paper --channels 64,128,256 --levels 4,5 --plot front.png
+
+      fpnprof sweep bifpn --variant paper --channels 64,128 --cells 2,3 --bench --backend torch
     """
     from fpnprof.bench.spec import parse_int_list
-    from fpnprof.cli.commands import run_sweep_command
+    from fpnprof.cli.commands import Timing, run_sweep_command
     from fpnprof.errors import ConfigError
 
     preflight(fmt, output, plot)
@@ -346,7 +357,8 @@ def sweep(
         opts.config(n, channels=axes["channels"][0], cells=axes["cells"][0], size=axes["size"][0]) for n in necks or list(NECKS)
     ]
     with progress_display() as on_progress:
-        report = run_sweep_command(bases, axes, workers=workers or None, plot=plot, on_progress=on_progress)
+        timing = Timing(backend, device, threads, min_time, isolated) if bench else None
+        report = run_sweep_command(bases, axes, workers=workers or None, bench=timing, plot=plot, on_progress=on_progress)
     emit(report, fmt, output)
 
 

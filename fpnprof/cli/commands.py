@@ -16,6 +16,7 @@ from fpnprof.report.profile_report import profile_report
 if TYPE_CHECKING:
     from fpnprof.bench.rows import BenchRow
     from fpnprof.bench.runner import Progress
+    from fpnprof.cost.sweep import SweepRow
 
 
 @dataclass(frozen=True)
@@ -284,13 +285,15 @@ def run_sweep_command(
     axes: dict[str, list[int]],
     *,
     workers: int | None = None,
+    bench: Timing | None = None,
     plot: Path | None = None,
     on_progress: Progress | None = None,
 ) -> Report:
-    """Price the Cartesian product analytically (all cores) and mark the MACs-vs-params Pareto front."""
+    """Price the Cartesian product analytically (all cores) and mark the Pareto front of params
+    against MACs; with ``bench``, time every neck too (eager, paired) and mark it against latency."""
     import time
 
-    from fpnprof.cost.sweep import expand, run_sweep
+    from fpnprof.cost.sweep import expand, latency_key, mark_front, run_sweep
     from fpnprof.report.sweep_report import sweep_report
 
     configs = expand(bases, axes)
@@ -299,10 +302,42 @@ def run_sweep_command(
     start = time.perf_counter()
     rows = run_sweep(configs, workers=workers, on_row=(lambda d, t: on_progress(d, t, "pricing")) if on_progress else None)
     seconds = time.perf_counter() - start
-    report = sweep_report(rows, [a for a in axes if len(axes[a]) > 1], seconds)
+    if bench is not None:
+        rows = mark_front(_time_sweep(rows, bench, on_progress), latency_key)
+    report = sweep_report(rows, [a for a in axes if len(axes[a]) > 1], seconds, timed=bench is not None)
     if plot is not None:
         from fpnprof.report.plots import pareto_plot
 
         pareto_plot(rows, plot)
         report.notes.append(f"plot written to {plot}")
     return report
+
+
+def _time_sweep(rows: list[SweepRow], timing: Timing, on_progress: Progress | None) -> list[SweepRow]:
+    """Each built configuration's neck, eager, timed side by side (paired rounds)."""
+    from dataclasses import replace
+
+    from fpnprof.bench.runner import run_bench
+    from fpnprof.bench.spec import BenchSpec, resolve_backend
+
+    backend = resolve_backend(timing.backend, timing.device)
+    built = [i for i, r in enumerate(rows) if r.error is None]
+    specs = [
+        BenchSpec(
+            config=rows[i].config,
+            part="neck",
+            backend=backend,
+            device=timing.device,
+            threads=timing.threads,
+            min_time=timing.min_time,
+        )
+        for i in built
+    ]
+    measured = run_bench(specs, isolated=timing.isolated, on_progress=on_progress, peaks=False)
+    out = list(rows)
+    for i, m in zip(built, measured, strict=True):
+        if "median_ms" in m:
+            out[i] = replace(rows[i], latency_ms=m["median_ms"], latency_ci_pct=m["ci95_half_pct"])
+        else:
+            out[i] = replace(rows[i], error=m.get("error") or "not timed")
+    return out

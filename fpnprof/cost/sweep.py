@@ -33,6 +33,9 @@ class SweepRow:
     peak_bytes: int = 0
     error: str | None = None
     front: bool = False
+    #: with ``sweep --bench``: the neck's eager median and its CI half-width (% of the median)
+    latency_ms: float | None = None
+    latency_ci_pct: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
@@ -49,6 +52,8 @@ class SweepRow:
             "peak_bytes": self.peak_bytes,
             "pareto": self.front,
             "error": self.error,
+            "latency_ms": self.latency_ms,
+            "latency_ci95_half_pct": self.latency_ci_pct,
         }
 
 
@@ -95,11 +100,23 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
 
 
 def mark_front(rows: Sequence[SweepRow], key: Callable[[SweepRow], tuple[float, float]]) -> list[SweepRow]:
-    """The rows with ``front`` set on the Pareto-optimal ones among those that built."""
-    ok = [i for i, r in enumerate(rows) if r.error is None]
+    """The rows with ``front`` set on the Pareto-optimal ones among those that built (and, for a
+    latency front, were timed)."""
+    latency = key is latency_key
+    ok = [i for i, r in enumerate(rows) if r.error is None and (not latency or r.latency_ms is not None)]
     flags = pareto_front([key(rows[i]) for i in ok])
     on_front = {i for i, flag in zip(ok, flags, strict=True) if flag}
     return [replace(r, front=i in on_front) for i, r in enumerate(rows)]
+
+
+def macs_key(row: SweepRow) -> tuple[float, float]:
+    """Compute against capacity: MACs up, params down (both minimised)."""
+    return (row.macs, -row.params)
+
+
+def latency_key(row: SweepRow) -> tuple[float, float]:
+    """Measured time against capacity (``sweep --bench``)."""
+    return (row.latency_ms or 0.0, -row.params)
 
 
 def run_sweep(
@@ -124,4 +141,4 @@ def run_sweep(
     finally:
         if workers != 1 and len(configs) >= 8:
             pool.shutdown(cancel_futures=True)
-    return mark_front(done, lambda r: (r.macs, -r.params))
+    return mark_front(done, macs_key)

@@ -9,7 +9,7 @@ SCHEMA_VERSION = 1
 FRONT_MARK = "*"
 
 
-def _columns(varied: list[str]) -> list[Column]:
+def _columns(varied: list[str], timed: bool) -> list[Column]:
     axis_columns = [Column(a, a, "int") for a in ("channels", "cells", "levels", "size")]
     return [
         Column("front", "front"),
@@ -20,21 +20,28 @@ def _columns(varied: list[str]) -> list[Column]:
         Column("macs", "GMACs (fvcore)", "giga"),
         Column("flops", "GFLOPs", "giga", drop=4),
         Column("peak_bytes", "peak act. MB", "mb", drop=1),
+        *([Column("latency_ms", "ms (neck)", "ms"), Column("ci", "±95%", "num", drop=2)] if timed else []),
     ]
 
 
-def sweep_report(rows: list[SweepRow], varied: list[str], seconds: float) -> Report:
+def sweep_report(rows: list[SweepRow], varied: list[str], seconds: float, *, timed: bool = False) -> Report:
     ok = [r for r in rows if r.error is None]
-    table = [r.to_json() | {"front": FRONT_MARK if r.front else ""} for r in ok]
-    front = sorted((t for t in table if t["front"]), key=lambda t: (t["macs"], t["params"]))
-    columns = _columns(varied)
+    table = [
+        r.to_json() | {"front": FRONT_MARK if r.front else "", "ci": f"±{r.latency_ci_pct:.1f}%" if r.latency_ci_pct else "-"}
+        for r in ok
+    ]
+    cost = "latency" if timed else "MACs"
+    cost_key = "latency_ms" if timed else "macs"
+    front = sorted((t for t in table if t["front"]), key=lambda t: (t[cost_key], t["params"]))
+    columns = _columns(varied, timed)
     sections = [
         Section(
-            f"sweep: {len(rows)} configurations, neck alone ({FRONT_MARK} = on the Pareto front: the most params for their MACs)",
+            f"sweep: {len(rows)} configurations, neck alone "
+            f"({FRONT_MARK} = on the Pareto front: the most params for their {cost})",
             columns,
             table,
         ),
-        Section("the Pareto front, by MACs: no other configuration has more params for no more MACs", columns, front),
+        Section(f"the Pareto front, by {cost}: no other configuration has more params for no more {cost}", columns, front),
     ]
     notes = [
         f"priced {len(rows)} configurations in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):,.0f} configs/s); "
