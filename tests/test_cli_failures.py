@@ -110,7 +110,14 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the workers")
-def test_ctrl_c_ends_workers_writes_nothing_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")], ids=["ctrl-c", "kill"]
+)
+def test_a_signal_ends_workers_writes_nothing_and_exits_128_plus_it(
+    tmp_path: Path, signum: signal.Signals, code: int, said: str
+) -> None:
+    """Ctrl-C (SIGINT) or `kill` (SIGTERM): workers reaped, no file, and (autouse fixture) no
+    temporary folder left: the exports folder is made before the first worker starts."""
     target = tmp_path / "out.json"
     cmd = [sys.executable, "-m", "fpnprof", "bench", "fpn", "--backend", "torch", "--part", "neck", *TINY[:8]]
     proc = subprocess.Popen(
@@ -129,10 +136,10 @@ def test_ctrl_c_ends_workers_writes_nothing_and_exits_130(tmp_path: Path) -> Non
     workers = _children(proc.pid)
     names = [Path(f"/proc/{w}/cmdline").read_text().replace("\0", " ") for w in workers]
     assert any("fpnprof.bench.worker" in n for n in names), names
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == code, err
+    assert said in err and "Traceback" not in err
     left = [w for w in workers if Path(f"/proc/{w}").exists()]
     assert not left, [Path(f"/proc/{w}/cmdline").read_text() for w in left]
     assert list(tmp_path.iterdir()) == []

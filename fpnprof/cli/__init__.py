@@ -30,7 +30,7 @@ from fpnprof.cli.options import (
     neck_options,
     part_names,
 )
-from fpnprof.cli.output import emit, guarded, preflight, progress_display
+from fpnprof.cli.output import emit, guarded, on_sigterm_unwind, preflight, progress_display
 from fpnprof.model.config import VARIANTS, require_choice
 from fpnprof.model.necks import NECKS, neck_names_text
 from fpnprof.report.files import write_atomic
@@ -378,4 +378,5 @@ def list_(fmt: Format = "table", output: Output = None) -> None:
 
 
 def main() -> None:
+    on_sigterm_unwind()
     app()

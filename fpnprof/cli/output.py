@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,24 @@ if TYPE_CHECKING:
     from fpnprof.bench.runner import Progress
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``), raised like Ctrl-C's KeyboardInterrupt so the same cleanup runs: workers
+    killed and reaped, temporary folders removed, no output file (see :func:`on_sigterm_unwind`)."""
+
+
+def on_sigterm_unwind() -> None:
+    """Make SIGTERM unwind the stack (raise :class:`Terminated`) instead of ending the process
+    where it stands, which left the workers and the Paddle export folder behind."""
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+
+
 def guarded(fn: F) -> F:
-    """Turn fpnprof's errors into one line on stderr and exit code 2, Ctrl-C into exit 130 (never a traceback)."""
+    """Turn fpnprof's errors into one line on stderr and exit code 2, Ctrl-C and SIGTERM into 130 and 143
+    (never a traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -37,7 +54,10 @@ def guarded(fn: F) -> F:
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing written", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(128 + signal.SIGINT) from None
+        except Terminated:
+            typer.echo("terminated: nothing written", err=True)
+            raise typer.Exit(128 + signal.SIGTERM) from None
 
     return wrapper  # type: ignore[return-value]
 
