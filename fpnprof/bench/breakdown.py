@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from fpnprof.cost.ops import node_cost
 from fpnprof.cost.rules import numel
@@ -56,18 +56,7 @@ class BreakdownRow:
     peak_share: float | None  # of the matmul peak (compute-bound) or copy peak (memory-bound)
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "nodes": self.nodes,
-            "ms": self.ms,
-            "share": self.share,
-            "flops": self.flops,
-            "bytes": self.bytes,
-            "gflops_per_s": self.gflops_per_s,
-            "intensity": self.intensity,
-            "bound": self.bound,
-            "peak_share": self.peak_share,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

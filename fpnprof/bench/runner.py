@@ -59,13 +59,11 @@ def call_worker(payload: dict[str, Any], env: dict[str, str], what: str) -> dict
     ) as proc:
         try:
             stdout, stderr = proc.communicate(json.dumps(payload), timeout=WORKER_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
+        except BaseException as exc:  # a timeout, Ctrl-C or SIGTERM: end the worker and reap it
             proc.kill()
             proc.wait()
-            raise BackendUnavailable(f"the {what} worker ran over {WORKER_TIMEOUT_S} s and was stopped") from None
-        except BaseException:  # Ctrl-C or a timeout: end the worker and reap it, leave no process behind
-            proc.kill()
-            proc.wait()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise BackendUnavailable(f"the {what} worker ran over {WORKER_TIMEOUT_S} s and was stopped") from None
             raise
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if proc.returncode < 0:

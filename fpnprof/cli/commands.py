@@ -89,12 +89,8 @@ def run_bench_command(
         processes=processes,
     )
     specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
-    if plot is not None:  # run_bench checks every spec before it measures
-        from fpnprof.report.plots import check_plot_path
-
-        if len(batches) < 2 and len(sizes) < 2:
-            raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
-        check_plot_path(plot)
+    if plot is not None and len(batches) < 2 and len(sizes) < 2:  # the file itself: cli preflight
+        raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
     rows = run_bench(specs, isolated=timing.isolated, breakdown=timing.breakdown, on_progress=on_progress)
     report = bench_report(rows, provenance(rows))
     if plot is not None:
@@ -225,10 +221,6 @@ def run_compare(
     names = [cfg.neck for cfg in configs]
     if baseline is not None and baseline not in names:
         raise ConfigError(f"--baseline {baseline!r} is not among the compared necks ({', '.join(dict.fromkeys(names))})")
-    if plot is not None:
-        from fpnprof.report.plots import check_plot_path
-
-        check_plot_path(plot)
     index = names.index(baseline) if baseline is not None else 0
     latency = None
     if bench:

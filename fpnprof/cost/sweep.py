@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,6 +20,8 @@ from fpnprof.model.config import NeckConfig
 
 #: Axes a sweep may vary, as NeckConfig fields.
 AXES = ("channels", "cells", "levels", "size")
+#: Fewer configurations than this are priced in this process (starting a pool costs more).
+POOL_FROM = 8
 
 
 @dataclass(frozen=True)
@@ -99,24 +102,23 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
     return front
 
 
-def mark_front(rows: Sequence[SweepRow], key: Callable[[SweepRow], tuple[float, float]]) -> list[SweepRow]:
-    """The rows with ``front`` set on the Pareto-optimal ones among those that built (and, for a
-    latency front, were timed)."""
-    latency = key is latency_key
-    ok = [i for i, r in enumerate(rows) if r.error is None and (not latency or r.latency_ms is not None)]
-    flags = pareto_front([key(rows[i]) for i in ok])
-    on_front = {i for i, flag in zip(ok, flags, strict=True) if flag}
+def mark_front(rows: Sequence[SweepRow], key: Callable[[SweepRow], tuple[float, float] | None]) -> list[SweepRow]:
+    """The rows with ``front`` set on the Pareto-optimal ones among those that built and have a key
+    (a latency front leaves out the rows that were not timed)."""
+    keyed = [(i, k) for i, r in enumerate(rows) if r.error is None and (k := key(r)) is not None]
+    flags = pareto_front([k for _, k in keyed])
+    on_front = {i for (i, _), flag in zip(keyed, flags, strict=True) if flag}
     return [replace(r, front=i in on_front) for i, r in enumerate(rows)]
 
 
-def macs_key(row: SweepRow) -> tuple[float, float]:
+def macs_key(row: SweepRow) -> tuple[float, float] | None:
     """Compute against capacity: MACs up, params down (both minimised)."""
     return (row.macs, -row.params)
 
 
-def latency_key(row: SweepRow) -> tuple[float, float]:
-    """Measured time against capacity (``sweep --bench``)."""
-    return (row.latency_ms or 0.0, -row.params)
+def latency_key(row: SweepRow) -> tuple[float, float] | None:
+    """Measured time against capacity (``sweep --bench``); None for a row that was not timed."""
+    return None if row.latency_ms is None else (row.latency_ms, -row.params)
 
 
 def run_sweep(
@@ -126,19 +128,15 @@ def run_sweep(
     mark the Pareto front of capacity against compute: the configurations with the most params for
     their MACs (none other has more params for fewer or equal MACs)."""
     workers = workers or os.cpu_count() or 1
-    rows: Iterable[SweepRow]
-    if workers == 1 or len(configs) < 8:
-        rows = map(price, configs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        rows = pool.map(price, configs, chunksize=max(1, len(configs) // (4 * workers)))
-    done = []
-    try:
+    done: list[SweepRow] = []
+    with ExitStack() as stack:
+        rows: Iterable[SweepRow] = map(price, configs)
+        if workers > 1 and len(configs) >= POOL_FROM:
+            pool = ProcessPoolExecutor(max_workers=workers)
+            stack.callback(pool.shutdown, cancel_futures=True)  # Ctrl-C: drop what has not started
+            rows = pool.map(price, configs, chunksize=max(1, len(configs) // (4 * workers)))
         for row in rows:
             done.append(row)
             if on_row is not None:
                 on_row(len(done), len(configs))
-    finally:
-        if workers != 1 and len(configs) >= 8:
-            pool.shutdown(cancel_futures=True)
     return mark_front(done, macs_key)
