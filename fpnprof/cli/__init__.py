@@ -30,10 +30,9 @@ from fpnprof.cli.options import (
     neck_options,
     part_names,
 )
-from fpnprof.cli.output import emit, guarded, on_sigterm_unwind, preflight, progress_display
+from fpnprof.cli.output import deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display
 from fpnprof.model.config import VARIANTS, require_choice
 from fpnprof.model.necks import NECKS, neck_names_text
-from fpnprof.report.files import write_atomic
 
 app = typer.Typer(
     name="fpnprof",
@@ -269,11 +268,7 @@ def graph(
     preflight(fmt, output, formats=DRAW_FORMATS)
     cfg = opts.config(neck)
     text = run_graph(cfg, fmt=fmt, part=part)
-    if output is not None:
-        write_atomic(output, text)
-        typer.echo(f"wrote {output}", err=True)
-    else:
-        typer.echo(text, nl=False)
+    deliver(text, output)
 
 
 @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -135,18 +136,24 @@ class NeckOptions:
         return NeckConfig(neck=neck, **fields)
 
 
+#: NeckConfig's defaults, except two the command line leaves open: levels (each neck's own) and
+#: in_channels (given as text with --backbone none).
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(NeckConfig)} | {"levels": None, "in_channels": None}
 #: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "variant": (Variant, "tutorial"),
-    "levels": (Levels, None),
-    "min_level": (MinLevel, 2),
-    "channels": (Channels, 256),
-    "cells": (Cells, 3),
-    "batch": (Batch, 2),
-    "size": (Size, 64),
-    "stem": (Stem, "tutorial"),
-    "backbone": (Backbone, "resnet18"),
-    "in_channels": (InChannels, None),
+    name: (annotation, _DEFAULTS[name])
+    for name, annotation in (
+        ("variant", Variant),
+        ("levels", Levels),
+        ("min_level", MinLevel),
+        ("channels", Channels),
+        ("cells", Cells),
+        ("batch", Batch),
+        ("size", Size),
+        ("stem", Stem),
+        ("backbone", Backbone),
+        ("in_channels", InChannels),
+    )
 }
 
 

@@ -73,11 +73,20 @@ def preflight(fmt: str, output: Path | None, plot: Path | None = None, formats: 
         check_plot_path(plot)
 
 
-def emit(report: Report, fmt: str, output: Path | None) -> None:
-    require_choice("format", fmt, FORMATS)
+def deliver(text: str, output: Path | None) -> None:
+    """Write ``text`` to ``output`` (atomically, saying so on stderr), or print it."""
     if output is not None:
-        write_atomic(output, render(report, fmt, width=160))
+        write_atomic(output, text)
         typer.echo(f"wrote {output}", err=True)
+    else:
+        typer.echo(text, nl=False)
+
+
+def emit(report: Report, fmt: str, output: Path | None) -> None:
+    """Render a report (``fmt`` already checked by :func:`preflight`): files and pipes get the full
+    table, a terminal one that fits its width."""
+    if output is not None:
+        deliver(render(report, fmt, width=160), output)
         return
     tty = sys.stdout.isatty()
     color = fmt == "table" and tty and "NO_COLOR" not in os.environ
@@ -85,7 +94,7 @@ def emit(report: Report, fmt: str, output: Path | None) -> None:
         width = int(os.environ["COLUMNS"])
     else:
         width = shutil.get_terminal_size((160, 24)).columns if tty else 160
-    typer.echo(render(report, fmt, color=color, width=width), nl=False)
+    deliver(render(report, fmt, color=color, width=width), None)
 
 
 @contextmanager
