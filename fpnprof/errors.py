@@ -19,3 +19,12 @@ class VerificationError(FpnprofError):
 
 class BackendUnavailable(FpnprofError):
     """A framework, engine or device that this machine cannot provide."""
+
+
+class NeckFileError(ConfigError):
+    """A neck file that cannot be read: one line naming the file, where in it, and the key."""
+
+    def __init__(self, path: str, where: str, key: str | None, message: str) -> None:
+        self.path, self.where, self.key = path, where, key
+        at = f"{where}, key {key!r}" if key else where
+        super().__init__(f"{path}: {at}: {message}")

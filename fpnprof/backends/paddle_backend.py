@@ -67,6 +67,11 @@ def _maxpool(node: Node) -> nn.Layer:
     )
 
 
+def _attention(x1: Any, x2: Any) -> Any:
+    """NAS-FPN's global-pooling cell (mmdet): x2 + sigmoid(global average of x2) * x1."""
+    return x2 + F.sigmoid(F.adaptive_avg_pool2d(x2, 1)) * x1
+
+
 #: One layer factory per op.
 LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
     Op.CONV: _conv,
@@ -79,6 +84,7 @@ LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
     Op.MAXPOOL: _maxpool,
     Op.ADAPTIVE_MAXPOOL: lambda n: nn.AdaptiveMaxPool2D(list(n.attrs["size"])),
     Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
+    Op.ATTENTION: lambda n: _Fn(_attention),
 }
 
 _SHARED_PARAMS = ("weight", "bias", "_mean", "_variance")

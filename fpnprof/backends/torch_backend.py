@@ -63,6 +63,11 @@ def _upsample(node: Node) -> nn.Module:
     return _Fn(lambda x: F.interpolate(x, size=size, mode="nearest"))
 
 
+def _attention(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """NAS-FPN's global-pooling cell (mmdet): x2 + sigmoid(global average of x2) * x1."""
+    return x2 + torch.sigmoid(F.adaptive_avg_pool2d(x2, 1)) * x1
+
+
 #: One module factory per op.
 LOWER: dict[Op, Callable[[Node], nn.Module]] = {
     Op.CONV: _conv,
@@ -75,6 +80,7 @@ LOWER: dict[Op, Callable[[Node], nn.Module]] = {
     Op.MAXPOOL: _maxpool,
     Op.ADAPTIVE_MAXPOOL: lambda n: nn.AdaptiveMaxPool2d(tuple(n.attrs["size"])),
     Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
+    Op.ATTENTION: lambda n: _Fn(_attention),
 }
 
 _SHARED = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

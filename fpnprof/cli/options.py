@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels
-from fpnprof.model.necks import NECKS, check_neck_name
+from fpnprof.model.necks import NECKS, neck_spec
 from fpnprof.report import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,9 +74,14 @@ Levels = Annotated[
         show_default=False,
     ),
 ]
-MinLevel = Annotated[int, typer.Option("--min-level", help="Lowest output level (2 = C2's resolution).")]
-Channels = Annotated[int, typer.Option(help="Neck width C.")]
-Cells = Annotated[int, typer.Option(help="BiFPN cells (repeats).")]
+MinLevel = Annotated[
+    int | None,
+    typer.Option("--min-level", help="Lowest output level (2 = C2's resolution). Default: 2, or the neck file's.", show_default=False),
+]
+Channels = Annotated[int | None, typer.Option(help="Neck width C. Default: 256, or the neck file's.", show_default=False)]
+Cells = Annotated[
+    int | None, typer.Option(help="Cells (repeats) of BiFPN or a neck file. Default: 3, or the neck file's.", show_default=False)
+]
 Batch = Annotated[int, typer.Option(help="Batch size.")]
 Size = Annotated[int, typer.Option(help="Input image side (square).")]
 Stem = Annotated[
@@ -126,19 +131,27 @@ class NeckOptions:
     def config(self, neck: str, **overrides: Any) -> NeckConfig:
         """A validated :class:`NeckConfig`; a command passes the options it owns (e.g. bench's batch
         and size sweeps, compare's variant) as ``overrides``."""
-        neck = check_neck_name(neck)
+        spec = neck_spec(neck)
         fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
         parsed = parse_in_channels(fields.pop("in_channels", None))
         if parsed is not None:
             fields["in_channels"] = parsed
+        for name in _FROM_NECK:  # not typed: the neck file's value, else NeckConfig's default
+            if fields.get(name) is None:
+                fields[name] = spec.defaults.get(name, _CONFIG_DEFAULTS[name])
         if fields.get("levels") is None:
-            fields["levels"] = NECKS[neck].default_levels
+            fields["levels"] = spec.default_levels
+        if spec.source is not None:  # a neck file has one form; --variant does not apply to it
+            fields["variant"] = spec.variants[0]
         return NeckConfig(neck=neck, **fields)
 
 
-#: NeckConfig's defaults, except two the command line leaves open: levels (each neck's own) and
-#: in_channels (given as text with --backbone none).
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(NeckConfig)} | {"levels": None, "in_channels": None}
+_CONFIG_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(NeckConfig)}
+#: Options a neck file may set defaults for: left open (None) on the command line until a neck is known.
+_FROM_NECK = ("channels", "cells", "min_level")
+#: NeckConfig's defaults, except those the command line leaves open: levels (each neck's own),
+#: in_channels (given as text with --backbone none) and what a neck file may set.
+_DEFAULTS: dict[str, Any] = _CONFIG_DEFAULTS | {"levels": None, "in_channels": None} | dict.fromkeys(_FROM_NECK)
 #: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     name: (annotation, _DEFAULTS[name])

@@ -98,6 +98,13 @@ OPS: dict[Op, OpSpec] = {
         lambda node: f"weighted fusion ({node.attrs['arity']} inputs)",
         several_aten_ops=True,
     ),
+    Op.ATTENTION: OpSpec(
+        cost.attention_cost,
+        "counted",  # its adaptive_avg_pool2d; the sigmoid, multiply and add are reported unsupported
+        _aten("aten::sigmoid", "aten::mul", "aten::add"),
+        _named("global-pooling attention"),
+        several_aten_ops=True,
+    ),
 }
 
 

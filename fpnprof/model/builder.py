@@ -107,3 +107,7 @@ class GraphBuilder:
 
     def fusion(self, xs: tuple[str, ...], name: str, *, eps: float = 1e-4) -> str:
         return self.add(Op.FUSION, xs, name, arity=len(xs), eps=eps)
+
+    def attention(self, x1: str, x2: str, name: str) -> str:
+        """NAS-FPN's global-pooling attention: x2 + sigmoid(global average of x2) * x1."""
+        return self.add(Op.ATTENTION, (x1, x2), name)

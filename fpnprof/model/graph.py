@@ -30,6 +30,7 @@ class Op(str, enum.Enum):
     MAXPOOL = "maxpool"
     ADAPTIVE_MAXPOOL = "adaptive_maxpool"
     FUSION = "weighted_fusion"
+    ATTENTION = "global_attention"
 
 
 class Part(str, enum.Enum):

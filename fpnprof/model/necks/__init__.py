@@ -31,18 +31,31 @@ def neck_names_text() -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def check_neck_name(name: str) -> str:
-    """Return ``name`` if it is a known neck; otherwise raise with the closest suggestion."""
+def neck_spec(name: str) -> NeckSpec:
+    """The spec of a registered neck, or of a neck file (``*.toml``: a path, or a shipped file's name);
+    otherwise raise with the closest suggestion."""
+    from fpnprof.model.neckfile import is_neck_file, load_neck_file, shipped_files
+
     if name in NECKS:
-        return name
+        return NECKS[name]
+    if is_neck_file(name):
+        return load_neck_file(name)
     close = difflib.get_close_matches(name.lower(), list(NECKS), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"unknown neck {name!r}{hint} (known: {', '.join(NECKS)})")
+    raise ConfigError(
+        f"unknown neck {name!r}{hint} (known: {', '.join(NECKS)}, or a neck file such as {', '.join(shipped_files()[:2])})"
+    )
+
+
+def check_neck_name(name: str) -> str:
+    """Return ``name`` if it names a known neck or a readable neck file; otherwise raise."""
+    neck_spec(name)
+    return name
 
 
 def build_graph(cfg: NeckConfig) -> Graph:
     """Backbone plus neck as one validated graph, with its features and outputs named by level."""
-    spec = NECKS[check_neck_name(cfg.neck)]
+    spec = neck_spec(cfg.neck)
     if cfg.variant not in spec.variants:
         raise ConfigError(f"{cfg.neck} comes as {' or '.join(spec.variants)}, not {cfg.variant!r}")
     builder = GraphBuilder()

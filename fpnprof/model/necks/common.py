@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from fpnprof.errors import ConfigError
 from fpnprof.model.builder import GraphBuilder
@@ -22,6 +22,10 @@ class NeckSpec:
     default_levels: int
     description: str
     variants: tuple[str, ...] = VARIANTS
+    #: Values a neck file sets for --channels, --cells, --levels, --min-level when they are not typed.
+    defaults: Mapping[str, int] = field(default_factory=dict)
+    #: The neck file it was read from (None for a built-in neck).
+    source: str | None = None
 
 
 def at_level(b: GraphBuilder, level: int, prefix: str) -> None:

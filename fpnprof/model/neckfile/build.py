@@ -1,0 +1,222 @@
+"""Build a parsed neck file into a graph: inputs, extra levels, cells of nodes, outputs.
+
+Every problem found while building (a level outside the neck, an input that does not exist at a
+level, widths a sum cannot take, a size that underflows) raises
+:class:`~fpnprof.errors.NeckFileError` naming the file, the node and the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fpnprof.errors import GraphError, NeckFileError
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.neckfile.blocks import BlockContext, apply_block, mentions_ratio
+from fpnprof.model.neckfile.schema import EQUAL_WIDTH_FUSIONS, NeckFile, NodeGroup
+from fpnprof.model.neckfile.syntax import LevelExpr, Reference
+from fpnprof.model.necks.common import at_level
+
+
+@dataclass
+class _Cell:
+    """What one cell has built so far: nodes by name and level, the newest node per level, node levels."""
+
+    by_name: dict[str, dict[int, str]]
+    latest: dict[int, str]
+    level_of: dict[str, int] = field(default_factory=dict)
+
+
+class FileNeckBuilder:
+    """Builds one :class:`NeckFile` for one configuration."""
+
+    def __init__(self, nf: NeckFile, b: GraphBuilder, cfg: NeckConfig) -> None:
+        self.nf, self.b, self.cfg = nf, b, cfg
+        self.bottom = cfg.min_level
+        self.top = cfg.top_input_level if nf.extra_from == "output" else cfg.max_level
+        self.hw: dict[int, tuple[int, int]] = {}
+
+    def fail(self, where: str, key: str | None, message: str) -> NeckFileError:
+        return NeckFileError(self.nf.path, where, key, message)
+
+    def guarded(self, where: str, key: str, step: Callable[[], str]) -> str:
+        """Run one building step, turning a shape error into a line naming ``where`` and ``key``."""
+        try:
+            return step()
+        except (GraphError, ValueError) as exc:
+            raise self.fail(where, key, _plain(str(exc), self.cfg)) from None
+
+    def ctx(self, width: int, ratio: int = 2) -> BlockContext:
+        return BlockContext(width=width, neck_width=self.cfg.channels, bn_eps=self.nf.bn_eps, ratio=ratio)
+
+    # Inputs and extra levels -----------------------------------------------------------------
+    def build(self, features: dict[int, str]) -> dict[int, str]:
+        cfg, nf = self.cfg, self.nf
+        feats: dict[int, str] = {}
+        for level in range(cfg.min_level, cfg.top_input_level + 1):
+            at_level(self.b, level, f"neck.input.p{level}.")
+            feats[level] = self.guarded(
+                "[inputs]", "block", lambda x=features[level]: apply_block(self.b, x, nf.input_block, self.ctx(cfg.channels))
+            )
+        extra = range(cfg.top_input_level + 1, cfg.max_level + 1)
+        if extra and nf.extra_from is None:
+            raise self.fail(
+                "[extra]",
+                None,
+                f"--levels {cfg.levels} asks for P{extra[0]}..P{extra[-1]} above the backbone's C{cfg.top_input_level}, "
+                "and the file has no [extra] table to make them; use fewer --levels or add one",
+            )
+        if nf.extra_from == "input":
+            self.make_extra(feats, extra)
+        for level in range(self.bottom, self.top + 1):
+            self.hw[level] = self.b.hw(feats[level])
+        for cell in range(cfg.cells):
+            feats = self.cell(cell, feats)
+        if nf.extra_from == "output":
+            self.make_extra(feats, extra)
+        return feats
+
+    def make_extra(self, feats: dict[int, str], levels: range) -> None:
+        for level in levels:
+            at_level(self.b, level, f"neck.extra.p{level}.")
+            src = feats[level - 1]
+            if self.nf.extra_block is None:
+                feats[level] = self.resample(src, level - 1, level, self.cfg.channels, "sum", "[extra]", "block")
+            else:
+                feats[level] = self.guarded(
+                    "[extra]", "block", lambda: apply_block(self.b, src, self.nf.extra_block or (), self.ctx(self.cfg.channels))
+                )
+            h, w = self.b.hw(feats[level])
+            if min(h, w) < 1:
+                raise self.fail("[extra]", "block", f"P{level} would be {h}x{w} at --size {self.cfg.size}; use fewer --levels")
+
+    # Cells ------------------------------------------------------------------------------------
+    def cell(self, cell: int, feats: dict[int, str]) -> dict[int, str]:
+        state = _Cell(by_name={"in": dict(feats)}, latest=dict(feats))
+        state.level_of = {node_id: level for level, node_id in feats.items()}
+        for group in self.nf.nodes:
+            state.by_name[group.name] = {}
+            for level in self.levels(group):
+                at_level(self.b, level, f"neck.cell{cell}.{group.name}_p{level}.")
+                out = self.node(group, level, state)
+                state.by_name[group.name][level] = state.latest[level] = out
+                state.level_of[out] = level
+        return {level: state.latest[level] for level in range(self.bottom, self.top + 1)}
+
+    def value(self, expr: LevelExpr, level: int | None) -> int:
+        return expr.value(l=level, bottom=self.bottom, top=self.top)
+
+    def levels(self, group: NodeGroup) -> list[int]:
+        where = f"node {group.name!r}"
+        if isinstance(group.levels, tuple):
+            start, end = group.levels
+            nominal = start.value(l=None, bottom=0, top=100), end.value(l=None, bottom=0, top=100)
+            step = 1 if nominal[1] >= nominal[0] else -1
+            a, b = self.value(start, None), self.value(end, None)
+            levels = list(range(a, b + step, step)) if (b - a) * step >= 0 else []
+        else:
+            levels = [self.value(expr, None) for expr in group.levels]
+        for level in levels:
+            if not self.bottom <= level <= self.top:
+                raise self.fail(where, "levels", f"P{level} is outside this neck's P{self.bottom}..P{self.top} ({self.span()})")
+        return levels
+
+    def span(self) -> str:
+        return f"--min-level {self.cfg.min_level} --levels {self.cfg.levels}"
+
+    def resolve(self, group: NodeGroup, ref: Reference, level: int, state: _Cell) -> str | None:
+        where = f"node {group.name!r}"
+        reasons = []
+        for choice in ref.choices:
+            target = self.value(choice.level, level)
+            if choice.name == group.name and target == level:
+                raise self.fail(where, "inputs", f"{ref.text!r} at P{level} reads the node itself (a cycle)")
+            if not self.bottom <= target <= self.top:
+                reasons.append(f"P{target} is outside this neck's P{self.bottom}..P{self.top} ({self.span()})")
+                continue
+            table = state.latest if choice.name == "latest" else state.by_name.get(choice.name, {})
+            if target in table:
+                return table[target]
+            built = sorted(table)
+            reasons.append(
+                f"{choice.name!r} has no node at P{target}"
+                + (f" (built at {', '.join(f'P{x}' for x in built)})" if built else " (not built yet)")
+            )
+        if ref.optional:
+            return None
+        hint = "; add ? to leave it out where it is missing" if len(reasons) == 1 else ""
+        raise self.fail(where, "inputs", f"{ref.text!r} at P{level}: {'; '.join(reasons)}{hint}")
+
+    def node(self, group: NodeGroup, level: int, state: _Cell) -> str:
+        where = f"node {group.name!r}"
+        sources = [s for ref in group.inputs if (s := self.resolve(group, ref, level, state)) is not None]
+        if not sources:
+            raise self.fail(where, "inputs", f"no input exists at P{level}")
+        if group.fusion == "attention" and len(sources) != 2:
+            raise self.fail(where, "inputs", f"attention takes two inputs, {len(sources)} exist at P{level}")
+        width = group.width.value(self.cfg.channels, 0)
+        edges = []
+        for k, src in enumerate(sources):
+            base = self.b.prefix
+            if len(sources) > 1:
+                self.b.prefix = f"{base}edge{k}."
+            edges.append(self.resample(src, state.level_of[src], level, width, group.fusion, where, "inputs"))
+            self.b.prefix = base
+        self.check_edges(group, level, edges)
+        x = edges[0] if len(edges) == 1 else self.guarded(where, "fusion", lambda: self.fuse(group.fusion, edges))
+        return self.guarded(where, "block", lambda: apply_block(self.b, x, group.block, self.ctx(width)))
+
+    def fuse(self, fusion: str, edges: list[str]) -> str:
+        if fusion == "sum":
+            return self.b.sum(tuple(edges), "fuse")
+        if fusion == "concat":
+            return self.b.concat(tuple(edges), "fuse")
+        if fusion == "fast_normalized":
+            return self.b.fusion(tuple(edges), "fuse")
+        return self.b.attention(edges[0], edges[1], "fuse")
+
+    def check_edges(self, group: NodeGroup, level: int, edges: list[str]) -> None:
+        where = f"node {group.name!r}"
+        sides = {self.b.hw(e) for e in edges} | {self.hw[level]}
+        if len(sides) > 1:
+            shown = ", ".join(f"{h}x{w}" for h, w in sorted(sides))
+            raise self.fail(where, "inputs", f"inputs reach P{level} at sizes {shown}; P{level} is {self.hw[level][0]}x{self.hw[level][1]}")
+        widths = [self.b.channels(e) for e in edges]
+        if group.fusion in EQUAL_WIDTH_FUSIONS and len(set(widths)) > 1:
+            raise self.fail(
+                where,
+                "fusion",
+                f"a {group.fusion} needs equal widths, got {', '.join(map(str, widths))} at P{level}; "
+                "add a [resample] width block or make the widths match",
+            )
+
+    def resample(self, src: str, src_level: int, level: int, width: int, fusion: str, where: str, key: str) -> str:
+        """Bring ``src`` to ``level`` (and to ``width`` where the fusion needs equal widths)."""
+        x = src
+        if fusion in EQUAL_WIDTH_FUSIONS and self.b.channels(x) != width and self.nf.width_block:
+            x = self.guarded(where, key, lambda: apply_block(self.b, src, self.nf.width_block, self.ctx(width), "width"))
+        if src_level > level:
+            return self.guarded(where, key, lambda: self.b.upsample(x, self.hw[level], "upsample"))
+        if src_level < level:
+            down = self.nf.down
+            if not down:
+                raise self.fail(where, key, f"P{src_level} must come down to P{level}, and [resample] has no down block")
+            gap = level - src_level
+            if mentions_ratio(down):
+                return self.guarded(where, key, lambda: apply_block(self.b, x, down, self.ctx(width, 2**gap), "down"))
+            for step in range(gap):
+                x = self.guarded(where, key, lambda x=x, s=step: apply_block(self.b, x, down, self.ctx(width), f"down{s}_"))
+        return x
+
+
+def _plain(message: str, cfg: NeckConfig) -> str:
+    """A shape error in the user's terms: which size gave it."""
+    if "output would be" in message or "would be under" in message:
+        return f"{message} at --size {cfg.size}; use a larger --size or fewer --levels"
+    return message
+
+
+def build_file_neck(nf: NeckFile, b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:
+    """The neck described by ``nf`` over ``features`` (level -> node id); returns its outputs by level."""
+    return FileNeckBuilder(nf, b, cfg).build(features)
