@@ -76,7 +76,9 @@ Levels = Annotated[
 ]
 MinLevel = Annotated[
     int | None,
-    typer.Option("--min-level", help="Lowest output level (2 = C2's resolution). Default: 2, or the neck file's.", show_default=False),
+    typer.Option(
+        "--min-level", help="Lowest output level (2 = C2's resolution). Default: 2, or the neck file's.", show_default=False
+    ),
 ]
 Channels = Annotated[int | None, typer.Option(help="Neck width C. Default: 256, or the neck file's.", show_default=False)]
 Cells = Annotated[

@@ -6,14 +6,16 @@ Conventions (stated once, used everywhere):
   fusion weights). **buffers**: BN running mean and variance, 2C per BN.
 * **MACs** follow fvcore's ``FlopCountAnalysis`` exactly: conv = N * prod(weight shape) *
   prod(output spatial) with the bias ignored; BatchNorm in eval = 2 per element (1 without
-  affine); nearest upsample = 1 per output element; adaptive average pool = 1 per input element; add, mul, div, concat, activations and max
-  pools = 0 (fvcore ignores or skips them).
+  affine); nearest upsample = 1 per output element; adaptive average pool (global-pooling
+  attention's) = 1 per input element; add, mul, div, concat, sigmoid, activations and max pools
+  = 0 (fvcore ignores or skips them).
 * **FLOPs** count arithmetic: conv = 2 x MACs + 1 per output element for a bias; BN (eval) = 2 per
   element; add = 1 per element per extra operand; weighted fusion = n multiplies and n-1 adds per
   element plus 3n scalar ops to normalise its weights (n relu, n-1 sums, 1 epsilon add, n
   divisions); global-pooling attention x2 + sigmoid(mean_hw(x2)) * x1 = 2 per element (multiply,
-  add) + 1 per input element to pool + 3 per pooled value (sigmoid); ReLU = 1 and Swish = 4 per element; max pool = (window - 1) comparisons per output
-  element (padding included, adaptive windows exact); nearest upsample, concat and pad = 0.
+  add) + 1 per element to pool + 3 per pooled value (sigmoid); ReLU = 1 and Swish = 4 per
+  element; max pool = (window - 1) comparisons per output element (padding included, adaptive
+  windows exact); nearest upsample, concat and pad = 0.
 
 Counting never formats. Which rule prices which op is in :mod:`fpnprof.cost.ops`.
 """

@@ -7,6 +7,7 @@ level, widths a sum cannot take, a size that underflows) raises
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,7 +58,9 @@ class FileNeckBuilder:
         for level in range(cfg.min_level, cfg.top_input_level + 1):
             at_level(self.b, level, f"neck.input.p{level}.")
             feats[level] = self.guarded(
-                "[inputs]", "block", lambda x=features[level]: apply_block(self.b, x, nf.input_block, self.ctx(cfg.channels))
+                "[inputs]",
+                "block",
+                functools.partial(apply_block, self.b, features[level], nf.input_block, self.ctx(cfg.channels)),
             )
         extra = range(cfg.top_input_level + 1, cfg.max_level + 1)
         if extra and nf.extra_from is None:
@@ -84,9 +87,8 @@ class FileNeckBuilder:
             if self.nf.extra_block is None:
                 feats[level] = self.resample(src, level - 1, level, self.cfg.channels, "sum", "[extra]", "block")
             else:
-                feats[level] = self.guarded(
-                    "[extra]", "block", lambda: apply_block(self.b, src, self.nf.extra_block or (), self.ctx(self.cfg.channels))
-                )
+                make = functools.partial(apply_block, self.b, src, self.nf.extra_block, self.ctx(self.cfg.channels))
+                feats[level] = self.guarded("[extra]", "block", make)
             h, w = self.b.hw(feats[level])
             if min(h, w) < 1:
                 raise self.fail("[extra]", "block", f"P{level} would be {h}x{w} at --size {self.cfg.size}; use fewer --levels")
@@ -181,13 +183,15 @@ class FileNeckBuilder:
         sides = {self.b.hw(e) for e in edges} | {self.hw[level]}
         if len(sides) > 1:
             shown = ", ".join(f"{h}x{w}" for h, w in sorted(sides))
-            raise self.fail(where, "inputs", f"inputs reach P{level} at sizes {shown}; P{level} is {self.hw[level][0]}x{self.hw[level][1]}")
+            raise self.fail(
+                where, "inputs", f"inputs reach P{level} at sizes {shown}; P{level} is {self.hw[level][0]}x{self.hw[level][1]}"
+            )
         widths = [self.b.channels(e) for e in edges]
         if group.fusion in EQUAL_WIDTH_FUSIONS and len(set(widths)) > 1:
             raise self.fail(
                 where,
                 "fusion",
-                f"a {group.fusion} needs equal widths, got {', '.join(map(str, widths))} at P{level}; "
+                f"a {group.fusion} fusion needs equal widths, got {', '.join(map(str, widths))} at P{level}; "
                 "add a [resample] width block or make the widths match",
             )
 
@@ -206,7 +210,7 @@ class FileNeckBuilder:
             if mentions_ratio(down):
                 return self.guarded(where, key, lambda: apply_block(self.b, x, down, self.ctx(width, 2**gap), "down"))
             for step in range(gap):
-                x = self.guarded(where, key, lambda x=x, s=step: apply_block(self.b, x, down, self.ctx(width), f"down{s}_"))
+                x = self.guarded(where, key, functools.partial(apply_block, self.b, x, down, self.ctx(width), f"down{step}_"))
         return x
 
 

@@ -136,7 +136,9 @@ def _node(reader: _Reader, raw: object, index: int) -> NodeGroup:
     name = raw.get("name")
     if not isinstance(name, str) or not is_name(name) or name in REFERENCE_WORDS:
         where = f"[[node]] #{index + 1}"
-        raise reader.fail(where, "name", f"expected a name of lower-case letters, digits and _ (not in or latest), got {_show(name)}")
+        raise reader.fail(
+            where, "name", f"expected a name of lower-case letters, digits and _ (not in or latest), got {_show(name)}"
+        )
     where = f"node {name!r}"
     reader.known_keys(raw, where, _TABLE_KEYS["node"])
     if "levels" not in raw:

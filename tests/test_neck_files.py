@@ -1,0 +1,152 @@
+"""Neck files: the shipped paper forms equal the built-in necks, NAS-FPN and the YOLOv5 PAN match
+hand counts and published counts, and file necks work everywhere a neck name does."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cli_helpers import run
+from graph_signature import structure_differences
+
+from fpnprof.cost.analysis import profile_graph as analyse
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.neckfile import SHIPPED, load_neck_file, shipped_files
+from fpnprof.model.necks import build_graph
+
+PAPER_FORMS = {"fpn": "fpn-paper.toml", "pafpn": "pafpn-paper.toml", "bifpn": "bifpn-paper.toml"}
+#: (min_level, levels, channels, cells, stem, size): several level counts, with and without extra levels.
+SHAPES = [
+    (2, 4, 256, 1, "tutorial", 64),
+    (2, 6, 64, 2, "tutorial", 64),
+    (3, 3, 96, 3, "tutorial", 64),
+    (3, 5, 64, 3, "imagenet", 256),
+    (3, 7, 88, 4, "imagenet", 512),
+    (4, 2, 32, 1, "tutorial", 64),
+]
+
+
+def _pair(
+    builtin: str, file: str, min_level: int, levels: int, channels: int, cells: int, stem: str, size: int
+) -> tuple[NeckConfig, NeckConfig]:
+    base = NeckConfig(
+        builtin, variant="paper", min_level=min_level, levels=levels, channels=channels, cells=cells, stem=stem, size=size
+    )
+    return base, replace(base, neck=file)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"P{s[0]}x{s[1]}-C{s[2]}-R{s[3]}-{s[4]}")
+@pytest.mark.parametrize("builtin", list(PAPER_FORMS))
+def test_a_paper_neck_as_a_file_is_the_built_in_graph(builtin: str, shape: tuple[int, int, int, int, str, int]) -> None:
+    if builtin != "bifpn":
+        shape = (*shape[:3], 1, *shape[4:])  # fpn and pafpn have no cells; the files repeat theirs
+    base, file = _pair(builtin, PAPER_FORMS[builtin], *shape)
+    a, b = build_graph(base), build_graph(file)
+    assert structure_differences(a, b) == []
+    pa, pb = analyse(base, a), analyse(file, b)
+    assert [(r.level, r.output_shape, r.totals) for r in pa.levels] == [(r.level, r.output_shape, r.totals) for r in pb.levels]
+    assert pa.neck_total == pb.neck_total and pa.model_total == pb.model_total
+
+
+def test_the_equality_check_catches_a_miswired_file(tmp_path: Path) -> None:
+    """A deliberate break: BiFPN's bottom-up nodes reading the cell input below instead of the newest node."""
+    text = (SHIPPED / "bifpn-paper.toml").read_text().replace('"latest@l-1"', '"in@l-1"')
+    broken = tmp_path / "bifpn-broken.toml"
+    broken.write_text(text)
+    base, file = _pair("bifpn", str(broken), 3, 5, 64, 3, "tutorial", 64)
+    problems = structure_differences(build_graph(base), build_graph(file))
+    assert "P4 computed differently" in problems and any("without a counterpart" in p for p in problems)
+
+
+def test_the_equality_check_catches_a_swapped_sum() -> None:
+    """Another break: the FPN merge adding its two inputs in the other order is a different graph here."""
+    text = (SHIPPED / "fpn-paper.toml").read_text().replace('["merge@l+1?", "lateral@l"]', '["lateral@l", "merge@l+1?"]')
+    from fpnprof.model.neckfile.schema import parse_neck_file
+
+    assert parse_neck_file("x.toml", text).nodes[1].inputs[0].text == "lateral@l"
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fpn-swapped.toml"
+        path.write_text(text)
+        base, file = _pair("fpn", str(path), 2, 4, 256, 1, "tutorial", 64)
+        assert structure_differences(build_graph(base), build_graph(file))
+
+
+def _conv(cin: int, cout: int, k: int, bias: bool) -> int:
+    return cin * cout * k * k + (cout if bias else 0)
+
+
+def test_nasfpn_parameters_by_hand() -> None:
+    """mmdet's NAS-FPN over ResNet18: laterals and extra 1x1 convs without bias + BN; 7 merging
+    convs per stack (3x3 with bias + BN: gp_64_4, 4 sums with conv, sum_77_7, gp_75_6); 7 stacks."""
+    c, stacks = 256, 7
+    laterals = sum(_conv(cin, c, 1, False) + 2 * c for cin in (128, 256, 512))
+    extra = 2 * (_conv(c, c, 1, False) + 2 * c)
+    per_stack = 7 * (_conv(c, c, 3, True) + 2 * c)
+    cfg = NeckConfig("nasfpn.toml", variant="paper", min_level=3, levels=5, channels=c, cells=stacks)
+    p = analyse(cfg, build_graph(cfg))
+    assert p.neck_total.params == laterals + extra + stacks * per_stack == 29_302_016
+    assert p.neck_total.buffers == 2 * c * (3 + 2 + 7 * stacks)  # every BN's running mean and variance
+
+
+def test_yolov5_pan_matches_yolov5s_published_layer_counts() -> None:
+    """YOLOv5s' model summary, layers 10-23 (backbone widths 128/256/512 = ResNet18's C3..C5):
+    Conv 131,584; C3 361,984; Conv 33,024; C3 90,880; Conv 147,712; C3 296,448; Conv 590,336; C3 1,182,720."""
+    published = [131_584, 361_984, 33_024, 90_880, 147_712, 296_448, 590_336, 1_182_720]
+
+    def cbs(cin: int, cout: int, k: int) -> int:
+        return _conv(cin, cout, k, False) + 2 * cout
+
+    def c3(cin: int, cout: int) -> int:
+        h = cout // 2
+        return 2 * cbs(cin, h, 1) + cbs(h, h, 1) + cbs(h, h, 3) + cbs(2 * h, cout, 1)
+
+    by_hand = [cbs(512, 256, 1), c3(512, 256), cbs(256, 128, 1), c3(256, 128), cbs(128, 128, 3), c3(256, 256),
+               cbs(256, 256, 3), c3(512, 512)]  # fmt: skip
+    assert by_hand == published
+    cfg = NeckConfig("yolov5-pan.toml", variant="paper", min_level=3, levels=3, channels=128, cells=1)
+    p = analyse(cfg, build_graph(cfg))
+    assert p.neck_total.params == sum(published) == 2_834_688
+    assert [r.output_shape[1] for r in p.levels] == [128, 256, 512]  # P3, P4, P5 widths C, 2C, 4C
+
+
+@pytest.mark.parametrize("neck", ["nasfpn.toml", "yolov5-pan.toml"])
+@pytest.mark.parametrize("backend", ["torch", "paddle"])
+def test_new_necks_verify_in_both_frameworks(neck: str, backend: str) -> None:
+    """Shapes of every node, params and BN statistics in both; fvcore's MACs per level with torch."""
+    result = run("shapes", neck, "--channels", "64", "--cells", "2", "--verify", "--backend", backend)
+    assert result.exit_code == 0, result.stderr
+    assert f"verified with {backend}" in result.stdout
+    if backend == "torch":
+        assert "fvcore MACs per level and total match" in result.stdout
+
+
+def test_a_file_neck_takes_its_defaults_and_the_command_line_overrides_them() -> None:
+    shapes = json.loads(run("shapes", "nasfpn.toml", "-f", "json").stdout)
+    assert [lvl["name"] for lvl in shapes["levels"]] == ["P3", "P4", "P5", "P6", "P7"]
+    assert shapes["config"]["channels"] == 256 and shapes["config"]["cells"] == 7
+    smaller = json.loads(run("shapes", "nasfpn.toml", "--channels", "64", "--cells", "2", "-f", "json").stdout)
+    assert smaller["config"]["channels"] == 64 and smaller["neck_total"]["params"] < shapes["neck_total"]["params"]
+
+
+def test_file_necks_work_in_compare_graph_sweep_and_bench_arguments(tmp_path: Path) -> None:
+    shared = ("--variant", "paper", "--channels", "64", "--min-level", "3", "--cells", "3", "-f", "json")
+    rows = json.loads(run("compare", "bifpn", "bifpn-paper.toml", *shared).stdout)["rows"]
+    assert [r["neck"] for r in rows] == ["bifpn", "bifpn-paper.toml"]
+    assert rows[0]["params"] == rows[1]["params"] and rows[0]["macs"] == rows[1]["macs"]
+    drawn = run("graph", "nasfpn.toml", "--cells", "1")
+    assert drawn.exit_code == 0 and "gp_64_4_p4" in drawn.stdout and "global-pooling attention" in drawn.stdout
+    swept = json.loads(run("sweep", "yolov5-pan.toml", "--channels", "32,64", "--workers", "1", "-f", "json").stdout)
+    assert [r["channels"] for r in swept["rows"]] == [32, 64]
+
+
+def test_a_user_file_by_path_and_the_shipped_list(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text((SHIPPED / "fpn-paper.toml").read_text())
+    result = run("shapes", str(mine), "-f", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["neck_total"]["params"] == 2_607_104
+    assert set(shipped_files()) >= {"fpn-paper.toml", "pafpn-paper.toml", "bifpn-paper.toml", "nasfpn.toml", "yolov5-pan.toml"}
+    assert load_neck_file("nasfpn.toml").defaults["cells"] == 7
