@@ -92,6 +92,10 @@ def shapes(
       fpnprof shapes bifpn --variant paper --stem imagenet --size 512 --batch 1 --min-level 3 --channels 64
 
       fpnprof shapes pafpn --verify --backend torch --format json
+
+      fpnprof shapes nasfpn.toml --verify --backend torch
+
+      fpnprof shapes my_neck.toml --channels 128 --cells 2
     """
     from fpnprof.backends import BACKENDS
     from fpnprof.cli.commands import run_shapes
@@ -107,7 +111,12 @@ def shapes(
 @neck_options
 def bench(
     necks: Annotated[
-        list[str] | None, typer.Argument(help="Necks to time (default: all).", show_default=False, autocompletion=NECK_NAMES)
+        list[str] | None,
+        typer.Argument(
+            help=f"Necks to time: {neck_names_text()} (default: {' '.join(NECKS)}).",
+            show_default=False,
+            autocompletion=NECK_NAMES,
+        ),
     ] = None,
     *,
     opts: NeckOptions,
@@ -183,7 +192,11 @@ def bench(
 def compare(
     necks: Annotated[
         list[str] | None,
-        typer.Argument(help=f"Necks to compare (default: {' '.join(NECKS)}).", show_default=False, autocompletion=NECK_NAMES),
+        typer.Argument(
+            help=f"Necks to compare: {neck_names_text()} (default: {' '.join(NECKS)}).",
+            show_default=False,
+            autocompletion=NECK_NAMES,
+        ),
     ] = None,
     variant: Annotated[
         str, typer.Option(help="tutorial, paper or both.", autocompletion=completer(lambda: (*VARIANTS, "both")))
@@ -218,6 +231,8 @@ def compare(
       fpnprof compare --variant paper --bench
 
       fpnprof compare fpn bifpn --variant paper --bench --breakdown --format markdown -o necks.md
+
+      fpnprof compare bifpn-paper.toml nasfpn.toml --min-level 3 --channels 128 --cells 3
     """
     from fpnprof.cli.commands import Timing, run_compare
     from fpnprof.errors import ConfigError
@@ -302,7 +317,11 @@ def peak(
 def sweep(
     necks: Annotated[
         list[str] | None,
-        typer.Argument(help=f"Necks to sweep (default: {' '.join(NECKS)}).", show_default=False, autocompletion=NECK_NAMES),
+        typer.Argument(
+            help=f"Necks to sweep: {neck_names_text()} (default: {' '.join(NECKS)}).",
+            show_default=False,
+            autocompletion=NECK_NAMES,
+        ),
     ] = None,
     *,
     opts: NeckOptions,

@@ -248,9 +248,11 @@ def run_graph(cfg: NeckConfig, *, fmt: str, part: str) -> str:
 def run_list() -> Report:
     from fpnprof.backends import BACKENDS
     from fpnprof.bench.spec import ENGINES
+    from fpnprof.model.neckfile import shipped_files
 
     rows = [
         {"what": "neck", "values": ", ".join(f"{n} (default --levels {s.default_levels})" for n, s in NECKS.items())},
+        {"what": "neck file", "values": ", ".join(shipped_files()) + " (shipped; or a path to your own)"},
         {"what": "variant", "values": ", ".join(VARIANTS)},
         {"what": "stem", "values": ", ".join(STEMS)},
         {"what": "backbone", "values": ", ".join(BACKBONES)},
@@ -263,6 +265,7 @@ def run_list() -> Report:
     ]
     data = {
         "necks": list(NECKS),
+        "neck_files": shipped_files(),
         "variants": list(VARIANTS),
         "stems": list(STEMS),
         "backbones": list(BACKBONES),

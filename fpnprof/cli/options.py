@@ -32,7 +32,13 @@ def completer(choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]
 
 
 def neck_names() -> list[str]:
-    return list(NECKS)
+    """Registered necks, shipped neck files, and neck files in the current folder."""
+    from pathlib import Path
+
+    from fpnprof.model.neckfile import shipped_files
+
+    local = sorted(str(p) for p in Path().glob("*.toml") if p.name != "pyproject.toml")
+    return list(dict.fromkeys([*NECKS, *shipped_files(), *local]))
 
 
 def engine_names() -> list[str]:

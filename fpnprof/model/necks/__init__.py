@@ -26,9 +26,8 @@ def register(spec: NeckSpec) -> NeckSpec:
 
 
 def neck_names_text() -> str:
-    """``fpn, pafpn or bifpn``: the registered necks, for help texts."""
-    names = list(NECKS)
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    """``fpn, pafpn, bifpn, or a neck file (.toml)``: what a neck argument takes, for help texts."""
+    return f"{', '.join(NECKS)}, or a neck file (.toml; see docs/NECK_FORMAT.md)"
 
 
 def neck_spec(name: str) -> NeckSpec:
