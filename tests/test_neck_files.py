@@ -150,3 +150,18 @@ def test_a_user_file_by_path_and_the_shipped_list(tmp_path: Path) -> None:
     assert result.exit_code == 0 and json.loads(result.stdout)["neck_total"]["params"] == 2_607_104
     assert set(shipped_files()) >= {"fpn-paper.toml", "pafpn-paper.toml", "bifpn-paper.toml", "nasfpn.toml", "yolov5-pan.toml"}
     assert load_neck_file("nasfpn.toml").defaults["cells"] == 7
+
+
+def test_the_documented_example_builds_and_verifies(tmp_path: Path) -> None:
+    """docs/NECK_FORMAT.md's commented example is a working neck file (the doc stays true)."""
+    import re
+
+    doc = (Path(__file__).parent.parent / "docs" / "NECK_FORMAT.md").read_text()
+    example = tmp_path / "my_neck.toml"
+    example.write_text(re.search(r"```toml\n(.*?)```", doc, re.S).group(1))  # type: ignore[union-attr]
+    result = run("shapes", str(example), "--verify", "--backend", "torch", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [lvl["name"] for lvl in data["levels"]] == ["P3", "P4", "P5", "P6", "P7"] and data["config"]["channels"] == 128
+    for name in shipped_files():
+        assert f"`{name}`" in doc

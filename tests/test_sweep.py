@@ -72,3 +72,39 @@ def test_sweep_bench_marks_the_front_against_measured_latency() -> None:
             for o in rows
         )
         assert row["pareto"] == (not beaten), row
+
+
+def test_rows_stream_out_as_they_are_priced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row reaches ``on_priced`` before the next configuration is priced (one process)."""
+    import fpnprof.cost.sweep as sweep
+
+    log: list[tuple[str, int]] = []
+    real = sweep.profile  # type: ignore[attr-defined]
+
+    def logged(cfg: NeckConfig) -> object:
+        log.append(("price", cfg.channels))
+        return real(cfg)
+
+    monkeypatch.setattr(sweep, "profile", logged)
+    configs = expand([NeckConfig("fpn", variant="paper")], {"channels": [16, 32, 48]})
+    run_sweep(configs, workers=1, on_priced=lambda row: log.append(("row", row.config.channels)))
+    assert log == [("price", 16), ("row", 16), ("price", 32), ("row", 32), ("price", 48), ("row", 48)]
+
+
+def test_jsonl_streams_rows_then_the_front(tmp_path: object) -> None:
+    args = ("sweep", "bifpn", "--variant", "paper", "--channels", "32,64,96", "--cells", "2,3", "--workers", "1")
+    lines = [json.loads(line) for line in run(*args, "-f", "jsonl").stdout.splitlines()]
+    rows, summary = lines[:-1], lines[-1]["summary"]
+    assert [r["index"] for r in rows] == list(range(6)) and all(r["pareto"] is None for r in rows)
+    whole = json.loads(run(*args, "-f", "json").stdout)["rows"]
+    assert summary["configurations"] == 6
+    assert summary["pareto"] == [i for i, r in enumerate(whole) if r["pareto"]]
+    assert [r["params"] for r in rows] == [r["params"] for r in whole]
+    refused = run(*args, "-f", "jsonl", "--bench")
+    assert refused.exit_code == 2 and "with --bench use json" in refused.stderr
+    from pathlib import Path
+
+    out = Path(str(tmp_path)) / "sweep.jsonl"
+    written = run(*args, "-f", "jsonl", "-o", str(out))
+    assert written.exit_code == 0 and written.stdout == ""
+    assert json.loads(out.read_text().splitlines()[-1])["summary"]["pareto"] == summary["pareto"]

@@ -30,9 +30,13 @@ from fpnprof.cli.options import (
     neck_options,
     part_names,
 )
-from fpnprof.cli.output import deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display
+from fpnprof.cli.output import JsonLines, deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display
 from fpnprof.model.config import VARIANTS, require_choice
 from fpnprof.model.necks import NECKS, neck_names_text
+from fpnprof.report import FORMATS
+
+#: sweep's formats: the shared ones, and JSON Lines streamed as configurations are priced.
+SWEEP_FORMATS = (*FORMATS, "jsonl")
 
 app = typer.Typer(
     name="fpnprof",
@@ -342,7 +346,16 @@ def sweep(
     min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per configuration.")] = 0.5,
     isolated: Isolated = False,
     plot: Annotated[Path | None, typer.Option(help="GMACs against params, the front drawn, to FILE.png|svg.")] = None,
-    fmt: Format = "table",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help=f"Output format: {', '.join(SWEEP_FORMATS)}. jsonl streams one JSON row per configuration as it is "
+            "priced, then a last line with the Pareto front.",
+            autocompletion=completer(lambda: SWEEP_FORMATS),
+        ),
+    ] = "table",
     output: Output = None,
 ) -> None:
     """Design sweep: every combination of the given widths, cells, levels and sizes, priced
@@ -355,12 +368,16 @@ def sweep(
       fpnprof sweep fpn pafpn bifpn --variant paper --channels 64,128,256 --levels 4,5 --plot front.png
 
       fpnprof sweep bifpn --variant paper --channels 64,128 --cells 2,3 --bench --backend torch
+
+      fpnprof sweep nasfpn.toml my_neck.toml --channels 64,128,256 --cells 1,2,3 --format jsonl
     """
     from fpnprof.bench.spec import parse_int_list
     from fpnprof.cli.commands import Timing, run_sweep_command
     from fpnprof.errors import ConfigError
 
-    preflight(fmt, output, plot)
+    preflight(fmt, output, plot, formats=SWEEP_FORMATS)
+    if fmt == "jsonl" and bench:
+        raise ConfigError("--format jsonl streams the analytic rows; with --bench use json")
     if workers < 0:
         raise ConfigError(f"--workers must be 0 (every core) or more, got {workers}")
     axes = {"channels": parse_int_list(channels, "--channels"), "cells": parse_int_list(cells, "--cells")}
@@ -370,10 +387,22 @@ def sweep(
     bases = [
         opts.config(n, channels=axes["channels"][0], cells=axes["cells"][0], size=axes["size"][0]) for n in necks or list(NECKS)
     ]
+    stream = JsonLines(output) if fmt == "jsonl" else None
     with progress_display() as on_progress:
         timing = Timing(backend, device, threads, min_time, isolated) if bench else None
-        report = run_sweep_command(bases, axes, workers=workers or None, bench=timing, plot=plot, on_progress=on_progress)
-    emit(report, fmt, output)
+        report = run_sweep_command(
+            bases,
+            axes,
+            workers=workers or None,
+            bench=timing,
+            plot=plot,
+            on_progress=on_progress,
+            on_priced=stream.row if stream else None,
+        )
+    if stream is not None:
+        stream.close(report)
+    else:
+        emit(report, fmt, output)
 
 
 @app.command("list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -283,9 +284,11 @@ def run_sweep_command(
     bench: Timing | None = None,
     plot: Path | None = None,
     on_progress: Progress | None = None,
+    on_priced: Callable[[SweepRow], None] | None = None,
 ) -> Report:
     """Price the Cartesian product analytically (all cores) and mark the Pareto front of params
-    against MACs; with ``bench``, time every neck too (eager, paired) and mark it against latency."""
+    against MACs; with ``bench``, time every neck too (eager, paired) and mark it against latency.
+    ``on_priced`` gets each row as it is priced (streaming)."""
     import time
 
     from fpnprof.cost.sweep import expand, latency_key, mark_front, run_sweep
@@ -295,7 +298,8 @@ def run_sweep_command(
     if not configs:
         raise ConfigError("the sweep has no configuration fpnprof can take")
     start = time.perf_counter()
-    rows = run_sweep(configs, workers=workers, on_row=(lambda d, t: on_progress(d, t, "pricing")) if on_progress else None)
+    progress = (lambda d, t: on_progress(d, t, "pricing")) if on_progress else None
+    rows = run_sweep(configs, workers=workers, on_row=progress, on_priced=on_priced)
     seconds = time.perf_counter() - start
     if bench is not None:
         rows = mark_front(_time_sweep(rows, bench, on_progress), latency_key)

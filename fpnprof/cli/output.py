@@ -4,6 +4,7 @@ tables sized to the terminal, progress on stderr."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import signal
@@ -95,6 +96,45 @@ def emit(report: Report, fmt: str, output: Path | None) -> None:
     else:
         width = shutil.get_terminal_size((160, 24)).columns if tty else 160
     deliver(render(report, fmt, color=color, width=width), None)
+
+
+class JsonLines:
+    """Sweep rows as JSON Lines, one per configuration as soon as it is priced (``pareto`` is null:
+    the front needs every row), then a last line ``{"summary": ...}`` with the front's row indices.
+    Printed as they come; with ``--output``, written atomically at the end."""
+
+    def __init__(self, output: Path | None) -> None:
+        self.output = output
+        self.lines: list[str] = []
+        self.count = 0
+
+    def _put(self, data: dict[str, Any]) -> None:
+        line = json.dumps(data)
+        if self.output is None:
+            typer.echo(line)
+            sys.stdout.flush()
+        else:
+            self.lines.append(line)
+
+    def row(self, row: Any) -> None:
+        """One priced configuration (a :class:`fpnprof.cost.sweep.SweepRow`)."""
+        self._put({"index": self.count, **row.to_json(), "pareto": None})
+        self.count += 1
+
+    def close(self, report: Report) -> None:
+        rows = report.data["rows"]
+        self._put(
+            {
+                "summary": {
+                    "configurations": len(rows),
+                    "pareto": [i for i, r in enumerate(rows) if r["pareto"]],
+                    "seconds": report.data["seconds"],
+                    "schema_version": report.data["schema_version"],
+                }
+            }
+        )
+        if self.output is not None:
+            deliver("\n".join(self.lines) + "\n", self.output)
 
 
 @contextmanager

@@ -122,11 +122,16 @@ def latency_key(row: SweepRow) -> tuple[float, float] | None:
 
 
 def run_sweep(
-    configs: Sequence[NeckConfig], *, workers: int | None = None, on_row: Callable[[int, int], None] | None = None
+    configs: Sequence[NeckConfig],
+    *,
+    workers: int | None = None,
+    on_row: Callable[[int, int], None] | None = None,
+    on_priced: Callable[[SweepRow], None] | None = None,
 ) -> list[SweepRow]:
     """Price every configuration (in ``workers`` processes; 1 = in this one), in input order, then
     mark the Pareto front of capacity against compute: the configurations with the most params for
-    their MACs (none other has more params for fewer or equal MACs)."""
+    their MACs (none other has more params for fewer or equal MACs). ``on_priced`` gets each row as
+    soon as it is priced (before the front is known)."""
     workers = workers or os.cpu_count() or 1
     done: list[SweepRow] = []
     with ExitStack() as stack:
@@ -137,6 +142,8 @@ def run_sweep(
             rows = pool.map(price, configs, chunksize=max(1, len(configs) // (4 * workers)))
         for row in rows:
             done.append(row)
+            if on_priced is not None:
+                on_priced(row)
             if on_row is not None:
                 on_row(len(done), len(configs))
     return mark_front(done, macs_key)
