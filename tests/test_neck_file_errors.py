@@ -151,7 +151,7 @@ BROKEN = [
         "inputs",
         "'c' is defined below 'b'",
     ),
-    ("missing-optional-mark", edit(FPN, '"merge@l+1?"', '"merge@l+1"'), (), "node 'merge'", "inputs", "add ? to leave it out"),
+    ("missing-optional-mark", edit(FPN, '"merge@l+1?"', '"merge@l+1"'), (), "node 'merge'", "inputs", "mark it optional with ?"),
     ("duplicate-name", MINI + '[[node]]\nname = "a"\nlevels = "all"\ninputs = ["in@l"]\n', (), "node 'a'", "name", "used by two"),
     (
         "sizes-do-not-meet",

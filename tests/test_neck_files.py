@@ -40,8 +40,6 @@ def _pair(
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"P{s[0]}x{s[1]}-C{s[2]}-R{s[3]}-{s[4]}")
 @pytest.mark.parametrize("builtin", list(PAPER_FORMS))
 def test_a_paper_neck_as_a_file_is_the_built_in_graph(builtin: str, shape: tuple[int, int, int, int, str, int]) -> None:
-    if builtin != "bifpn":
-        shape = (*shape[:3], 1, *shape[4:])  # fpn and pafpn have no cells; the files repeat theirs
     base, file = _pair(builtin, PAPER_FORMS[builtin], *shape)
     a, b = build_graph(base), build_graph(file)
     assert structure_differences(a, b) == []
@@ -165,3 +163,65 @@ def test_the_documented_example_builds_and_verifies(tmp_path: Path) -> None:
     assert [lvl["name"] for lvl in data["levels"]] == ["P3", "P4", "P5", "P6", "P7"] and data["config"]["channels"] == 128
     for name in shipped_files():
         assert f"`{name}`" in doc
+
+
+def _softmax_bifpn(tmp_path: Path) -> str:
+    path = tmp_path / "bifpn-softmax.toml"
+    path.write_text((SHIPPED / "bifpn-paper.toml").read_text().replace('fusion = "fast_normalized"', 'fusion = "softmax"'))
+    return str(path)
+
+
+def test_softmax_fusion_costs_and_verifies(tmp_path: Path) -> None:
+    """EfficientDet's softmax weighting: the same weights as fast fusion, one scalar op fewer per node
+    (n exp, n-1 sums, n divisions against n relu, n-1 sums, 1 epsilon, n divisions)."""
+    soft = _softmax_bifpn(tmp_path)
+    fast, smax = (NeckConfig(n, variant="paper", min_level=3, levels=5, channels=32, cells=2) for n in ("bifpn-paper.toml", soft))
+    pf, ps = analyse(fast, build_graph(fast)), analyse(smax, build_graph(smax))
+    fusions = sum(1 for n in build_graph(smax) if n.op.value == "softmax_fusion")
+    assert fusions == 2 * 8 and ps.neck_total.params == pf.neck_total.params
+    assert ps.neck_total.macs == pf.neck_total.macs and ps.neck_total.flops == pf.neck_total.flops - fusions
+    for backend in ("torch", "paddle"):
+        result = run("shapes", soft, "--channels", "32", "--cells", "2", "--verify", "--backend", backend)
+        assert result.exit_code == 0 and f"verified with {backend}" in result.stdout, result.stderr
+
+
+def test_new_ops_compute_the_same_in_paddle_and_torch(tmp_path: Path) -> None:
+    """Global-pooling attention (NAS-FPN) and softmax fusion, with the same random weights in both."""
+    from frameworks import build, paddle_torch_errors
+
+    for neck in ("nasfpn.toml", _softmax_bifpn(tmp_path)):
+        built = build(NeckConfig(neck, variant="paper", min_level=3, levels=5, channels=16, cells=2))
+        assert max(paddle_torch_errors(built)) < 1e-5
+
+
+def test_paddle_inference_export_computes_the_new_ops_like_eager(tmp_path: Path) -> None:
+    """The deployed Paddle program (legacy IR, oneDNN) against eager Paddle, in a fresh process
+    (the IR flag must be set before paddle is imported)."""
+    import os
+    import subprocess
+
+    script = f"""
+import numpy as np, paddle
+from fpnprof.backends import paddle_backend as pb
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.parts import part_graph
+for k, neck in enumerate(("nasfpn.toml", {_softmax_bifpn(tmp_path)!r})):
+    g = part_graph(NeckConfig(neck, variant="paper", min_level=3, levels=5, channels=16, cells=2), "neck")
+    model, reference = pb.lower(g), pb.lower(g)  # to_static converts the exported layer in place
+    reference.set_state_dict(model.state_dict())
+    inputs = pb.random_inputs(g, seed=3)
+    predictor = pb._predictor(model, g, {str(tmp_path)!r} + f"/export{{k}}", gpu=False, threads=1)
+    for name, x in zip(predictor.get_input_names(), inputs):
+        predictor.get_input_handle(name).copy_from_cpu(x.numpy())
+    predictor.run()
+    deployed = [predictor.get_output_handle(n).copy_to_cpu() for n in predictor.get_output_names()]
+    with paddle.no_grad():
+        eager = [y.numpy() for y in reference(inputs)]
+    err = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(deployed, eager))
+    print(neck, "max relative error", err)
+    assert len(deployed) == len(eager) and err < 1e-4, err
+"""
+    env = {**os.environ, "FLAGS_enable_pir_api": "0"}
+    done = subprocess.run(["python", "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("max relative error") == 2

@@ -13,6 +13,7 @@ NAME_MAP: dict[Op, dict[str, str]] = {
     Op.CONV: {"weight": "weight", "bias": "bias"},
     Op.BATCHNORM: {"weight": "weight", "bias": "bias", "_mean": "running_mean", "_variance": "running_var"},
     Op.FUSION: {"weight": "weight"},
+    Op.SOFTMAX_FUSION: {"weight": "weight"},
 }
 
 
@@ -49,7 +50,7 @@ def randomize_paddle(paddle_model: Any, graph: Graph, seed: int = 0) -> None:
     for node in graph:
         if node.shares is not None:
             continue
-        if node.op not in (Op.BATCHNORM, Op.FUSION):
+        if node.op not in (Op.BATCHNORM, Op.FUSION, Op.SOFTMAX_FUSION):
             continue
         layer = paddle_model.nodes[node.module_name]
         if node.op is Op.BATCHNORM:

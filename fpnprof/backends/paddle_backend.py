@@ -47,6 +47,17 @@ class _Fusion(nn.Layer):
         return weighted_sum(xs, w / (total + self.eps))
 
 
+class _SoftmaxFusion(nn.Layer):
+    """EfficientDet's softmax fusion: sum_i x_i * softmax(w)_i, weights initialised to 1."""
+
+    def __init__(self, arity: int) -> None:
+        super().__init__()
+        self.weight = self.create_parameter([arity], default_initializer=nn.initializer.Constant(1.0))
+
+    def forward(self, *xs: Any) -> Any:
+        return weighted_sum(xs, F.softmax(self.weight, axis=0))
+
+
 def _conv(node: Node) -> nn.Layer:
     args, kwargs = conv_args(node)
     return nn.Conv2D(*args, **kwargs, bias_attr=None if node.attrs["bias"] else False)
@@ -67,9 +78,24 @@ def _maxpool(node: Node) -> nn.Layer:
     )
 
 
+def _sigmoid(x: Any) -> Any:
+    """``F.sigmoid``, except in the legacy-IR static graph that Paddle Inference exports (3.3), where
+    ``F.sigmoid`` (and exp, tanh) only take new-IR values: there the sigmoid op is appended directly."""
+    from paddle.base.framework import in_dynamic_or_pir_mode
+
+    if in_dynamic_or_pir_mode():
+        return F.sigmoid(x)
+    from paddle.base.layer_helper import LayerHelper
+
+    helper = LayerHelper("sigmoid")
+    out = helper.create_variable_for_type_inference(x.dtype)
+    helper.append_op(type="sigmoid", inputs={"X": x}, outputs={"Out": out})
+    return out
+
+
 def _attention(x1: Any, x2: Any) -> Any:
     """NAS-FPN's global-pooling cell (mmdet): x2 + sigmoid(global average of x2) * x1."""
-    return x2 + F.sigmoid(F.adaptive_avg_pool2d(x2, 1)) * x1
+    return x2 + _sigmoid(F.adaptive_avg_pool2d(x2, 1)) * x1
 
 
 #: One layer factory per op.
@@ -85,6 +111,7 @@ LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
     Op.ADAPTIVE_MAXPOOL: lambda n: nn.AdaptiveMaxPool2D(list(n.attrs["size"])),
     Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
     Op.ATTENTION: lambda n: _Fn(_attention),
+    Op.SOFTMAX_FUSION: lambda n: _SoftmaxFusion(n.attrs["arity"]),
 }
 
 _SHARED_PARAMS = ("weight", "bias", "_mean", "_variance")

@@ -42,6 +42,18 @@ class _Fusion(nn.Module):
         return out
 
 
+class _SoftmaxFusion(nn.Module):
+    """EfficientDet's softmax fusion: sum_i x_i * softmax(w)_i, weights initialised to 1."""
+
+    def __init__(self, arity: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(arity))
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = weighted_sum(xs, torch.softmax(self.weight, dim=0))
+        return out
+
+
 def _conv(node: Node) -> nn.Module:
     args, kwargs = conv_args(node)
     return nn.Conv2d(*args, **kwargs, bias=node.attrs["bias"])
@@ -81,6 +93,7 @@ LOWER: dict[Op, Callable[[Node], nn.Module]] = {
     Op.ADAPTIVE_MAXPOOL: lambda n: nn.AdaptiveMaxPool2d(tuple(n.attrs["size"])),
     Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
     Op.ATTENTION: lambda n: _Fn(_attention),
+    Op.SOFTMAX_FUSION: lambda n: _SoftmaxFusion(n.attrs["arity"]),
 }
 
 _SHARED = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

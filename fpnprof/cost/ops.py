@@ -98,6 +98,13 @@ OPS: dict[Op, OpSpec] = {
         lambda node: f"weighted fusion ({node.attrs['arity']} inputs)",
         several_aten_ops=True,
     ),
+    Op.SOFTMAX_FUSION: OpSpec(
+        cost.softmax_fusion_cost,
+        "unsupported",
+        lambda node: Counter({"aten::softmax": 1, "aten::mul": len(node.inputs), "aten::add": len(node.inputs) - 1}),
+        lambda node: f"softmax fusion ({node.attrs['arity']} inputs)",
+        several_aten_ops=True,
+    ),
     Op.ATTENTION: OpSpec(
         cost.attention_cost,
         "counted",  # its adaptive_avg_pool2d; the sigmoid, multiply and add are reported unsupported

@@ -12,7 +12,8 @@ Conventions (stated once, used everywhere):
 * **FLOPs** count arithmetic: conv = 2 x MACs + 1 per output element for a bias; BN (eval) = 2 per
   element; add = 1 per element per extra operand; weighted fusion = n multiplies and n-1 adds per
   element plus 3n scalar ops to normalise its weights (n relu, n-1 sums, 1 epsilon add, n
-  divisions); global-pooling attention x2 + sigmoid(mean_hw(x2)) * x1 = 2 per element (multiply,
+  divisions); softmax fusion = the same per element plus 3n - 1 scalar ops for its weights (n exp,
+  n-1 sums, n divisions); global-pooling attention x2 + sigmoid(mean_hw(x2)) * x1 = 2 per element (multiply,
   add) + 1 per element to pool + 3 per pooled value (sigmoid); ReLU = 1 and Swish = 4 per
   element; max pool = (window - 1) comparisons per output element (padding included, adaptive
   windows exact); nearest upsample, concat and pad = 0.
@@ -159,6 +160,14 @@ def fusion_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     if node.attrs["arity"] != k:
         raise GraphError(f"{node.id}: fusion built for {node.attrs['arity']} inputs, got {k}")
     return Cost(shape, params=k, flops=(2 * k - 1) * numel(shape) + 3 * k)
+
+
+def softmax_fusion_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
+    shape = _same_shapes(node, shapes)
+    k = len(shapes)
+    if node.attrs["arity"] != k:
+        raise GraphError(f"{node.id}: fusion built for {node.attrs['arity']} inputs, got {k}")
+    return Cost(shape, params=k, flops=(2 * k - 1) * numel(shape) + 3 * k - 1)
 
 
 def attention_cost(node: Node, shapes: Sequence[Shape]) -> Cost:

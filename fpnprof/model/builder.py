@@ -111,3 +111,7 @@ class GraphBuilder:
     def attention(self, x1: str, x2: str, name: str) -> str:
         """NAS-FPN's global-pooling attention: x2 + sigmoid(global average of x2) * x1."""
         return self.add(Op.ATTENTION, (x1, x2), name)
+
+    def softmax_fusion(self, xs: tuple[str, ...], name: str) -> str:
+        """EfficientDet's softmax fusion: sum_i x_i * softmax(w)_i, weights initialised to 1."""
+        return self.add(Op.SOFTMAX_FUSION, xs, name, arity=len(xs))

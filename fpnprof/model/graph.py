@@ -31,6 +31,7 @@ class Op(str, enum.Enum):
     ADAPTIVE_MAXPOOL = "adaptive_maxpool"
     FUSION = "weighted_fusion"
     ATTENTION = "global_attention"
+    SOFTMAX_FUSION = "softmax_fusion"
 
 
 class Part(str, enum.Enum):
@@ -42,7 +43,7 @@ class Part(str, enum.Enum):
 
 
 #: Ops whose weights another node may share (same op, same weight attributes).
-WEIGHTED_OPS = frozenset({Op.CONV, Op.BATCHNORM, Op.FUSION})
+WEIGHTED_OPS = frozenset({Op.CONV, Op.BATCHNORM, Op.FUSION, Op.SOFTMAX_FUSION})
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from fpnprof.model.neckfile.syntax import Item, Width, conv_kernel, parse_width
 ITEM_ARGS: dict[str, tuple[str, ...]] = {
     "conv": ("s", "out", "bias", "groups"),
     "dwconv": ("s", "bias"),
+    "sepconv": ("s", "out", "bias"),
     "bn": ("eps",),
     "relu": (),
     "swish": (),
@@ -24,7 +25,7 @@ ITEM_ARGS: dict[str, tuple[str, ...]] = {
     "cbs": ("k", "s", "out"),
     "c3": ("n", "out", "shortcut"),
 }
-ITEM_NAMES = "conv<K>x<K>, dwconv<K>x<K>, bn, relu, swish, maxpool, cbs, c3"
+ITEM_NAMES = "conv<K>x<K>, dwconv<K>x<K>, sepconv<K>x<K>, bn, relu, swish, maxpool, cbs, c3"
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,7 @@ class BlockContext:
 
 def _kind(item: Item) -> str:
     kernel = conv_kernel(item.name)
-    if kernel is not None:
-        return "dwconv" if kernel[0] else "conv"
-    return item.name
+    return item.name if kernel is None else kernel[0]
 
 
 def _int(item: Item, key: str, default: int, ratio: int | None = None, *, minimum: int = 1) -> int:
@@ -140,11 +139,14 @@ def _out(item: Item, ctx: BlockContext, in_width: int) -> int:
 def _apply_item(b: GraphBuilder, x: str, item: Item, name: str, ctx: BlockContext) -> str:
     kind = _kind(item)
     in_width = b.channels(x)
-    if kind in ("conv", "dwconv"):
-        _, kernel = conv_kernel(item.name) or (False, 1)
+    if kind in ("conv", "dwconv", "sepconv"):
+        _, kernel = conv_kernel(item.name) or ("conv", 1)
         stride = _int(item, "s", 1, ctx.ratio)
         if kind == "dwconv":
             return b.conv(x, in_width, kernel, name, stride=stride, groups=in_width, bias=_bool(item, "bias", False))
+        if kind == "sepconv":  # EfficientDet's SeparableConv: depthwise without bias, then a 1x1
+            h = b.conv(x, in_width, kernel, f"{name}.depthwise", stride=stride, groups=in_width, bias=False)
+            return b.conv(h, _out(item, ctx, in_width), 1, f"{name}.pointwise", bias=_bool(item, "bias", True))
         out = _out(item, ctx, in_width)
         groups = _int(item, "groups", 1)
         if in_width % groups or out % groups:

@@ -74,7 +74,7 @@ class FileNeckBuilder:
             self.make_extra(feats, extra)
         for level in range(self.bottom, self.top + 1):
             self.hw[level] = self.b.hw(feats[level])
-        for cell in range(cfg.cells):
+        for cell in range(cfg.cells if nf.repeat else 1):
             feats = self.cell(cell, feats)
         if nf.extra_from == "output":
             self.make_extra(feats, extra)
@@ -147,7 +147,7 @@ class FileNeckBuilder:
             )
         if ref.optional:
             return None
-        hint = "; add ? to leave it out where it is missing" if len(reasons) == 1 else ""
+        hint = "; mark it optional with ? if it may be missing" if len(reasons) == 1 else ""
         raise self.fail(where, "inputs", f"{ref.text!r} at P{level}: {'; '.join(reasons)}{hint}")
 
     def node(self, group: NodeGroup, level: int, state: _Cell) -> str:
@@ -176,6 +176,8 @@ class FileNeckBuilder:
             return self.b.concat(tuple(edges), "fuse")
         if fusion == "fast_normalized":
             return self.b.fusion(tuple(edges), "fuse")
+        if fusion == "softmax":
+            return self.b.softmax_fusion(tuple(edges), "fuse")
         return self.b.attention(edges[0], edges[1], "fuse")
 
     def check_edges(self, group: NodeGroup, level: int, edges: list[str]) -> None:

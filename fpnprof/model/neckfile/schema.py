@@ -31,13 +31,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-FUSIONS = ("none", "sum", "concat", "fast_normalized", "attention")
+FUSIONS = ("none", "sum", "concat", "fast_normalized", "softmax", "attention")
 #: Fusions whose inputs must have equal widths (a [resample] width block is applied where they differ).
-EQUAL_WIDTH_FUSIONS = ("sum", "fast_normalized", "attention")
+EQUAL_WIDTH_FUSIONS = ("sum", "fast_normalized", "softmax", "attention")
 EXTRA_SOURCES = ("input", "output")
 
 _TABLE_KEYS = {
-    "neck": ("name", "description", "channels", "cells", "levels", "min_level", "bn_eps"),
+    "neck": ("name", "description", "channels", "cells", "levels", "min_level", "bn_eps", "repeat"),
     "inputs": ("block",),
     "extra": ("from", "block"),
     "resample": ("up", "down", "width"),
@@ -68,6 +68,7 @@ class NeckFile:
     description: str
     defaults: dict[str, int]
     bn_eps: float
+    repeat: bool  # False: the cell is the whole neck and --cells does not apply (as for fpn, pafpn)
     input_block: tuple[Item, ...]
     extra_from: str | None
     extra_block: tuple[Item, ...] | None  # None: the [resample] rules ("resample")
@@ -232,6 +233,9 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
     bn_eps = neck.get("bn_eps", 1e-5)
     if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1:
         raise reader.fail("[neck]", "bn_eps", f"expected a number between 0 and 1, got {_show(bn_eps)}")
+    repeat = neck.get("repeat", True)
+    if not isinstance(repeat, bool):
+        raise reader.fail("[neck]", "repeat", f"expected true or false, got {_show(repeat)}")
     stem = path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".toml")
     inputs, extra, resample = (reader.table(data, name) for name in ("inputs", "extra", "resample"))
     extra_from = reader.choice(extra, "[extra]", "from", EXTRA_SOURCES, "input") if extra else None
@@ -251,6 +255,7 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
         description=reader.text(neck, "[neck]", "description", f"neck file {path}"),
         defaults=defaults,
         bn_eps=float(bn_eps),
+        repeat=repeat,
         input_block=reader.block(inputs, "[inputs]", "block"),
         extra_from=extra_from,
         extra_block=extra_block,

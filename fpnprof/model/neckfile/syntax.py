@@ -14,7 +14,7 @@ _LEVEL = re.compile(r"^\s*(l|bottom|top|\d+)\s*(?:([+-])\s*(\d+))?\s*$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _WIDTH = re.compile(r"^\s*(?:(\d+)\s*\*?\s*)?c\s*(?:/\s*(\d+))?\s*$")
 _ITEM = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?\s*$")
-_KERNEL = re.compile(r"^(dw)?conv(\d+)x(\d+)$")
+_KERNEL = re.compile(r"^(dw|sep)?conv(\d+)x(\d+)$")
 
 #: Reference names with a fixed meaning: the cell's input at a level, the newest node at a level.
 REFERENCE_WORDS = ("in", "latest")
@@ -170,15 +170,16 @@ def parse_item(text: object) -> Item:
     return Item(name, args, text.strip())
 
 
-def conv_kernel(name: str) -> tuple[bool, int] | None:
-    """``conv3x3`` -> (False, 3); ``dwconv5x5`` -> (True, 5); anything else -> None."""
+def conv_kernel(name: str) -> tuple[str, int] | None:
+    """``conv3x3`` -> ("conv", 3); ``dwconv5x5`` -> ("dwconv", 5); ``sepconv3x3`` -> ("sepconv", 3);
+    anything else -> None."""
     match = _KERNEL.match(name)
     if not match:
         return None
-    depthwise, kh, kw = match.groups()
+    kind, kh, kw = match.groups()
     if kh != kw or int(kh) < 1:
         raise ValueError(f"expected a square kernel such as conv3x3, got {name!r}")
-    return depthwise is not None, int(kh)
+    return f"{kind or ''}conv", int(kh)
 
 
 def is_name(text: str) -> bool:
