@@ -135,6 +135,8 @@ def test_file_necks_work_in_compare_graph_sweep_and_bench_arguments(tmp_path: Pa
     rows = json.loads(run("compare", "bifpn", "bifpn-paper.toml", *shared).stdout)["rows"]
     assert [r["neck"] for r in rows] == ["bifpn", "bifpn-paper.toml"]
     assert rows[0]["params"] == rows[1]["params"] and rows[0]["macs"] == rows[1]["macs"]
+    both = json.loads(run("compare", "fpn", "nasfpn.toml", "--variant", "both", "--min-level", "3", "-f", "json").stdout)["rows"]
+    assert [(r["neck"], r["variant"]) for r in both] == [("fpn", "tutorial"), ("fpn", "paper"), ("nasfpn.toml", "paper")]
     drawn = run("graph", "nasfpn.toml", "--cells", "1")
     assert drawn.exit_code == 0 and "gp_64_4_p4" in drawn.stdout and "global-pooling attention" in drawn.stdout
     swept = json.loads(run("sweep", "yolov5-pan.toml", "--channels", "32,64", "--workers", "1", "-f", "json").stdout)

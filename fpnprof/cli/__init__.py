@@ -247,7 +247,8 @@ def compare(
     if breakdown and not bench:
         raise ConfigError("--breakdown goes with --bench")
     variants = ["tutorial", "paper"] if variant == "both" else [variant]
-    configs = [opts.config(n, variant=v, levels=levels) for n in (necks or list(NECKS)) for v in variants]
+    # a neck file has one form: --variant both gives it one row, not two
+    configs = list(dict.fromkeys(opts.config(n, variant=v, levels=levels) for n in (necks or list(NECKS)) for v in variants))
     with progress_display() as on_progress:
         report = run_compare(
             configs,
