@@ -1,5 +1,6 @@
 """How fast an analytic sweep prices configurations: 1,000 paper-BiFPN configurations (channels x
-cells x levels x size), on every core and on one, through the same code `fpnprof sweep` runs.
+cells x levels x size), on every core and on one, through the same code `fpnprof sweep` runs; then
+the same 1,000 through the shipped neck file bifpn-paper.toml (read and built from TOML).
 
     python benchmarks/sweep_speed.py
 
@@ -30,21 +31,29 @@ AXES = {
 
 
 def main() -> None:
-    base = NeckConfig(neck="bifpn", variant="paper", min_level=3, stem="imagenet", batch=1)
-    configs = expand([base], AXES)
     results = []
-    for workers in (os.cpu_count() or 1, 1):
-        start = time.perf_counter()
-        rows = run_sweep(configs, workers=workers)
-        seconds = time.perf_counter() - start
-        built = sum(r.error is None for r in rows)
-        results.append(
-            {"workers": workers, "configs": len(rows), "built": built, "seconds": seconds, "configs_per_s": len(rows) / seconds}
-        )
-    print("| workers | configs | built | seconds | configs/s |")
-    print("|---:|---:|---:|---:|---:|")
+    for neck, worker_counts in (("bifpn", (os.cpu_count() or 1, 1)), ("bifpn-paper.toml", (os.cpu_count() or 1,))):
+        base = NeckConfig(neck=neck, variant="paper", min_level=3, stem="imagenet", batch=1)
+        configs = expand([base], AXES)
+        for workers in worker_counts:
+            start = time.perf_counter()
+            rows = run_sweep(configs, workers=workers)
+            seconds = time.perf_counter() - start
+            built = sum(r.error is None for r in rows)
+            results.append(
+                {
+                    "neck": neck,
+                    "workers": workers,
+                    "configs": len(rows),
+                    "built": built,
+                    "seconds": seconds,
+                    "configs_per_s": len(rows) / seconds,
+                }
+            )
+    print("| neck | workers | configs | built | seconds | configs/s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['workers']} | {r['configs']} | {r['built']} | {r['seconds']:.2f} | {r['configs_per_s']:.0f} |")
+        print(f"| {r['neck']} | {r['workers']} | {r['configs']} | {r['built']} | {r['seconds']:.2f} | {r['configs_per_s']:.0f} |")
     stem = new_result_stem("sweep-speed", "cpu")
     payload = {
         "date": date.today().isoformat(),
