@@ -161,6 +161,8 @@ BROKEN = [
         "inputs",
         "inputs reach P3 at sizes",
     ),
+    ("level-listed-twice", edit(NASFPN, "levels = [7]", "levels = [7, 7]"), (), "node 'gp_54_7'", "levels", "listed twice"),
+    ("too-many-bottlenecks", edit(MINI, '["conv1x1"]', '["c3(n=5000)"]'), (), "node 'a'", "block", "at most 32"),
     ("no-nodes", "[neck]\nlevels = 3\n", (), "top level", "node", "one or more [[node]] tables"),
     (
         "groups-do-not-divide",

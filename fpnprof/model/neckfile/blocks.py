@@ -25,6 +25,8 @@ ITEM_ARGS: dict[str, tuple[str, ...]] = {
     "cbs": ("k", "s", "out"),
     "c3": ("n", "out", "shortcut"),
 }
+#: The most bottlenecks one c3 may hold (a typo of 1000 would build for minutes).
+MAX_REPEATS = 32
 ITEM_NAMES = "conv<K>x<K>, dwconv<K>x<K>, sepconv<K>x<K>, bn, relu, swish, maxpool, cbs, c3"
 
 
@@ -104,6 +106,8 @@ def check_item(item: Item) -> None:
         raise ValueError(f"{item.name} takes {allowed}, not {', '.join(unknown)} (in {item.text!r})")
     for key in ("s", "k", "n", "groups"):
         _int(item, key, 1, ratio=2, minimum=1)
+    if _int(item, "n", 1) > MAX_REPEATS:
+        raise ValueError(f"n takes at most {MAX_REPEATS} bottlenecks, got {item.args['n']!r} in {item.text!r}")
     for key in ("bias", "shortcut"):
         _bool(item, key, True)
     _width(item)

@@ -69,6 +69,8 @@ def parse_levels(value: object) -> tuple[LevelExpr, LevelExpr] | list[LevelExpr]
             expr = parse_level(str(item))
             if expr.base == "l":
                 raise ValueError(f"a node's own levels cannot use 'l', got {item!r}")
+            if expr in out:
+                raise ValueError(f"level {item!r} is listed twice")
             out.append(expr)
         return out
     raise ValueError(f'expected "all", a range such as "top-1..bottom", or a non-empty list of levels, got {value!r}')
