@@ -257,3 +257,15 @@ def test_a_mutated_file_builds_or_fails_with_one_of_our_errors(
             del necks.NECKS["fuzz.toml"]
     except FpnprofError as exc:
         assert "\n" not in str(exc)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(source=st.sampled_from(range(len(SOURCES))), seed=st.integers(0, sys.maxsize), edits=st.integers(1, 3))
+def test_the_cli_on_a_mutated_file_prints_a_table_or_one_error_line(tmp_path: Path, source: int, seed: int, edits: int) -> None:
+    path = tmp_path / "mutated.toml"
+    path.write_text(mutate(SOURCES[source], random.Random(seed), edits))
+    result = run("shapes", str(path), "--cells", "1", "--channels", "16")
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 2) and "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {path}: ")
