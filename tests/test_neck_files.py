@@ -38,14 +38,28 @@ def _pair(
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"P{s[0]}x{s[1]}-C{s[2]}-R{s[3]}-{s[4]}")
-@pytest.mark.parametrize("builtin", list(PAPER_FORMS))
-def test_a_paper_neck_as_a_file_is_the_built_in_graph(builtin: str, shape: tuple[int, int, int, int, str, int]) -> None:
-    base, file = _pair(builtin, PAPER_FORMS[builtin], *shape)
+@pytest.mark.parametrize(("builtin", "variant"), [(n, v) for v in ("paper", "tutorial") for n in PAPER_FORMS])
+def test_a_built_in_neck_as_a_file_is_the_same_graph(
+    builtin: str, variant: str, shape: tuple[int, int, int, int, str, int]
+) -> None:
+    base, file = _pair(builtin, f"{builtin}-{variant}.toml", *shape)
+    base = replace(base, variant=variant)
     a, b = build_graph(base), build_graph(file)
     assert structure_differences(a, b) == []
     pa, pb = analyse(base, a), analyse(file, b)
     assert [(r.level, r.output_shape, r.totals) for r in pa.levels] == [(r.level, r.output_shape, r.totals) for r in pb.levels]
     assert pa.neck_total == pb.neck_total and pa.model_total == pb.model_total
+
+
+def test_the_equality_check_catches_unshared_weights(tmp_path: Path) -> None:
+    """A deliberate break: the seed PAFPN's bottom-up conv and BN with a set of weights per level."""
+    broken = tmp_path / "pafpn-unshared.toml"
+    broken.write_text((SHIPPED / "pafpn-tutorial.toml").read_text().replace("share = true", "share = false"))
+    base, file = _pair("pafpn", str(broken), 2, 4, 64, 1, "tutorial", 64)
+    base = replace(base, variant="tutorial")
+    assert any("without a counterpart" in p for p in structure_differences(build_graph(base), build_graph(file)))
+    extra = 2 * (9 * 64 * 64 + 64 + 2 * 64)  # two more 3x3 convs with bias and BNs (P4, P5 reuse P3's in the seed)
+    assert analyse(file, build_graph(file)).neck_total.params == analyse(base, build_graph(base)).neck_total.params + extra
 
 
 def test_the_equality_check_catches_a_miswired_file(tmp_path: Path) -> None:

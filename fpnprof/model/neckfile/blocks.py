@@ -22,12 +22,13 @@ ITEM_ARGS: dict[str, tuple[str, ...]] = {
     "relu": (),
     "swish": (),
     "maxpool": ("k", "s", "pad"),
+    "adaptive_maxpool": (),
     "cbs": ("k", "s", "out"),
     "c3": ("n", "out", "shortcut"),
 }
 #: The most bottlenecks one c3 may hold (a typo of 1000 would build for minutes).
 MAX_REPEATS = 32
-ITEM_NAMES = "conv<K>x<K>, dwconv<K>x<K>, sepconv<K>x<K>, bn, relu, swish, maxpool, cbs, c3"
+ITEM_NAMES = "conv<K>x<K>, dwconv<K>x<K>, sepconv<K>x<K>, bn, relu, swish, maxpool, adaptive_maxpool, cbs, c3"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,17 @@ class BlockContext:
     neck_width: int
     bn_eps: float
     ratio: int = 2
+    #: When set, conv and BN items reuse the weights of the first node made at the same position in
+    #: the block (item index and name -> owner id), recording the owners as they are made.
+    shared: dict[str, str] | None = None
+
+    def owner(self, key: str) -> str | None:
+        return None if self.shared is None else self.shared.get(key)
+
+    def made(self, key: str, node_id: str) -> str:
+        if self.shared is not None:
+            self.shared.setdefault(key, node_id)
+        return node_id
 
 
 def _kind(item: Item) -> str:
@@ -140,14 +152,26 @@ def _out(item: Item, ctx: BlockContext, in_width: int) -> int:
     return _width(item).value(ctx.neck_width, in_width) if "out" in item.args else ctx.width
 
 
-def _apply_item(b: GraphBuilder, x: str, item: Item, name: str, ctx: BlockContext) -> str:
+def _apply_item(b: GraphBuilder, x: str, item: Item, name: str, key: str, ctx: BlockContext) -> str:
     kind = _kind(item)
     in_width = b.channels(x)
     if kind in ("conv", "dwconv", "sepconv"):
         _, kernel = conv_kernel(item.name) or ("conv", 1)
         stride = _int(item, "s", 1, ctx.ratio)
         if kind == "dwconv":
-            return b.conv(x, in_width, kernel, name, stride=stride, groups=in_width, bias=_bool(item, "bias", False))
+            return ctx.made(
+                key,
+                b.conv(
+                    x,
+                    in_width,
+                    kernel,
+                    name,
+                    stride=stride,
+                    groups=in_width,
+                    bias=_bool(item, "bias", False),
+                    shares=ctx.owner(key),
+                ),
+            )
         if kind == "sepconv":  # EfficientDet's SeparableConv: depthwise without bias, then a 1x1
             h = b.conv(x, in_width, kernel, f"{name}.depthwise", stride=stride, groups=in_width, bias=False)
             return b.conv(h, _out(item, ctx, in_width), 1, f"{name}.pointwise", bias=_bool(item, "bias", True))
@@ -155,15 +179,19 @@ def _apply_item(b: GraphBuilder, x: str, item: Item, name: str, ctx: BlockContex
         groups = _int(item, "groups", 1)
         if in_width % groups or out % groups:
             raise ValueError(f"groups={groups} does not divide {in_width} -> {out} channels in {item.text!r}")
-        return b.conv(x, out, kernel, name, stride=stride, groups=groups, bias=_bool(item, "bias", True))
+        made = b.conv(x, out, kernel, name, stride=stride, groups=groups, bias=_bool(item, "bias", True), shares=ctx.owner(key))
+        return ctx.made(key, made)
     if kind == "maxpool":
         kernel, stride = _int(item, "k", 2, ctx.ratio), _int(item, "s", 2, ctx.ratio)
         pad = item.args.get("pad", "0")
         if pad == "same":
             return b.maxpool(x, kernel, stride, name, same=True)
         return b.maxpool(x, kernel, stride, name, padding=int(pad))
+    if kind == "adaptive_maxpool":  # the seed's pooling: to the side divided by the ratio, rounded down
+        side_h, side_w = b.hw(x)
+        return b.adaptive_maxpool(x, (side_h // ctx.ratio, side_w // ctx.ratio), name)
     simple: dict[str, Callable[[], str]] = {
-        "bn": lambda: b.bn(x, name, eps=_float(item, "eps", ctx.bn_eps)),
+        "bn": lambda: ctx.made(key, b.bn(x, name, eps=_float(item, "eps", ctx.bn_eps), shares=ctx.owner(key))),
         "relu": lambda: b.relu(x, name),
         "swish": lambda: b.swish(x, name),
         "cbs": lambda: _conv_bn_swish(b, x, _out(item, ctx, in_width), _int(item, "k", 1), _int(item, "s", 1), name, ctx),
@@ -175,5 +203,5 @@ def _apply_item(b: GraphBuilder, x: str, item: Item, name: str, ctx: BlockContex
 def apply_block(b: GraphBuilder, x: str, items: Sequence[Item], ctx: BlockContext, prefix: str = "") -> str:
     """Add ``items`` after node ``x`` (named ``<prefix><index>_<item>``); returns the last node's id."""
     for index, item in enumerate(items):
-        x = _apply_item(b, x, item, f"{prefix}{index}_{item.name}", ctx)
+        x = _apply_item(b, x, item, f"{prefix}{index}_{item.name}", f"{index}_{item.text}", ctx)
     return x

@@ -37,6 +37,7 @@ class FileNeckBuilder:
         self.bottom = cfg.min_level
         self.top = cfg.top_input_level if nf.extra_from == "output" else cfg.max_level
         self.hw: dict[int, tuple[int, int]] = {}
+        self.down_owners: dict[str, str] | None = {} if nf.share_down else None
 
     def fail(self, where: str, key: str | None, message: str) -> NeckFileError:
         return NeckFileError(self.nf.path, where, key, message)
@@ -48,8 +49,8 @@ class FileNeckBuilder:
         except (GraphError, ValueError) as exc:
             raise self.fail(where, key, _plain(str(exc), self.cfg)) from None
 
-    def ctx(self, width: int, ratio: int = 2) -> BlockContext:
-        return BlockContext(width=width, neck_width=self.cfg.channels, bn_eps=self.nf.bn_eps, ratio=ratio)
+    def ctx(self, width: int, ratio: int = 2, shared: dict[str, str] | None = None) -> BlockContext:
+        return BlockContext(width=width, neck_width=self.cfg.channels, bn_eps=self.nf.bn_eps, ratio=ratio, shared=shared)
 
     # Inputs and extra levels -----------------------------------------------------------------
     def build(self, features: dict[int, str]) -> dict[int, str]:
@@ -210,9 +211,11 @@ class FileNeckBuilder:
                 raise self.fail(where, key, f"P{src_level} must come down to P{level}, and [resample] has no down block")
             gap = level - src_level
             if mentions_ratio(down):
-                return self.guarded(where, key, lambda: apply_block(self.b, x, down, self.ctx(width, 2**gap), "down"))
+                ctx = self.ctx(width, 2**gap, self.down_owners)
+                return self.guarded(where, key, lambda: apply_block(self.b, x, down, ctx, "down"))
             for step in range(gap):
-                x = self.guarded(where, key, functools.partial(apply_block, self.b, x, down, self.ctx(width), f"down{step}_"))
+                step_ctx = self.ctx(width, shared=self.down_owners)
+                x = self.guarded(where, key, functools.partial(apply_block, self.b, x, down, step_ctx, f"down{step}_"))
         return x
 
 

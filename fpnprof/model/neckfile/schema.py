@@ -40,7 +40,7 @@ _TABLE_KEYS = {
     "neck": ("name", "description", "channels", "cells", "levels", "min_level", "bn_eps", "repeat"),
     "inputs": ("block",),
     "extra": ("from", "block"),
-    "resample": ("up", "down", "width"),
+    "resample": ("up", "down", "width", "share"),
     "node": ("name", "levels", "inputs", "fusion", "block", "width"),
 }
 #: Defaults a file may set, with the range each must fall in.
@@ -73,6 +73,7 @@ class NeckFile:
     extra_from: str | None
     extra_block: tuple[Item, ...] | None  # None: the [resample] rules ("resample")
     down: tuple[Item, ...]
+    share_down: bool  # every down block reuses the first one's conv and BN weights (the seed PAFPN)
     width_block: tuple[Item, ...]
     nodes: tuple[NodeGroup, ...]
 
@@ -242,6 +243,9 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
     extra_block = None if extra.get("block") == "resample" else reader.block(extra, "[extra]", "block")
     if extra and extra_block == ():
         raise reader.fail("[extra]", "block", 'expected items that make a level from the one below, or "resample"')
+    share_down = resample.get("share", False)
+    if not isinstance(share_down, bool):
+        raise reader.fail("[resample]", "share", f"expected true or false, got {_show(share_down)}")
     up = reader.choice(resample, "[resample]", "up", ("nearest",), "nearest")
     del up  # the only upsampling mode; read so that a typo is refused
     raw_nodes = data.get("node")
@@ -260,6 +264,7 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
         extra_from=extra_from,
         extra_block=extra_block,
         down=reader.block(resample, "[resample]", "down"),
+        share_down=share_down,
         width_block=reader.block(resample, "[resample]", "width"),
         nodes=tuple(nodes),
     )
