@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from fpnprof.cost.analysis import profile_graph
 from fpnprof.errors import FpnprofError
 from fpnprof.model.config import NeckConfig
-from fpnprof.model.neckfile import SHIPPED
+from fpnprof.model.neckfile import SHIPPED, shipped_files
 from fpnprof.model.neckfile.build import build_file_neck
 from fpnprof.model.neckfile.schema import parse_neck_file
 from fpnprof.model.necks import build_graph
@@ -205,7 +205,7 @@ TOKENS = ['"in@l"', '"latest@l+1"', '"x@l"', '"td@l+1?"', '"all"', '"top..bottom
           '["conv3x3"]', '["maxpool(k=ratio, s=ratio)"]', '["bn", "relu"]', '["c3(n=2)"]', '["cbs(k=3, s=2, out=in)"]',
           '"sum"', '"concat"', '"attention"', '"fast_normalized"', '"2c"', '"c/2"', '"in"', "0", "1", "3", "-1", "1e-3",
           "true", '""', "[]", '"resample"', '"output"', "{}", "=", "[[node]]", "[neck]"]  # fmt: skip
-SOURCES = [FPN, PAFPN, BIFPN, NASFPN, (SHIPPED / "yolov5-pan.toml").read_text()]
+SOURCES = [(SHIPPED / name).read_text() for name in shipped_files()]
 
 
 def mutate(text: str, rng: random.Random, edits: int) -> str:
