@@ -241,3 +241,18 @@ for k, neck in enumerate(("nasfpn.toml", {_softmax_bifpn(tmp_path)!r})):
     done = subprocess.run(["python", "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("max relative error") == 2
+
+
+def test_a_long_neck_file_path_wraps_and_never_cuts_a_number(tmp_path: Path) -> None:
+    folder = tmp_path / "some" / "very" / "long" / "folder" / "of" / "designs"
+    folder.mkdir(parents=True)
+    mine = folder / "my_experimental_neck_v2.toml"
+    mine.write_text((SHIPPED / "bifpn-paper.toml").read_text())
+    for args in (
+        ("compare", "fpn", str(mine), "--variant", "paper", "--min-level", "3"),
+        ("sweep", str(mine), "--channels", "64,128"),
+    ):
+        result = run(*args, columns=80)
+        assert result.exit_code == 0, result.stderr
+        assert "…" not in result.stdout and "257,209" in result.stdout
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80

@@ -10,7 +10,7 @@ from fpnprof.report.model import Column, Report, Section
 
 SCHEMA_VERSION = 2
 COLUMNS = [
-    Column("neck", "neck"),
+    Column("neck", "neck", "text"),
     Column("variant", "variant", drop=2),
     Column("part", "part"),
     Column("engine", "engine"),

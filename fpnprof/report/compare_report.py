@@ -10,7 +10,7 @@ from fpnprof.report.profile_report import provenance
 
 SCHEMA_VERSION = 1
 BASE_COLUMNS = [
-    Column("neck", "neck"),
+    Column("neck", "neck", "text"),
     Column("variant", "variant"),
     Column("params", "params", "int"),
     Column("params_ratio", "x", "ratio"),
@@ -22,7 +22,7 @@ BASE_COLUMNS = [
     Column("peak_ratio", "x", "ratio", drop=2),
 ]
 LATENCY_COLUMNS = [
-    Column("neck", "neck"),
+    Column("neck", "neck", "text"),
     Column("variant", "variant", drop=1),
     Column("engine", "engine"),
     Column("ms", "ms (neck)", "ms"),
@@ -69,7 +69,7 @@ def level_time_section(rows: list[dict[str, Any]], level_names: list[str]) -> Se
             for name in level_names
         }
         table.append({"neck": r["neck"], "variant": r["variant"], **cells, "overhead": f"{b['overhead']['ms']:.2f} ms"})
-    columns = [Column("neck", "neck"), Column("variant", "variant"), *[Column(n, n, "num") for n in level_names]]
+    columns = [Column("neck", "neck", "text"), Column("variant", "variant"), *[Column(n, n, "num") for n in level_names]]
     return Section(
         "eager time per level (ms, then the level's share of neck MACs)", [*columns, Column("overhead", "overhead", "num")], table
     )
@@ -122,7 +122,7 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
         Section(title, columns, rows),
         Section(
             "share of neck MACs per level",
-            [Column("neck", "neck"), Column("variant", "variant"), *[Column(n, n, "bar") for n in level_names]],
+            [Column("neck", "neck", "text"), Column("variant", "variant"), *[Column(n, n, "bar") for n in level_names]],
             share_rows,
         ),
     ]

@@ -13,7 +13,7 @@ def _columns(varied: list[str], timed: bool) -> list[Column]:
     axis_columns = [Column(a, a, "int") for a in ("channels", "cells", "levels", "size")]
     return [
         Column("front", "front"),
-        Column("neck", "neck"),
+        Column("neck", "neck", "text"),
         Column("variant", "variant", drop=2),
         *[c if c.key in varied else Column(c.key, c.header, c.kind, drop=3) for c in axis_columns],
         Column("params", "params", "int"),
