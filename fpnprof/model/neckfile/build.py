@@ -208,7 +208,7 @@ class FileNeckBuilder:
         if src_level < level:
             down = self.nf.down
             if not down:
-                raise self.fail(where, key, f"P{src_level} must come down to P{level}, and [resample] has no down block")
+                raise self.fail(where, key, f"P{src_level} must be downsampled to P{level}, and [resample] has no down block")
             gap = level - src_level
             if mentions_ratio(down):
                 ctx = self.ctx(width, 2**gap, self.down_owners)
