@@ -171,7 +171,8 @@ def softmax_fusion_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
 
 
 def attention_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    """NAS-FPN's global-pooling cell: ``x2 + sigmoid(global_avg_pool(x2)) * x1`` (mmdet's form)."""
+    """NAS-FPN's global-pooling cell: ``x2 + sigmoid(global_avg_pool(x2)) * x1`` (mmdet's form;
+    TensorFlow's TPU implementation pools with a max)."""
     shape = _same_shapes(node, shapes)
     if len(shapes) != 2:
         raise GraphError(f"{node.id}: global attention takes two inputs, got {len(shapes)}")
