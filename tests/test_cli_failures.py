@@ -152,12 +152,12 @@ FPNPROF = shutil.which("fpnprof")
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        ("fpnprof shapes b", ["bifpn", "bifpn-paper.toml"]),  # and the shipped neck files
+        ("fpnprof shapes b", ["bifpn", "bifpn-paper.toml", "bifpn-tutorial.toml"]),  # and the shipped neck files
         ("fpnprof shapes fpn --variant p", ["paper"]),
         ("fpnprof bench --engine eager,c", ["eager,compile", "eager,cudagraph"]),
         ("fpnprof compare -f m", ["markdown"]),
         ("fpnprof bench fpn --part ne", ["neck"]),
-        ("fpnprof compare --baseline pa", ["pafpn", "pafpn-paper.toml"]),
+        ("fpnprof compare --baseline pa", ["pafpn", "pafpn-paper.toml", "pafpn-tutorial.toml"]),
     ],
 )
 def test_shell_completion_offers_names(words: str, expected: list[str]) -> None:
