@@ -158,29 +158,16 @@ def _apply_item(b: GraphBuilder, x: str, item: Item, name: str, key: str, ctx: B
     if kind in ("conv", "dwconv", "sepconv"):
         _, kernel = conv_kernel(item.name) or ("conv", 1)
         stride = _int(item, "s", 1, ctx.ratio)
-        if kind == "dwconv":
-            return ctx.made(
-                key,
-                b.conv(
-                    x,
-                    in_width,
-                    kernel,
-                    name,
-                    stride=stride,
-                    groups=in_width,
-                    bias=_bool(item, "bias", False),
-                    shares=ctx.owner(key),
-                ),
-            )
         if kind == "sepconv":  # EfficientDet's SeparableConv: depthwise without bias, then a 1x1
             h = b.conv(x, in_width, kernel, f"{name}.depthwise", stride=stride, groups=in_width, bias=False)
             return b.conv(h, _out(item, ctx, in_width), 1, f"{name}.pointwise", bias=_bool(item, "bias", True))
-        out = _out(item, ctx, in_width)
-        groups = _int(item, "groups", 1)
+        depthwise = kind == "dwconv"  # in and out at the input's width, one group per channel, no bias by default
+        out = in_width if depthwise else _out(item, ctx, in_width)
+        groups = in_width if depthwise else _int(item, "groups", 1)
         if in_width % groups or out % groups:
             raise ValueError(f"groups={groups} does not divide {in_width} -> {out} channels in {item.text!r}")
-        made = b.conv(x, out, kernel, name, stride=stride, groups=groups, bias=_bool(item, "bias", True), shares=ctx.owner(key))
-        return ctx.made(key, made)
+        bias = _bool(item, "bias", not depthwise)
+        return ctx.made(key, b.conv(x, out, kernel, name, stride=stride, groups=groups, bias=bias, shares=ctx.owner(key)))
     if kind == "maxpool":
         kernel, stride = _int(item, "k", 2, ctx.ratio), _int(item, "s", 2, ctx.ratio)
         pad = item.args.get("pad", "0")
