@@ -35,8 +35,8 @@ def locate(name: str) -> Path:
     raise ConfigError(f"neck file {name!r} not found (shipped: {', '.join(shipped_files())})")
 
 
-def read_neck_file(name: str) -> NeckFile:
-    path = locate(name)
+def read_neck_file(path: Path, name: str) -> NeckFile:
+    """Parse the file at ``path``; errors name it as the user did (``name``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -47,7 +47,8 @@ def read_neck_file(name: str) -> NeckFile:
 @functools.lru_cache(maxsize=64)
 def load_neck_file(name: str) -> NeckSpec:
     """The neck in file ``name`` as a spec (read once per process)."""
-    nf = read_neck_file(name)
+    path = locate(name)
+    nf = read_neck_file(path, name)
     return NeckSpec(
         name=name,
         build=lambda b, cfg, features: build_file_neck(nf, b, cfg, features),
@@ -55,5 +56,5 @@ def load_neck_file(name: str) -> NeckSpec:
         description=nf.description,
         variants=("paper",),
         defaults=nf.defaults,
-        source=str(locate(name)),
+        source=str(path),
     )
