@@ -22,6 +22,8 @@ from fpnprof.cli.options import (
     Dtype,
     Format,
     Isolated,
+    Neck,
+    NeckList,
     NeckOptions,
     Output,
     Threads,
@@ -32,7 +34,7 @@ from fpnprof.cli.options import (
 )
 from fpnprof.cli.output import JsonLines, deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display
 from fpnprof.model.config import VARIANTS, require_choice
-from fpnprof.model.necks import NECKS, neck_names_text
+from fpnprof.model.necks import NECKS
 from fpnprof.report import FORMATS
 
 #: sweep's formats: the shared ones, and JSON Lines streamed as configurations are priced.
@@ -66,7 +68,7 @@ def _root(
 @guarded
 @neck_options
 def shapes(
-    neck: Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)],
+    neck: Neck,
     opts: NeckOptions,
     detail: Annotated[
         bool, typer.Option(help="Add a row per node (the seed BiFPN's inner widths show here).", metavar="")
@@ -114,14 +116,7 @@ def shapes(
 @guarded
 @neck_options
 def bench(
-    necks: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help=f"Necks to time: {neck_names_text()} (default: {' '.join(NECKS)}).",
-            show_default=False,
-            autocompletion=NECK_NAMES,
-        ),
-    ] = None,
+    necks: NeckList = None,
     *,
     opts: NeckOptions,
     batch: Annotated[str, typer.Option(help="Batch size, or a sweep: 1,2,8.")] = "2",
@@ -194,14 +189,7 @@ def bench(
 @guarded
 @neck_options
 def compare(
-    necks: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help=f"Necks to compare: {neck_names_text()} (default: {' '.join(NECKS)}).",
-            show_default=False,
-            autocompletion=NECK_NAMES,
-        ),
-    ] = None,
+    necks: NeckList = None,
     variant: Annotated[
         str, typer.Option(help="tutorial, paper or both.", autocompletion=completer(lambda: (*VARIANTS, "both")))
     ] = "tutorial",
@@ -264,7 +252,7 @@ def compare(
 @guarded
 @neck_options
 def graph(
-    neck: Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)],
+    neck: Neck,
     opts: NeckOptions,
     part: Annotated[
         str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(part_names))
@@ -320,14 +308,7 @@ def peak(
 @guarded
 @neck_options
 def sweep(
-    necks: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help=f"Necks to sweep: {neck_names_text()} (default: {' '.join(NECKS)}).",
-            show_default=False,
-            autocompletion=NECK_NAMES,
-        ),
-    ] = None,
+    necks: NeckList = None,
     *,
     opts: NeckOptions,
     channels: Annotated[str, typer.Option(help="Neck widths, e.g. 64,88,112,160.")] = "256",

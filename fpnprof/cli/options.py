@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels
-from fpnprof.model.necks import NECKS, neck_spec
+from fpnprof.model.necks import NECKS, neck_names_text, neck_spec
 from fpnprof.report import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,8 +55,16 @@ def part_names() -> list[str]:
 
 NECK_NAMES = completer(neck_names)
 
+#: One neck argument, and a list of them (every registered neck when none is given).
+Neck = Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)]
+NeckList = Annotated[
+    list[str] | None,
+    typer.Argument(help=f"{neck_names_text()} (default: {' '.join(NECKS)}).", show_default=False, autocompletion=NECK_NAMES),
+]
+
 
 # Options shared by every command that builds a neck ---------------------------------------
+_CONFIG_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(NeckConfig)}
 Device = Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))]
 Dtype = Annotated[
     str,
@@ -83,12 +91,21 @@ Levels = Annotated[
 MinLevel = Annotated[
     int | None,
     typer.Option(
-        "--min-level", help="Lowest output level (2 = C2's resolution). Default: 2, or the neck file's.", show_default=False
+        "--min-level",
+        help=f"Lowest output level (2 = C2's resolution). Default: {_CONFIG_DEFAULTS['min_level']}, or the neck file's.",
+        show_default=False,
     ),
 ]
-Channels = Annotated[int | None, typer.Option(help="Neck width C. Default: 256, or the neck file's.", show_default=False)]
+Channels = Annotated[
+    int | None,
+    typer.Option(help=f"Neck width C. Default: {_CONFIG_DEFAULTS['channels']}, or the neck file's.", show_default=False),
+]
 Cells = Annotated[
-    int | None, typer.Option(help="Cells (repeats) of BiFPN or a neck file. Default: 3, or the neck file's.", show_default=False)
+    int | None,
+    typer.Option(
+        help=f"Cells (repeats) of BiFPN or a neck file. Default: {_CONFIG_DEFAULTS['cells']}, or the neck file's.",
+        show_default=False,
+    ),
 ]
 Batch = Annotated[int, typer.Option(help="Batch size.")]
 Size = Annotated[int, typer.Option(help="Input image side (square).")]
@@ -154,7 +171,6 @@ class NeckOptions:
         return NeckConfig(neck=neck, **fields)
 
 
-_CONFIG_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(NeckConfig)}
 #: Options a neck file may set defaults for: left open (None) on the command line until a neck is known.
 _FROM_NECK = ("channels", "cells", "min_level")
 #: NeckConfig's defaults, except those the command line leaves open: levels (each neck's own),
