@@ -172,13 +172,11 @@ def _node(reader: _Reader, raw: object, index: int) -> NodeGroup:
 
 def _check_order(reader: _Reader, nodes: list[NodeGroup]) -> None:
     """Names must exist, and a node may only read nodes above it in the file (or itself at other levels)."""
-    index = {node.name: i for i, node in enumerate(nodes)}
-    if len(index) != len(nodes):
-        seen: set[str] = set()
-        for node in nodes:
-            if node.name in seen:
-                raise reader.fail(f"node {node.name!r}", "name", "used by two [[node]] tables")
-            seen.add(node.name)
+    index: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        if node.name in index:
+            raise reader.fail(f"node {node.name!r}", "name", "used by two [[node]] tables")
+        index[node.name] = i
     uses = {node.name: {c.name for r in node.inputs for c in r.choices} - set(REFERENCE_WORDS) for node in nodes}
     for i, node in enumerate(nodes):
         for ref in node.inputs:
