@@ -108,3 +108,12 @@ def test_jsonl_streams_rows_then_the_front(tmp_path: object) -> None:
     written = run(*args, "-f", "jsonl", "-o", str(out))
     assert written.exit_code == 0 and written.stdout == ""
     assert json.loads(out.read_text().splitlines()[-1])["summary"]["pareto"] == summary["pareto"]
+
+
+def test_sweep_bench_with_every_configuration_refused_reports_the_refusals() -> None:
+    """Found by the CLI fuzz: nothing built, so nothing to time (was an IndexError in run_bench)."""
+    plain = run("sweep", "bifpn", "--size", "7")
+    timed = run("sweep", "bifpn", "--size", "7", "--bench")
+    assert timed.exception is None or isinstance(timed.exception, SystemExit), repr(timed.exception)
+    assert plain.exit_code == timed.exit_code == 0
+    assert "1 configurations cannot be built" in timed.stdout

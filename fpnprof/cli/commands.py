@@ -321,6 +321,8 @@ def _time_sweep(rows: list[SweepRow], timing: Timing, on_progress: Progress | No
 
     backend = resolve_backend(timing.backend, timing.device)
     built = [i for i, r in enumerate(rows) if r.error is None]
+    if not built:  # every configuration was refused: nothing to time, the refusals are the answer
+        return list(rows)
     specs = [
         BenchSpec(
             config=rows[i].config,
