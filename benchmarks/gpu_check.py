@@ -31,7 +31,7 @@ from result_files import new_result_stem
 ROOT = Path(__file__).resolve().parent.parent
 GPU = ["--device", "gpu", "--backend", "torch"]
 BREAKDOWN = ["--engine", "eager", "--batch", "1", "--dtype", "tf32", "--breakdown"]
-HEADLINE = ["--stem", "imagenet", "--size", "512", "--levels", "5", "--part", "neck", "--processes", "2", "--min-time", "1"]
+HEADLINE = ["--stem", "imagenet", "--size", "512", "--levels", "5", "--part", "neck", "--max-time", "45"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ PHASES = [
     necks_phase("paper necks tf32", "paper", "eager,cudagraph", "1,8", "tf32", 120, 40),
     necks_phase("paper necks bf16", "paper", "eager,cudagraph", "1,8", "bf16", 120, 40),
     Phase("breakdown tf32", ["bench", "fpn", "bifpn", "--variant", "paper", *GPU, *BREAKDOWN, *HEADLINE], 90, 30),
+    Phase("A/A: fpn fpn, bifpn bifpn", ["bench", "fpn", "fpn", "bifpn", "bifpn", "--variant", "paper", *GPU, *HEADLINE], 90, 30),
     necks_phase("tutorial necks tf32", "tutorial", "eager,cudagraph", "1,8", "tf32", 120, 40),
     Phase("as typed: fpnprof bench --device gpu", ["bench", "--device", "gpu"], 150, 30),
     Phase("compare --bench on the gpu", ["compare", "--variant", "paper", "--bench", "--device", "gpu"], 150, 30),
@@ -114,6 +115,24 @@ def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _ci(r: dict[str, Any]) -> str:
+    """The row's interval, marked ``!`` when it is flagged (the reasons follow the table)."""
+    if "median_ms" not in r:
+        return "-"
+    half = r.get("ci95_half_pct")
+    return ("no CI" if half is None else f"±{half:.1f}%") + (" !" if r.get("flags") else "")
+
+
+def _ratio(r: dict[str, Any]) -> str:
+    if "ratio" not in r:
+        return "-"
+    if not r.get("resolved", True):
+        half = r.get("ratio_half_pct")
+        return "unresolved" + ("" if half is None else f" ±{half:.1f}%")
+    low, high = r["ratio_ci95"]
+    return f"{r['ratio']:.2f} [{low:.2f}-{high:.2f}]"
+
+
 def markdown(results: list[dict[str, Any]]) -> str:
     """Peaks, then one latency table over every bench row, then breakdowns and the phase log."""
     lines = ["| phase | status | seconds |", "|---|---|---:|"]
@@ -130,18 +149,22 @@ def markdown(results: list[dict[str, Any]]) -> str:
     if rows:
         lines += [
             "",
-            "| phase | neck | variant | part | engine | dtype | batch x px | median ms | ±95% "
-            "| x base [95% CI] | img/s | % peak |",
+            "| phase | neck | variant | part | engine | dtype | batch x px | ms | ±95% | x base [95% CI] | img/s | % peak |",
             "|---|---|---|---|---|---|---|---:|---:|---|---:|---:|",
         ]
         for phase, r in rows:
-            ratio = f"{r['ratio']:.2f} [{r['ratio_ci95'][0]:.2f}-{r['ratio_ci95'][1]:.2f}]" if "ratio" in r else "-"
-            ci = f"±{r['ci95_half_pct']:.1f}%" if "ci95_half_pct" in r else "-"
             lines.append(
                 f"| {phase} | {r['neck']} | {r['variant']} | {r['part']} | {r['engine']} | {r['dtype']} | "
-                f"{r['batch']} x {r['size']} | {_fmt(r.get('median_ms'), '.3f')} | {ci} | {ratio} | "
+                f"{r['batch']} x {r['size']} | {_fmt(r.get('median_ms'), '.3f')} | {_ci(r)} | {_ratio(r)} | "
                 f"{_fmt(r.get('images_per_s'), ',.0f')} | {_fmt(r.get('peak_share') and 100 * r['peak_share'], '.1f')} |"
             )
+        flagged = [(phase, r) for phase, r in rows if r.get("flags")]
+        if flagged:
+            lines += ["", "Flagged rows (!), and why:", ""]
+            lines += [
+                f"- {phase}: {r['neck']} {r['engine']} {r['dtype']} b{r['batch']}: {'; '.join(r['flags'])}"
+                for phase, r in flagged
+            ]
     for _phase, r in rows:
         b = r.get("breakdown")
         if not b:
@@ -149,13 +172,13 @@ def markdown(results: list[dict[str, Any]]) -> str:
         lines += [
             "",
             f"Breakdown, {r['neck']} ({r['variant']}) {r['engine']} {r['dtype']} b{r['batch']}: "
-            f"forward {b['forward_ms']:.3f} ms, with per-node timers {b.get('instrumented_ms', float('nan')):.3f} ms, "
-            f"per-node sum {b['node_sum_ms']:.3f} ms ({100 * b['coverage']:.0f}% of the forward)",
+            f"forward {b['forward_ms']:.3f} ms, with per-node timers {b['instrumented_ms']:.3f} ms, "
+            f"per-node sum {b['node_sum_ms']:.3f} ms ({100 * b['coverage']:.0f}% of the forward in the same rounds)",
             "",
             "| level | ms | % fwd | GFLOP/s | FLOP/B | bound | % peak |",
             "|---|---:|---:|---:|---:|---|---:|",
         ]
-        for x in [*b["by_level"], b["overhead"]]:
+        for x in [*b["by_level"], b["between_nodes"]]:
             share = "-" if x["peak_share"] is None else f"{100 * x['peak_share']:.1f}"
             lines.append(
                 f"| {x['name']} | {x['ms']:.3f} | {100 * x['share']:.1f} | {x['gflops_per_s']:,.0f} | "

@@ -27,15 +27,21 @@ def bench(args: list[str]) -> dict:
     return json.loads(out)
 
 
+def _ci(r: dict) -> str:
+    half = r.get("ci95_half_pct")
+    return "no CI" if half is None else f"±{half:.1f}%"
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| neck | variant | part | backend | device | engine | median ms | IQR ms | runs | img/s | GFLOP/s |",
-        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|",
+        "| neck | variant | part | backend | device | engine | ms | ±95% | IQR ms | workers | img/s | GFLOP/s |",
+        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['neck']} | {r['variant']} | {r['part']} | {r['backend']} | {r['device']} | {r['engine']} | "
-            f"{r['median_ms']:.2f} | {r['iqr_ms']:.2f} | {r['runs']} | {r['images_per_s']:.1f} | {r['gflops_per_s']:.1f} |"
+            f"{r['median_ms']:.2f} | {_ci(r)} | {r['iqr_ms']:.2f} | {r['workers']} | {r['images_per_s']:.1f} | "
+            f"{r['gflops_per_s']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -43,12 +49,12 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="store_true", help="also measure torch on the GPU")
-    parser.add_argument("--min-time", default="2.0")
+    parser.add_argument("--max-time", default="75")
     parser.add_argument("--tag", default="cpu")
     ns = parser.parse_args()
     rows, provenance = [], []
     for variant in ("tutorial", "paper"):
-        runs = [["--variant", variant, "--engine", "eager,inference", "--min-time", ns.min_time]]
+        runs = [["--variant", variant, "--engine", "eager,inference", "--max-time", ns.max_time]]
         if ns.gpu:
             runs.append(
                 [
@@ -60,8 +66,8 @@ def main() -> None:
                     "torch",
                     "--engine",
                     "eager,cudagraph,compile",
-                    "--min-time",
-                    ns.min_time,
+                    "--max-time",
+                    ns.max_time,
                 ]
             )
         for args in runs:

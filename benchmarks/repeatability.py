@@ -29,8 +29,8 @@ DEFAULT = [
     "neck",
     "--engine",
     "eager,inference",
-    "--min-time",
-    "3",
+    "--max-time",
+    "75",
 ]
 
 

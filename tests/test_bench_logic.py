@@ -1,4 +1,4 @@
-"""Bench logic without timing anything real: statistics, the loop, timers, engine rules, sweeps, parts."""
+"""Bench logic without timing anything real: descriptive statistics, timers, engine rules, sweeps, parts."""
 
 from __future__ import annotations
 
@@ -8,17 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from fpnprof.bench.spec import (
-    MIN_RUNS,
-    BenchSpec,
-    EventTimer,
-    check_spec,
-    expand_sweep,
-    measure,
-    parse_choices,
-    parse_int_list,
-    summarize,
-)
+from fpnprof.bench.spec import BenchSpec, EventTimer, check_spec, expand_sweep, parse_choices, parse_int_list, summarize
 from fpnprof.cost.analysis import node_rows, profile
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig
@@ -42,31 +32,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def test_measure_warms_up_then_runs_until_min_time() -> None:
-    clock = FakeClock()
-    calls: list[int] = []
-
-    def step() -> float:
-        calls.append(1)
-        clock.now += 0.25
-        return 250.0
-
-    samples = measure(step, warmup=2, min_time=2.0, clock=clock)
-    assert len(calls) == 2 + len(samples)
-    assert len(samples) == 8  # 8 x 0.25 s = 2 s
-
-
-def test_measure_respects_min_runs_and_repeat() -> None:
-    clock = FakeClock()
-
-    def slow() -> float:
-        clock.now += 10.0
-        return 10_000.0
-
-    assert len(measure(slow, warmup=0, min_time=1.0, clock=clock)) == MIN_RUNS
-    assert len(measure(slow, warmup=0, min_time=1.0, repeat=2, clock=clock)) == 2
 
 
 class FakeEvent:
@@ -102,7 +67,7 @@ def test_event_timer_synchronises_before_and_after() -> None:
         ({"engine": "compile"}, "does not apply to paddle"),
         ({"device": "tpu"}, "unknown device"),
         ({"part": "head"}, "unknown part"),
-        ({"repeat": 0}, "--repeat"),
+        ({"warmup": -1}, "--warmup"),
     ],
 )
 def test_engine_and_option_rules(changes: dict[str, object], message: str) -> None:
@@ -122,12 +87,13 @@ def test_dtype_rules() -> None:
 
 
 def test_sweep_expansion() -> None:
-    configs = [CFG, replace(CFG, neck="bifpn", levels=3)]
+    configs = [("fpn", CFG), ("bifpn", replace(CFG, neck="bifpn", levels=3))]
     specs = expand_sweep(configs, [1, 2, 8], [32, 64], ["neck", "total"], ["eager", "inference"], BenchSpec(config=CFG))
     assert len(specs) == 2 * 3 * 2 * 2 * 2
     first = specs[0]
     assert (first.config.neck, first.config.batch, first.config.size, first.part, first.engine) == ("fpn", 1, 32, "neck", "eager")
     assert specs[-1].config.neck == "bifpn" and specs[-1].config.batch == 8 and specs[-1].engine == "inference"
+    assert [s.label for s in specs[:2]] == ["fpn", "fpn"] and specs[-1].label == "bifpn"
     assert parse_int_list("1, 2,8", "--batch") == [1, 2, 8]
     with pytest.raises(ConfigError):
         parse_int_list("1,0", "--batch")
@@ -136,7 +102,7 @@ def test_sweep_expansion() -> None:
 
 
 def test_spec_json_round_trip() -> None:
-    spec = BenchSpec(config=CFG, part="neck", backend="torch", repeat=4)
+    spec = BenchSpec(config=CFG, part="neck", backend="torch", warmup=4, label="fpn#2")
     assert BenchSpec.from_json(spec.to_json()) == spec
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import struct
 from importlib import metadata
@@ -25,6 +26,7 @@ CPU_TORCH_ONLY = pytest.mark.skipif("+cpu" not in (_dist_version("torch") or "+c
 CPU_PADDLE_ONLY = pytest.mark.skipif(_dist_version("paddlepaddle-gpu") is not None, reason="paddlepaddle-gpu is installed")
 NEEDS_CUDA_TORCH = pytest.mark.skipif("+cpu" in (_dist_version("torch") or "+cpu"), reason="needs a CUDA build of torch")
 
+#: --processes 1: one worker, so no interval (tests that need one give --processes 3, later on the line: the last wins)
 TINY = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--warmup", "1", "--repeat", "3", "--processes", "1"]
 ROW_KEYS = {
     "neck",
@@ -45,8 +47,8 @@ ROW_KEYS = {
 }
 
 
-def _bench(*args: str) -> dict[str, Any]:
-    result = run("bench", *args, *TINY, "--format", "json")
+def _bench(*args: str, processes: int = 1) -> dict[str, Any]:
+    result = run("bench", *args, *TINY, "--processes", str(processes), "--format", "json")
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -65,6 +67,7 @@ def test_paddle_eager_and_inference_every_part() -> None:
     neck, total = (next(r for r in rows if r["part"] == p and r["engine"] == "eager") for p in ("neck", "total"))
     backbone = next(r for r in rows if r["part"] == "backbone" and r["engine"] == "eager")
     assert neck["macs"] + backbone["macs"] == total["macs"]
+    assert all(r["workers"] == 1 and r["ci95_ms"] is None and "needs at least 3" in r["ci_reason"] for r in rows)
     prov = data["provenance"]
     assert isinstance(prov, dict) and {"fpnprof", "python", "cpu", "frameworks", "threads"} <= set(prov)
 
@@ -85,11 +88,12 @@ def test_torch_eager_threads_and_sweep() -> None:
 
 
 @pytest.mark.slow
-def test_samples_are_pooled_over_processes() -> None:
-    result = run("bench", "fpn", *TINY[:-2], "--processes", "2", "--part", "neck", "--backend", "torch", "-f", "json")
+def test_repeat_is_split_over_the_workers() -> None:
+    result = run("bench", "fpn", *TINY, "--processes", "2", "--part", "neck", "--backend", "torch", "-f", "json")
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)["rows"]
-    assert row["processes"] == 2 and len(row["process_medians_ms"]) == 2 and row["runs"] == 3  # --repeat is the total
+    assert row["workers"] == 2 and len(row["worker_medians_ms"]) == 2 and row["runs"] == 3  # --repeat is the total
+    assert [len(w) for w in row["rounds_ms"]] == [2, 1] and row["ci95_ms"] is None
 
 
 @pytest.mark.slow
@@ -171,34 +175,38 @@ def test_bench_human_formats(fmt: str, tmp_path: Path) -> None:
         import io
 
         (row,) = list(csv.DictReader(io.StringIO(text)))
-        assert row["neck"] == "fpn" and float(row["median_ms"]) > 0 and row["runs"] == "3"
+        assert row["neck"] == "fpn" and float(row["median_ms"]) > 0 and row["runs"] == "3" and row["workers"] == "1"
     else:
-        assert "fpn" in text and "median" in text and "eager" in text
+        assert "fpn" in text and "±95%" in text and "eager" in text
 
 
-def test_paired_rows_have_cis_ratios_and_probe() -> None:
-    data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch")
+def test_paired_rows_have_intervals_ratios_load_and_probe() -> None:
+    data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", processes=3)
     fpn, bifpn = data["rows"]
     for row in (fpn, bifpn):
         low, high = row["ci95_ms"]
-        assert row["mode"] == "paired" and low <= row["median_ms"] <= high
+        assert row["mode"] == "paired" and low <= row["median_ms"] <= high and row["workers"] == 3
         assert row["matmul_peak_gflops"] > 0 and row["peak_share"] == pytest.approx(
             row["gflops_per_s"] / row["matmul_peak_gflops"]
         )
-        assert row["runs"] == 3 and sum(len(r) for r in row["rounds_ms"]) == 3
-    medians = [statistics.median(t for r in row["rounds_ms"] for t in r) for row in (fpn, bifpn)]
-    assert [fpn["median_ms"], bifpn["median_ms"]] == pytest.approx(medians)
-    assert bifpn["ratio_paired"] is True and bifpn["ratio"] == pytest.approx(medians[1] / medians[0])
-    assert bifpn["ratio_ci95"][0] <= bifpn["ratio"] <= bifpn["ratio_ci95"][1]
+        assert row["runs"] == 3 and [len(w) for w in row["rounds_ms"]] == [1, 1, 1]
+        assert len(row["other_load_workers"]) == 3 and all(0 <= x <= 1.5 for x in row["other_load_workers"])
+    # the estimate is the geometric mean of the workers' medians; the ratio pairs each worker's rounds
+    logs = [[math.log(w[0][0]) for w in row["rounds_ms"]] for row in (fpn, bifpn)]
+    assert fpn["median_ms"] == pytest.approx(math.exp(statistics.fmean(logs[0])))
+    assert bifpn["ratio"] == pytest.approx(math.exp(statistics.fmean(b - a for a, b in zip(*logs, strict=True))))
+    assert bifpn["ratio_paired"] is True and bifpn["ratio_ci95"][0] <= bifpn["ratio"] <= bifpn["ratio_ci95"][1]
+    assert isinstance(bifpn["resolved"], bool) and data["run"]["workers"] == 3 and data["run"]["repeat"] == 3
     provenance = data["provenance"]
     assert provenance["peaks"] and provenance["probe_drift_max"] is not None
 
 
 @pytest.mark.slow
 def test_isolated_rows_are_unpaired() -> None:
-    data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--isolated")
+    data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--isolated", processes=3)
     fpn, bifpn = data["rows"]
     assert fpn["mode"] == bifpn["mode"] == "isolated" and bifpn["ratio_paired"] is False
+    assert bifpn["ratio_ci95"] is not None  # a Welch interval over the two rows' own workers
 
 
 @pytest.mark.slow
@@ -206,13 +214,16 @@ def test_breakdown_levels_and_overhead_add_up_to_the_forward() -> None:
     data = _bench("bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown")
     (row,) = data["rows"]
     b = row["breakdown"]
-    assert b["forward_ms"] == row["median_ms"]
-    assert sum(x["ms"] for x in b["by_level"]) + b["overhead"]["ms"] == pytest.approx(b["instrumented_ms"])
+    forwards = [statistics.median(r) for w in row["rounds_ms"] for r in w]  # one pass after every round
+    assert b["forward_ms"] == pytest.approx(statistics.fmean(forwards))
+    assert sum(x["ms"] for x in b["by_level"]) + b["between_nodes"]["ms"] == pytest.approx(b["instrumented_ms"])
     assert b["node_sum_ms"] == pytest.approx(sum(x["ms"] for x in b["by_op"]))
+    assert b["coverage"] == pytest.approx(b["node_sum_ms"] / b["forward_ms"])
     assert [x["name"] for x in b["by_level"]] == ["P2", "P3", "P4"]
-    assert {x["bound"] for x in b["by_level"]} <= {"compute", "memory"}
+    assert {x["bound"] for x in b["by_level"]} <= {"compute", "memory", "overhead"}
+    assert all(x["fixed_ms"] is not None and x["fixed_ms"] > 0 for x in b["by_level"])  # tiny-op costs were measured
     table = run("bench", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown", *TINY)
-    assert table.exit_code == 0 and "where the time goes" in table.stdout and "overhead" in table.stdout
+    assert table.exit_code == 0 and "where the time goes" in table.stdout and "between nodes" in table.stdout
 
 
 def test_breakdown_needs_eager() -> None:

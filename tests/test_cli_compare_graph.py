@@ -9,6 +9,7 @@ import os
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 import seed_reference
@@ -98,23 +99,26 @@ def test_compare_with_bench_tiny() -> None:
         "--levels",
         "3",
         "--bench",
-        "--min-time",
-        "0.05",
+        "--repeat",
+        "3",
+        "--processes",
+        "3",
         "-f",
         "json",
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["rows"]
-    bench_rows = rows[0]["bench_rows"]
+    data: dict[str, Any] = json.loads(result.stdout)
+    rows, bench_rows = data["rows"], data["bench"]["rows"]
     for row in rows:
         mine = [r for r in bench_rows if r["neck"] == row["neck"]]
         assert row["eager_ms"] > 0 and row["deployed_engine"] == "inference"
         assert row["deployed_ms"] == min(r["median_ms"] for r in mine if r["engine"] != "eager")
         assert row["eager_ms"] == next(r["median_ms"] for r in mine if r["engine"] == "eager")
     for row in rows[1:]:
-        assert row["deployed_ratio"] == pytest.approx(row["deployed_ms"] / rows[0]["deployed_ms"])
+        eager = next(r for r in bench_rows if r["neck"] == row["neck"] and r["engine"] == "eager")
         low, high = row["eager_ratio_ci95"]
-        assert row["eager_ratio_paired"] and low <= row["eager_ratio"] <= high
+        assert eager["ratio_paired"] and low <= row["eager_ratio"] <= high and row["eager_ratio"] == eager["ratio"]
+    assert data["bench"]["run"]["workers"] == 6  # three per group: eager, and Paddle Inference apart
 
 
 @pytest.mark.parametrize(
@@ -176,7 +180,7 @@ def test_no_number_is_cut_at_narrow_widths(args: list[str], columns: int) -> Non
 
 @pytest.mark.slow
 def test_compare_bench_breakdown_adds_time_per_level() -> None:
-    tiny = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--min-time", "0.05"]
+    tiny = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--repeat", "3", "--processes", "3"]
     result = run("compare", "fpn", "bifpn", "--variant", "paper", "--bench", "--breakdown", "--backend", "torch", *tiny)
     assert result.exit_code == 0, result.output
     assert "eager time per level" in result.stdout and "latency of the neck alone" in result.stdout

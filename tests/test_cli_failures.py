@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
-import fpnprof.bench.runner
+import fpnprof.bench.launch
 
 TINY = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--warmup", "1", "--repeat", "3", "--processes", "1"]
 
@@ -28,7 +28,7 @@ def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a worker was started before the bad input was refused")
 
-    monkeypatch.setattr(fpnprof.bench.runner, "call_worker", refuse)
+    monkeypatch.setattr(fpnprof.bench.launch, "call_worker", refuse)
 
 
 BAD_INPUT = [
@@ -85,7 +85,7 @@ def test_compare_plot_says_where_it_wrote(tmp_path: Path) -> None:
 
 def test_a_crashed_worker_fails_its_row_only(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = [sys.executable, str(Path(__file__).parent / "fake_worker.py")]
-    monkeypatch.setattr(fpnprof.bench.runner, "WORKER_COMMAND", fake)
+    monkeypatch.setattr(fpnprof.bench.launch, "WORKER_COMMAND", fake)
     args = ("bench", "fpn", "bifpn", "--isolated", "--backend", "torch", "--part", "neck", *TINY)
     result = run(*args, "-f", "json")
     assert result.exit_code == 1, result.output
@@ -121,7 +121,7 @@ def test_a_signal_ends_workers_writes_nothing_and_exits_128_plus_it(
     target = tmp_path / "out.json"
     cmd = [sys.executable, "-m", "fpnprof", "bench", "fpn", "--backend", "torch", "--part", "neck", *TINY[:8]]
     proc = subprocess.Popen(
-        [*cmd, "--min-time", "120", "--processes", "1", "-o", str(target)],
+        [*cmd, "--repeat", "1000000", "--processes", "1", "-o", str(target)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,27 +1,40 @@
-"""Latency statistics and scheduling without timing anything real: CIs, paired rounds under drift,
-per-node aggregation, peaks, grouping, and the GPU check's phase logic."""
+"""Latency statistics and scheduling without timing anything real: the two-stage estimate, rounds,
+the stopping rule, contention, flags, per-node aggregation, peaks, grouping, and the GPU check's
+phase logic."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
-import random
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from fake_rows import fake_row
+from fake_rows import fake_bench_run, fake_row
 from test_bench_logic import FakeClock
 
 from fpnprof.bench.breakdown import Peaks, aggregate, mean_times, node_work
-from fpnprof.bench.paired import MAX_PER_ROUND, MIN_ROUNDS, RoundPlan, run_rounds, runs_per_round
+from fpnprof.bench.contention import CpuSample, cpu_sample, gpu_processes, load_between, read_proc_stat
+from fpnprof.bench.estimate import (
+    MIN_CI_WORKERS,
+    between_share,
+    median_estimate,
+    paired_ratio,
+    t_quantile,
+    unpaired_ratio,
+)
+from fpnprof.bench.flags import reasons
+from fpnprof.bench.groups import Group, plan_groups
+from fpnprof.bench.paired import MAX_PER_ROUND, RoundPlan, round_count, run_rounds, runs_per_round
 from fpnprof.bench.peaks import PeakKernels, drift, measure_peaks
+from fpnprof.bench.protocol import CandidateReply, WorkerReply
 from fpnprof.bench.rows import BenchRow
-from fpnprof.bench.runner import Group, plan_groups, process_shares
+from fpnprof.bench.runner import Measurement
+from fpnprof.bench.schedule import StopRule, Target, run_schedule
 from fpnprof.bench.spec import BenchSpec, CpuNodeTimer, EventNodeTimer, resolve_backend
-from fpnprof.bench.stats import median_ci, ratio_ci, unpaired_ratio_ci, workers_disagree
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
@@ -29,68 +42,51 @@ from fpnprof.model.parts import part_graph
 CFG = NeckConfig(neck="bifpn", variant="paper", channels=8, size=32, batch=1, levels=3, cells=1)
 
 
-# Bootstrap CIs -------------------------------------------------------------------------------
-def test_median_ci_matches_scipy_bootstrap() -> None:
-    scipy_stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(7)
-    samples = rng.lognormal(mean=3.0, sigma=0.2, size=200)
-    ours = median_ci([[float(x)] for x in samples], resamples=20_000)
-    ref = scipy_stats.bootstrap(
-        (samples,), np.median, method="percentile", n_resamples=20_000, confidence_level=0.95, random_state=1
-    ).confidence_interval
-    median = float(np.median(samples))
-    assert ours.low == pytest.approx(ref.low, rel=0.01)
-    assert ours.high == pytest.approx(ref.high, rel=0.01)
-    assert ours.contains(median)
+# The two-stage estimate -----------------------------------------------------------------------
+def test_t_quantile_matches_scipy_stats() -> None:
+    from scipy.stats import t
+
+    for df in (1, 2, 3, 5, 10, 30, 200):
+        assert t_quantile(df) == pytest.approx(float(t.ppf(0.975, df)), rel=1e-9)
 
 
-def test_median_ci_of_identical_rounds_is_a_point() -> None:
-    ci = median_ci([[5.0, 5.0]] * 10)
-    assert (ci.low, ci.high) == (5.0, 5.0)
+def test_median_estimate_by_hand() -> None:
+    workers = [[[10.0], [12.0], [11.0]], [[20.0, 22.0], [21.0]], [[15.0], [15.0], [16.0]]]
+    e = median_estimate(workers)
+    logs = [math.log(11.0), math.log(21.0), math.log(15.0)]  # each worker's median round
+    mean, sd = statistics.fmean(logs), statistics.stdev(logs)
+    half = t_quantile(2) * sd / math.sqrt(3)
+    assert e.value == pytest.approx(math.exp(mean))
+    assert (e.low, e.high) == pytest.approx((math.exp(mean - half), math.exp(mean + half)))
+    assert e.workers == 3 and e.reason is None
 
 
-class DriftingMachine:
-    """A fake machine whose speed drifts by +30% over the measurement, with 3% multiplicative noise."""
-
-    def __init__(self, total_ms: float, seed: int = 0) -> None:
-        self.now = 0.0
-        self.total_ms = total_ms
-        self.rng = random.Random(seed)
-
-    def step(self, true_ms: float) -> float:
-        slowdown = 1 + 0.3 * min(1.0, self.now / self.total_ms)
-        ms = true_ms * slowdown * math.exp(self.rng.gauss(0, 0.03))
-        self.now += ms
-        return ms
+def test_paired_ratio_pairs_rounds_inside_each_worker() -> None:
+    # each worker has its own speed, and the machine drifts round to round: both cancel in the pairing
+    base = [[[10.0 * s * d] for d in (1.0, 1.3, 0.8)] for s in (1.0, 1.5, 0.7, 1.2)]
+    cand = [[[15.0 * s * d * k] for d, k in zip((1.0, 1.3, 0.8), (1.01, 0.99, 1.0), strict=True)] for s in (1.0, 1.5, 0.7, 1.2)]
+    e = paired_ratio(cand, base)
+    assert e.value == pytest.approx(1.5) and e.contains(1.5) and e.half_width is not None and e.half_width < 1e-9
+    apart = unpaired_ratio(cand, base)  # the same numbers taken apart: the workers' speeds widen it
+    assert apart.contains(1.5) and apart.half_width is not None and apart.half_width > 0.2
 
 
-def test_paired_ratio_ci_holds_the_true_ratio_under_drift_and_sequential_does_not() -> None:
-    a_ms, b_ms, budget = 10.0, 15.0, 3000.0  # true ratio 1.5
-    machine = DriftingMachine(total_ms=2 * budget * 1.15)
-    paired = run_rounds([lambda: machine.step(a_ms), lambda: machine.step(b_ms)], RoundPlan(budget))
-    a_rounds, b_rounds = paired
-    assert len(a_rounds) == len(b_rounds) >= MIN_ROUNDS
-    assert ratio_ci(b_rounds, a_rounds).contains(1.5)
-
-    machine = DriftingMachine(total_ms=2 * budget * 1.15)  # the same drift, one candidate after the other
-    (a_alone,) = run_rounds([lambda: machine.step(a_ms)], RoundPlan(budget))
-    (b_alone,) = run_rounds([lambda: machine.step(b_ms)], RoundPlan(budget))
-    sequential = unpaired_ratio_ci(b_alone, a_alone)
-    assert not sequential.contains(1.5)
-    assert sequential.low > 1.5  # b ran later, on the slower machine
+def test_too_few_workers_give_no_interval_and_say_why() -> None:
+    e = median_estimate([[[1.0], [2.0]], [[1.5]]])
+    assert e.low is None and e.half_width is None and not e.meets(0.5)
+    assert e.reason == f"2 worker processes: a 95% interval needs at least {MIN_CI_WORKERS}"
 
 
-def test_workers_disagree_only_beyond_ci_and_floor() -> None:
-    steady = [[10.0 + 0.01 * (i % 3)] for i in range(30)]
-    shifted = [[11.0 + 0.01 * (i % 3)] for i in range(30)]
-    barely = [[10.1 + 0.01 * (i % 3)] for i in range(30)]
-    assert workers_disagree([steady, shifted])
-    assert not workers_disagree([steady, barely])  # 1% apart: under the floor, however tight the CIs
-    assert not workers_disagree([steady, steady])
+def test_between_share_is_the_anova_estimate() -> None:
+    rng = np.random.default_rng(3)
+    groups = [list(rng.normal(mu, 1.0, 200)) for mu in rng.normal(0, 2.0, 40)]  # sigma_b^2 = 4, sigma_w^2 = 1
+    assert between_share(groups) == pytest.approx(0.8, abs=0.06)
+    assert between_share([list(rng.normal(0, 1, 50)) for _ in range(30)]) == pytest.approx(0.0, abs=0.03)
+    assert between_share([[1.0, 2.0]]) is None
 
 
 # Rounds -------------------------------------------------------------------------------------
-def test_rounds_are_balanced_shuffled_and_reproducible() -> None:
+def test_rounds_are_balanced_shuffled_fixed_in_number_and_reproducible() -> None:
     assert runs_per_round([1.0, 4.0, 100.0]) == [MAX_PER_ROUND, MAX_PER_ROUND, 1]
     assert runs_per_round([10.0, 25.0]) == [2, 1]
     orders: list[list[int]] = []
@@ -104,23 +100,157 @@ def test_rounds_are_balanced_shuffled_and_reproducible() -> None:
 
         return step
 
-    rounds = run_rounds([make(0), make(1), make(2)], RoundPlan(10.0, seed=3))
-    assert len({len(r) for r in rounds}) == 1  # every candidate has the same number of rounds
+    rounds = run_rounds([make(0), make(1), make(2)], RoundPlan(budget_ms=30.0, seed=3), [1.0, 1.0, 1.0])
+    assert [len(r) for r in rounds] == [10, 10, 10]  # 30 ms of 3 ms rounds, decided before the first
     assert len({tuple(o) for o in orders}) > 1  # the order changes between rounds
     again: list[list[int]] = []
     orders, first = again, orders
-    run_rounds([make(0), make(1), make(2)], RoundPlan(10.0, seed=3))
+    run_rounds([make(0), make(1), make(2)], RoundPlan(budget_ms=30.0, seed=3), [1.0, 1.0, 1.0])
     assert again == first
 
 
+def test_round_count_is_clamped_and_fast_stretches_do_not_add_rounds() -> None:
+    plan = RoundPlan(budget_ms=1000.0, min_rounds=3, max_rounds=20)
+    assert round_count(plan, [1, 1], [400.0, 400.0]) == 3  # slow: at least min_rounds
+    assert round_count(plan, [10, 1], [1.0, 10.0]) == 20  # fast: at most max_rounds
+    assert round_count(plan, [1, 1], [50.0, 50.0]) == 10
+    assert round_count(RoundPlan(rounds=4), [3, 1], [1.0, 3.0]) == 4
+    times = iter([1.0, 1.0, 100.0, 100.0, 100.0, 100.0, 1.0, 1.0])  # the machine slows midway
+    rounds = run_rounds([lambda: next(times)] * 2, RoundPlan(rounds=4), [1.0, 1.0])
+    assert sum(len(r) for c in rounds for r in c) == 8  # exactly the rounds decided
+
+
 def test_repeat_gives_exactly_that_many_runs_in_all() -> None:
-    rounds = run_rounds([lambda: 1.0, lambda: 2.0], RoundPlan(0.0, repeat=7), [1.0, 50.0])
+    rounds = run_rounds([lambda: 1.0, lambda: 2.0], RoundPlan(rounds=7), [1.0, 50.0])
     assert [sum(len(r) for r in c) for c in rounds] == [7, 7]
-    spec = BenchSpec(config=CFG, repeat=8, processes=3)
-    assert sum(p.repeat or 0 for p in process_shares(spec)) == 8
-    assert len(process_shares(BenchSpec(config=CFG, repeat=2, processes=3))) == 2
-    plans = process_shares(BenchSpec(config=CFG, min_time=3.0, processes=3))
-    assert [p.min_time_ms for p in plans] == [1000.0] * 3 and len({p.seed for p in plans}) == 3
+    m = Measurement(processes=3, repeat=8)
+    assert m.rule.fixed_workers == 3 and sum(m.plan(k, 0).rounds or 0 for k in range(3)) == 8
+    assert Measurement(processes=3, repeat=2).rule.fixed_workers == 2
+    plans = [Measurement(processes=3).plan(k, 5) for k in range(3)]
+    assert all(p.rounds is None for p in plans) and [p.seed for p in plans] == [5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"precision": 0.0}, "--precision"),
+        ({"precision": 1.5}, "--precision"),
+        ({"max_time_s": 0.0}, "--max-time"),
+        ({"processes": 0}, "--processes"),
+        ({"repeat": 0}, "--repeat"),
+    ],
+)
+def test_measurement_refuses_nonsense(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Measurement(**kwargs)  # type: ignore[arg-type]
+
+
+# The stopping rule ------------------------------------------------------------------------------
+def _reply(ms: float) -> WorkerReply:
+    return WorkerReply([CandidateReply(rounds=[[ms]])])
+
+
+def test_schedule_gives_every_group_its_minimum_then_follows_the_widest_interval() -> None:
+    clock = FakeClock()
+    started: list[int] = []
+    widths = {0: 0.099, 1: 0.01}  # group 0's interval is wide, group 1's narrow
+
+    def launch(group: int, index: int) -> WorkerReply:
+        started.append(group)
+        clock.now += 1.0
+        return _reply(1.0)
+
+    def estimate_for(group: int) -> Any:
+        from fpnprof.bench.estimate import Estimate
+
+        def estimate(replies: Any) -> Estimate:
+            n = len(replies[group])
+            half = widths[group] * math.sqrt(4 / max(n, 1))
+            return Estimate(1.0, 1 - half, 1 + half, n)
+
+        return estimate
+
+    rule = StopRule(precision=0.05, max_time_s=100.0, min_workers=2)
+    targets = [Target("a", (0,), estimate_for(0)), Target("b", (1,), estimate_for(1))]
+    replies = run_schedule(2, targets, launch, rule, clock=clock)
+    assert started[:4] == [0, 1, 0, 1]  # the minimum first, groups interleaved
+    assert set(started[4:]) == {0}  # then only the group behind the wide interval
+    assert len(replies[0]) == 16 and len(replies[1]) == 2  # 0.099 * sqrt(4/16) < 0.05 <= 0.099 * sqrt(4/15)
+
+
+def test_schedule_stops_at_the_cap_before_a_worker_that_would_overrun_it() -> None:
+    clock = FakeClock()
+
+    def launch(group: int, index: int) -> WorkerReply:
+        clock.now += 10.0
+        return _reply(1.0)
+
+    never = Target("x", (0,), lambda replies: None if not replies[0] else median_estimate([[[1.0], [1.0 + len(replies[0])]]] * 3))
+    from fpnprof.bench.estimate import Estimate
+
+    wide = Target("y", (0,), lambda replies: Estimate(1.0, None, None, len(replies[0])))
+    replies = run_schedule(1, [never, wide], launch, StopRule(max_time_s=35.0, min_workers=1), clock=clock)
+    assert len(replies[0]) == 3 and clock.now == 30.0  # a fourth would end at 40 s
+    fixed = run_schedule(1, [wide], launch, StopRule(max_time_s=5.0, fixed_workers=4), clock=clock)
+    assert len(fixed[0]) == 4  # --repeat: exactly that many, whatever the cap
+
+
+def test_a_failed_worker_ends_its_group() -> None:
+    calls: list[int] = []
+
+    def launch(group: int, index: int) -> WorkerReply:
+        calls.append(group)
+        return WorkerReply.failed("the paddle cpu worker was killed by SIGKILL", 1) if group == 1 else _reply(1.0)
+
+    from fpnprof.bench.estimate import Estimate
+
+    def wide_in(group: int) -> Target:
+        return Target("a", (group,), lambda r: Estimate(1.0, None, None, len(r[group])))
+
+    wide = [wide_in(0), wide_in(1)]
+    replies = run_schedule(2, wide, launch, StopRule(min_workers=3, max_workers=5), clock=FakeClock())
+    assert calls.count(1) == 1 and len(replies[0]) == 5
+
+
+# Contention -----------------------------------------------------------------------------------
+def test_load_is_the_systems_busy_time_less_this_runs_own(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 1000 0 0 0 20 0 0\ncpu0 1 2 3\n")
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    assert read_proc_stat(str(stat)) == pytest.approx((150 / tick, 20 / tick))
+    assert read_proc_stat(str(tmp_path / "missing")) is None
+    before, after = CpuSample(10.0, 1.0, 3.0), CpuSample(20.0, 2.0, 8.0)  # 10 s busy, 5 s of them ours
+    load = load_between(before, after, wall_s=5.0, cores=2)
+    assert load is not None and load.other_cores == pytest.approx(1.0) and load.steal_cores == pytest.approx(0.2)
+    assert load.other_share == pytest.approx(0.6) and load.busy
+    quiet = load_between(before, CpuSample(15.1, 1.0, 8.0), wall_s=5.0, cores=2)
+    assert quiet is not None and not quiet.busy
+    assert load_between(None, after, 5.0) is None
+    assert cpu_sample(lambda: None) is None
+    assert gpu_processes(lambda cmd: None) is None and gpu_processes(lambda cmd: "123\n456\n") == [123, 456]
+
+
+def test_a_busy_machine_is_named_and_its_rows_flagged() -> None:
+    from fpnprof.report.bench_report import bench_report
+    from fpnprof.report.table_format import render
+
+    quiet = [0.01, 0.02, 0.01, 0.02]
+    busy = [0.45, 0.55, 0.50, 0.48]
+    base = fake_row("fpn", 10.0, other_load=0.015, other_load_workers=quiet)
+    loaded = fake_row("bifpn", 30.0, other_load=0.5, other_load_workers=busy, ratio_paired=False)
+    varied = fake_row("pafpn", 20.0, other_load=0.26, other_load_workers=[0.01, 0.5, 0.02, 0.5])
+    rows = [base, loaded, varied]
+    for row in rows:
+        row["flags"] = reasons(row, base if row is not base else None, 0.025)
+    assert base["flags"] == []
+    assert "machine busy (others used 50% of the cores)" in loaded["flags"]
+    assert "baseline measured under other load (2% vs 50% of the cores)" in loaded["flags"]
+    assert "load varied between workers (1%-50% of the cores)" in varied["flags"]
+    text = render(bench_report(fake_bench_run(rows)), width=120)
+    assert "the machine was busy: other processes took" in text and "--threads 1" in text
+    assert "! bifpn (paper) neck inference b2 s64: machine busy" in text.replace("\n", " ")
 
 
 def test_groups_share_a_process_by_key_and_shed_what_does_not_fit() -> None:
@@ -159,7 +289,7 @@ def test_breakdown_aggregates_a_fake_timed_pass() -> None:
     peaks = Peaks(gflops=100.0, gbytes_per_s=10.0)  # ridge: 10 FLOP/B
     b = aggregate(work, times, forward, peaks=peaks)
     assert b.node_sum_ms == pytest.approx(node_sum)
-    assert sum(r.ms for r in b.by_level) + b.overhead.ms == pytest.approx(forward)
+    assert sum(r.ms for r in b.by_level) + b.between.ms == pytest.approx(forward)
     assert sum(r.ms for r in b.by_op) == pytest.approx(node_sum)
     assert [r.name for r in b.by_level] == ["P2", "P3", "P4"]
     assert sum(r.nodes for r in b.by_level) == len(work)
@@ -167,10 +297,30 @@ def test_breakdown_aggregates_a_fake_timed_pass() -> None:
         assert r.bound == ("compute" if r.intensity >= 10 else "memory")
         achieved = r.gflops_per_s / 100 if r.bound == "compute" else r.bytes / r.ms / 1e6 / 10
         assert r.peak_share == pytest.approx(achieved)
-    assert b.coverage == pytest.approx(1 / 1.1)
+    assert b.coverage == pytest.approx(1 / 1.1) and b.coverage_ok
     slow = aggregate(work, times, forward, instrumented_ms=2 * node_sum, peaks=peaks)  # timers cost time
-    assert sum(r.ms for r in slow.by_level) + slow.overhead.ms == pytest.approx(2 * node_sum)
-    assert slow.overhead.share == pytest.approx(0.5) and slow.forward_ms == forward
+    assert sum(r.ms for r in slow.by_level) + slow.between.ms == pytest.approx(2 * node_sum)
+    assert slow.between.share == pytest.approx(0.5) and slow.forward_ms == forward
+    # a fixed cost per op that dwarfs both roofs: every group is overhead-bound
+    fixed = {w.op: 1.0 for w in work}
+    tiny = aggregate(work, times, forward, peaks=peaks, overhead=fixed)
+    assert {r.bound for r in tiny.by_level} == {"overhead"} and all(r.peak_share is None for r in tiny.by_level)
+    assert [r.fixed_ms for r in tiny.by_level] == [float(r.nodes) for r in tiny.by_level]
+
+
+def test_a_node_sum_outside_the_band_is_flagged_with_its_reason() -> None:
+    """A fake clock: per-node passes that took twice the forward of the same rounds (a loaded machine)."""
+    graph = part_graph(CFG, "neck")
+    work = node_work(graph, 4)
+    times = {w.id: 2.0 for w in work}
+    forward = sum(times.values()) / 2.14
+    b = aggregate(work, times, forward, instrumented_ms=sum(times.values()) * 1.01)
+    assert b.coverage == pytest.approx(2.14) and not b.coverage_ok
+    row = fake_row("bifpn", forward, breakdown=b.to_json())
+    assert "nodes sum to 214% of the forward (expected 85%-115%)" in reasons(row, None, 0.025)
+    ok = aggregate(work, times, sum(times.values()) * 1.03)
+    flags = reasons(fake_row("bifpn", 1.0, breakdown=ok.to_json()), None, 0.025)
+    assert ok.coverage_ok and not any("nodes sum" in r for r in flags)
 
 
 def test_node_work_bytes_are_inputs_output_and_weights() -> None:
@@ -263,8 +413,10 @@ def test_gpu_check_phases_respect_the_budget_and_tabulate() -> None:
         "ci95_half_pct": 0.4,
         "ratio": 1.0,
         "ratio_ci95": [1.0, 1.0],
+        "resolved": True,
         "images_per_s": 2000.0,
         "peak_share": 0.12,
+        "flags": ["workers disagree (80% of the variance between processes)"],
     }
     peak = {"device_name": "GPU", "dtype": "tf32", "matmul_gflops": 400_000.0, "copy_gbytes_per_s": 3000.0, "ridge": 133.3}
     calls: list[list[str]] = []
@@ -284,9 +436,9 @@ def test_gpu_check_phases_respect_the_budget_and_tabulate() -> None:
     text = gc.markdown(results)
     assert "400,000" in text and "skipped" in text
     results = gc.run_phases(gc.PHASES[3:4], budget_s=500, run=fake_run, clock=clock)
-    assert "| fpn | paper | neck | eager | tf32 | 1 x 512 | 0.500 | ±0.4% | 1.00 [1.00-1.00] | 2,000 | 12.0 |" in gc.markdown(
-        results
-    )
+    table = gc.markdown(results)
+    assert "| fpn | paper | neck | eager | tf32 | 1 x 512 | 0.500 | ±0.4% ! | 1.00 [1.00-1.00] | 2,000 | 12.0 |" in table
+    assert "workers disagree (80% of the variance between processes)" in table  # the flag and its reason
 
 
 def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -> None:
@@ -305,17 +457,16 @@ def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -
 
 # Narrow terminals ---------------------------------------------------------------------------
 def _fake_row(neck: str, median: float, ratio: float) -> BenchRow:
-    return fake_row(neck, median, ratio=ratio, ratio_ci95=[ratio * 0.95, ratio * 1.05], ratio_paired=True)
+    return fake_row(neck, median, ratio=ratio, ratio_ci95=[ratio * 0.95, ratio * 1.05], ratio_half_pct=5.0, ratio_paired=True)
 
 
 @pytest.mark.parametrize("width", [80, 100, 160])
 def test_bench_table_never_cuts_a_number(width: int) -> None:
-    from fpnprof.bench.runner import provenance
     from fpnprof.report.bench_report import bench_report
     from fpnprof.report.table_format import render
 
     rows = [_fake_row("fpn", 94.563, 1.0), _fake_row("bifpn", 1318.436, 13.37)]
-    text = render(bench_report(rows, provenance(rows)), width=width)
+    text = render(bench_report(fake_bench_run(rows)), width=width)
     assert "…" not in text
     for number in ("94.563", "1318.436", "13.37x [12.70-14.04]", "±3.0%"):
         assert number in text
@@ -323,15 +474,30 @@ def test_bench_table_never_cuts_a_number(width: int) -> None:
     assert all(len(line) <= width for line in text.splitlines())
 
 
+def test_an_unresolved_ratio_never_prints_as_a_settled_number() -> None:
+    from fpnprof.report.bench_report import bench_report, ratio_text
+    from fpnprof.report.table_format import render
+
+    row = fake_row("bifpn", 30.0, ratio=1.0243, ratio_ci95=[0.848, 1.051], ratio_half_pct=9.9, resolved=False)
+    row["flags"] = reasons(row, _fake_row("fpn", 10.0, 1.0), 0.025)
+    assert ratio_text(row) == "unresolved ±9.9%"
+    assert "ratio unresolved (±9.9%, target ±2.5%)" in row["flags"]
+    text = render(bench_report(fake_bench_run([_fake_row("fpn", 10.0, 1.0), row])), width=160)
+    assert "1.02" not in text and "unresolved ±9.9%" in text
+    data = bench_report(fake_bench_run([row])).data
+    assert data["rows"][0]["resolved"] is False and data["run"]["unresolved"] == 1
+
+
 def test_a_failed_row_is_reported_and_the_others_print() -> None:
-    from fpnprof.bench.runner import Measured, make_row, provenance
+    from fpnprof.bench.rows import Measured, make_row
     from fpnprof.cost.analysis import profile
     from fpnprof.report.bench_report import bench_report
     from fpnprof.report.table_format import render
 
     ok = _fake_row("fpn", 94.563, 1.0)
-    failed = make_row(BenchSpec(config=CFG), Measured(error="the paddle cpu worker failed: killed"), profile(CFG), Group([1]))
-    report = bench_report([ok, failed], provenance([ok, failed]))
+    dead = WorkerReply.failed("the paddle cpu worker failed: killed", 1)
+    failed = make_row(BenchSpec(config=CFG), Measured([dead], 0), profile(CFG), Group([1]), 1)
+    report = bench_report(fake_bench_run([ok, failed]))
     assert report.data["failed"] == 1
     text = render(report, width=160)
     assert "94.563" in text and "FAILED bifpn (paper) total eager b1 s32: the paddle cpu worker failed: killed" in text

@@ -16,7 +16,7 @@ from frameworks import build, check_torch_counts
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-import fpnprof.bench.runner
+import fpnprof.bench.launch
 from fpnprof.backends import load
 from fpnprof.errors import BackendUnavailable, ConfigError
 from fpnprof.model.config import NeckConfig
@@ -86,6 +86,8 @@ VALUES = {
     "--threads": (["0", "1"], ["-1"]),
     "--repeat": (["1"], ["0"]),
     "--processes": (["1"], ["0"]),
+    "--precision": (["2.5", "10"], ["0", "-1", "100", "x"]),
+    "--max-time": (["1"], ["0", "-5"]),
     "--output": (["{tmp}/out.txt"], ["{tmp}", "/no/such/dir/x"]),
     "--plot": (["{tmp}/p.png"], ["{tmp}/p.txt", "{tmp}"]),
     "--workers": (["0", "1"], ["-1"]),
@@ -93,8 +95,32 @@ VALUES = {
 NECK_OPTIONS = ["--variant", "--levels", "--min-level", "--channels", "--cells", "--batch", "--size", "--stem"]
 OPTIONS = {
     "shapes": [*NECK_OPTIONS, "--backbone", "--in-channels", "--format", "--backend", "--output"],
-    "compare": [*NECK_OPTIONS, "--backbone", "--in-channels", "--format", "--baseline", "--output", "--plot", "--device"],
-    "bench": [*NECK_OPTIONS, "--format", "--backend", "--device", "--engine", "--dtype", "--part", "--threads", "--repeat"],
+    "compare": [
+        *NECK_OPTIONS,
+        "--backbone",
+        "--in-channels",
+        "--format",
+        "--baseline",
+        "--output",
+        "--plot",
+        "--device",
+        "--precision",
+        "--max-time",
+    ],
+    "bench": [
+        *NECK_OPTIONS,
+        "--format",
+        "--backend",
+        "--device",
+        "--engine",
+        "--dtype",
+        "--part",
+        "--threads",
+        "--repeat",
+        "--processes",
+        "--precision",
+        "--max-time",
+    ],
     "graph": [*NECK_OPTIONS[:-1], "--part", "--output"],
     "peak": ["--device", "--backend", "--dtype", "--threads", "--format", "--output"],
     "list": ["--format", "--output"],
@@ -145,7 +171,7 @@ def no_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise BackendUnavailable("workers are off in this test")
 
-    monkeypatch.setattr(fpnprof.bench.runner, "call_worker", refuse)
+    monkeypatch.setattr(fpnprof.bench.launch, "call_worker", refuse)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

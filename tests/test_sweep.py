@@ -62,7 +62,7 @@ def test_sweep_table_plot_and_refusals(tmp_path: object) -> None:
 @pytest.mark.slow
 def test_sweep_bench_marks_the_front_against_measured_latency() -> None:
     args = ["sweep", "bifpn", "--variant", "paper", "--channels", "8,16", "--cells", "1,2", "--size", "32", "--levels", "3"]
-    data = json.loads(run(*args, "--bench", "--backend", "torch", "--min-time", "0.05", "-f", "json").stdout)
+    data = json.loads(run(*args, "--bench", "--backend", "torch", "--repeat", "3", "--processes", "3", "-f", "json").stdout)
     rows = data["rows"]
     assert len(rows) == 4 and all(r["latency_ms"] > 0 and r["latency_ci95_half_pct"] >= 0 for r in rows)
     for row in rows:  # brute force against the measured medians

@@ -6,6 +6,11 @@ ones too) read once. *Arithmetic intensity* is FLOPs per byte moved. Against mea
 (matmul GFLOP/s, copy GB/s) a group is compute-bound when its intensity is at or above the ridge
 point (peak FLOP/s / peak B/s), else memory-bound; its "% of peak" is achieved GFLOP/s over the
 matmul peak when compute-bound, achieved GB/s over the copy peak when memory-bound.
+
+Far below both roofs, a group is *overhead-bound*: the fixed cost of its ops (each op kind timed on
+a tiny tensor, :mod:`fpnprof.bench.overhead`) explains more of its time than its FLOPs at the
+matmul peak or its bytes at the copy peak do. The bound is whichever of the three predicts the
+most time.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from dataclasses import asdict, dataclass
 from fpnprof.cost.ops import node_cost
 from fpnprof.cost.rules import numel
 from fpnprof.model.graph import Graph, Op, Part
+
+#: The node sum should be within this band of the forward; outside it the breakdown is flagged.
+COVERAGE_BAND = (0.85, 1.15)
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,9 @@ class BreakdownRow:
     bytes: int
     gflops_per_s: float
     intensity: float  # FLOPs per byte
-    bound: str  # "compute" | "memory" | "-" (overhead row)
+    bound: str  # "compute" | "memory" | "overhead" | "-" (the unexplained-time row)
     peak_share: float | None  # of the matmul peak (compute-bound) or copy peak (memory-bound)
+    fixed_ms: float | None = None  # the nodes' fixed costs (tiny-op times), when measured
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -62,19 +71,25 @@ class BreakdownRow:
 @dataclass(frozen=True)
 class Breakdown:
     """Per level and per op; shares are of the instrumented pass (per-node timers on), whose
-    level rows plus the overhead row add up to it. ``forward_ms`` is the plain forward's median."""
+    level rows plus the between-nodes row add up to it. ``forward_ms`` is the plain forward's mean over
+    the rounds the instrumented passes ran beside."""
 
     forward_ms: float
     instrumented_ms: float
     node_sum_ms: float
     by_level: list[BreakdownRow]
     by_op: list[BreakdownRow]
-    overhead: BreakdownRow
+    between: BreakdownRow  # the pass's time outside every node: the executor and the timers
 
     @property
     def coverage(self) -> float:
-        """Per-node sum over the whole forward's median."""
+        """Per-node sum over the plain forward of the same rounds."""
         return self.node_sum_ms / self.forward_ms
+
+    @property
+    def coverage_ok(self) -> bool:
+        low, high = COVERAGE_BAND
+        return low <= self.coverage <= high
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -82,9 +97,10 @@ class Breakdown:
             "instrumented_ms": self.instrumented_ms,
             "node_sum_ms": self.node_sum_ms,
             "coverage": self.coverage,
+            "coverage_ok": self.coverage_ok,
             "by_level": [r.to_json() for r in self.by_level],
             "by_op": [r.to_json() for r in self.by_op],
-            "overhead": self.overhead.to_json(),
+            "between_nodes": self.between.to_json(),
         }
 
 
@@ -105,7 +121,7 @@ def node_work(graph: Graph, dtype_bytes: int) -> list[NodeWork]:
 
 def mean_times(passes: Iterable[Mapping[str, float]]) -> dict[str, float]:
     """Per node, the mean of its times over several timed passes. Means, not medians: they add up,
-    so the nodes' sum never exceeds the mean pass that holds them and the overhead row is >= 0."""
+    so the nodes' sum never exceeds the mean pass that holds them and the between-nodes row is >= 0."""
     collected: dict[str, list[float]] = defaultdict(list)
     for times in passes:
         for node_id, ms in times.items():
@@ -113,18 +129,24 @@ def mean_times(passes: Iterable[Mapping[str, float]]) -> dict[str, float]:
     return {k: statistics.fmean(v) for k, v in collected.items()}
 
 
-def _row(name: str, work: Sequence[NodeWork], ms: float, whole_ms: float, peaks: Peaks | None) -> BreakdownRow:
+def _row(
+    name: str, work: Sequence[NodeWork], ms: float, whole_ms: float, peaks: Peaks | None, overhead: Mapping[str, float]
+) -> BreakdownRow:
     flops = sum(w.flops for w in work)
     moved = sum(w.bytes for w in work)
     gflops = flops / ms / 1e6 if ms > 0 else 0.0
     intensity = flops / moved if moved else 0.0
+    fixed = sum(overhead.get(w.op, 0.0) for w in work) if overhead else None
     bound, share = "-", None
     if peaks is not None:
-        if intensity >= peaks.ridge:
-            bound, share = "compute", gflops / peaks.gflops
-        else:
-            bound, share = "memory", (moved / ms / 1e6 if ms > 0 else 0.0) / peaks.gbytes_per_s
-    return BreakdownRow(name, len(work), ms, ms / whole_ms, flops, moved, gflops, intensity, bound, share)
+        # the time each limit alone would take; the largest is the bound
+        limits = {"compute": flops / peaks.gflops / 1e6, "memory": moved / peaks.gbytes_per_s / 1e6, "overhead": fixed or 0.0}
+        bound = max(limits, key=limits.__getitem__)
+        if bound == "compute":
+            share = gflops / peaks.gflops
+        elif bound == "memory":
+            share = (moved / ms / 1e6 if ms > 0 else 0.0) / peaks.gbytes_per_s
+    return BreakdownRow(name, len(work), ms, ms / whole_ms, flops, moved, gflops, intensity, bound, share, fixed)
 
 
 def _group_key(name: str) -> tuple[int, int | str]:
@@ -140,11 +162,12 @@ def aggregate(
     forward_ms: float,
     instrumented_ms: float | None = None,
     peaks: Peaks | None = None,
+    overhead: Mapping[str, float] | None = None,
 ) -> Breakdown:
-    """Group node times per level and per op; what the nodes do not explain is the overhead row.
+    """Group node times per level and per op; what the nodes do not explain is the between-nodes row.
 
     Levels sorted bottom-up (backbone last); ops by time, largest first. The level rows plus the
-    overhead row add up to the instrumented pass (``instrumented_ms``, default ``forward_ms``).
+    between-nodes row add up to the instrumented pass (``instrumented_ms``, default ``forward_ms``).
     """
     whole = forward_ms if instrumented_ms is None else instrumented_ms
     missing = [w.id for w in work if w.id not in node_ms]
@@ -157,16 +180,16 @@ def aggregate(
         by_op[w.op].append(w)
 
     def rows(groups: dict[str, list[NodeWork]]) -> list[BreakdownRow]:
-        return [_row(k, g, sum(node_ms[w.id] for w in g), whole, peaks) for k, g in groups.items()]
+        return [_row(k, g, sum(node_ms[w.id] for w in g), whole, peaks, overhead or {}) for k, g in groups.items()]
 
     node_sum = sum(node_ms[w.id] for w in work)
     rest = whole - node_sum
-    overhead = BreakdownRow("overhead", 0, rest, rest / whole, 0, 0, 0.0, 0.0, "-", None)
+    between = BreakdownRow("between nodes", 0, rest, rest / whole, 0, 0, 0.0, 0.0, "-", None)
     return Breakdown(
         forward_ms=forward_ms,
         instrumented_ms=whole,
         node_sum_ms=node_sum,
         by_level=sorted(rows(by_level), key=lambda r: _group_key(r.name)),
         by_op=sorted(rows(by_op), key=lambda r: -r.ms),
-        overhead=overhead,
+        between=between,
     )

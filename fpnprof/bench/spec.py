@@ -1,10 +1,10 @@
-"""Timing done right, framework-free: specs, engine rules, the measuring loop and its statistics.
+"""Timing done right, framework-free: specs, engine rules, timers and descriptive statistics.
 
 Backends supply a :class:`Runner` (one forward pass plus a timer that synchronises the device);
-every row runs in its own subprocesses (``fpnprof.bench.worker``) so thread settings and
-``FLAGS_enable_pir_api`` are in the environment before a framework is imported, so peak memory is
-that row's alone, and so per-process variance (memory layout, allocator state; measured at 20-30%
-between processes for Paddle eager on a 2-core machine) is pooled over several processes.
+rows run in worker subprocesses (``fpnprof.bench.worker``) so thread settings and
+``FLAGS_enable_pir_api`` are in the environment before a framework is imported, and so the
+spread between processes (memory layout, allocator state) can be measured and put inside the
+interval (:mod:`fpnprof.bench.estimate`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ DTYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "paddle": {"cpu": ("fp32",), "gpu": ("fp32",)},
     "torch": {"cpu": ("fp32", "bf16"), "gpu": ("fp32", "tf32", "bf16", "fp16")},
 }
-MIN_RUNS = 5
-MAX_RUNS = 100_000
 BACKEND_CHOICES = ("auto", *ENGINES)
 
 
@@ -87,7 +85,7 @@ def resolve_backend(backend: str, device: str) -> str:
 
 @dataclass(frozen=True)
 class BenchSpec:
-    """One row to measure."""
+    """One row to measure; ``label`` names it in tables (``fpn#2`` for a neck listed twice)."""
 
     config: NeckConfig
     part: str = "total"
@@ -96,10 +94,8 @@ class BenchSpec:
     engine: str = "eager"
     threads: int = 0  # 0: all cores
     warmup: int = 3
-    repeat: int | None = None
-    min_time: float = 2.0  # seconds of timed runs for the row, split across its processes
     seed: int = 0
-    processes: int = 3  # worker processes per row: per-process variance (memory layout) is pooled out
+    label: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -130,10 +126,8 @@ def check_spec(spec: BenchSpec) -> None:
     dtypes = DTYPES[spec.backend][spec.device]
     if spec.config.dtype not in dtypes:
         raise ConfigError(f"{spec.backend} on {spec.device} measures {', '.join(dtypes)}, not {spec.config.dtype}")
-    if spec.warmup < 0 or (spec.repeat is not None and spec.repeat < 1) or spec.min_time <= 0 or spec.threads < 0:
-        raise ConfigError("--warmup must be >= 0, --repeat >= 1, --min-time > 0 and --threads >= 0")
-    if spec.processes < 1:
-        raise ConfigError("--processes must be >= 1")
+    if spec.warmup < 0 or spec.threads < 0:
+        raise ConfigError("--warmup and --threads must be >= 0")
     if spec.part == "backbone" and spec.config.backbone == "none":
         raise ConfigError("--part backbone needs --backbone resnet18")
 
@@ -158,12 +152,17 @@ def parse_choices(text: str, option: str, allowed: tuple[str, ...]) -> list[str]
 
 
 def expand_sweep(
-    configs: list[NeckConfig], batches: list[int], sizes: list[int], parts: list[str], engines: list[str], template: BenchSpec
+    configs: list[tuple[str, NeckConfig]],
+    batches: list[int],
+    sizes: list[int],
+    parts: list[str],
+    engines: list[str],
+    template: BenchSpec,
 ) -> list[BenchSpec]:
-    """Every config x batch x size x part x engine, in that nesting order."""
+    """Every (labelled) config x batch x size x part x engine, in that nesting order."""
     return [
-        replace(template, config=replace(cfg, batch=batch, size=size), part=part, engine=engine)
-        for cfg in configs
+        replace(template, config=replace(cfg, batch=batch, size=size), part=part, engine=engine, label=label)
+        for label, cfg in configs
         for batch in batches
         for size in sizes
         for part in parts
@@ -285,33 +284,6 @@ class Runner:
 
     def step_ms(self) -> float:
         return self.timer.time(self.fn)
-
-
-def measure(
-    step_ms: Callable[[], float],
-    *,
-    warmup: int,
-    min_time: float,
-    repeat: int | None = None,
-    clock: Callable[[], float] = time.perf_counter,
-    on_step: Callable[[float], None] | None = None,
-) -> list[float]:
-    """Warm up, then time runs: exactly ``repeat`` of them, or until ``min_time`` seconds are spent
-    (at least :data:`MIN_RUNS`)."""
-    for _ in range(warmup):
-        step_ms()
-    samples: list[float] = []
-    start = clock()
-    while True:
-        samples.append(step_ms())
-        if on_step is not None:
-            on_step(clock() - start)
-        if repeat is not None:
-            if len(samples) >= repeat:
-                break
-        elif (clock() - start >= min_time and len(samples) >= MIN_RUNS) or len(samples) >= MAX_RUNS:
-            break
-    return samples
 
 
 @dataclass(frozen=True)

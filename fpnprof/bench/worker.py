@@ -2,61 +2,39 @@
 one JSON object on stdout.
 
 A *group* job builds every candidate (bench spec) of the group, warms each up, then times them all
-in shuffled, interleaved rounds (:func:`fpnprof.bench.paired.run_rounds`), framed by a drift probe (the
-plain peak kernels) just before and after; per-node timed passes follow for ``breakdown``. A *peak* job only
-measures the peaks. The parent sets thread counts and ``FLAGS_enable_pir_api`` in the environment
-before this process imports a framework.
+in shuffled, interleaved rounds (:func:`fpnprof.bench.paired.run_rounds`), framed by a drift probe
+(the plain peak kernels) just before and after. For a breakdown, every eager candidate runs one
+per-node pass after each round, so the node times see the same machine as the rounds, and the
+fixed cost of a tiny op of each kind is measured last. A *peak* job only measures the peaks. The
+parent sets thread counts and ``FLAGS_enable_pir_api`` in the environment before this process
+imports a framework.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fpnprof.bench.breakdown import mean_times
-from fpnprof.bench.paired import RoundPlan, run_rounds
+from fpnprof.bench.overhead import op_overhead_ms, tiny_op_graph
+from fpnprof.bench.paired import run_rounds
 from fpnprof.bench.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
-from fpnprof.bench.spec import BenchSpec, RssPeak
+from fpnprof.bench.protocol import CandidateReply, GroupJob, WorkerReply
+from fpnprof.bench.spec import BenchSpec, RssPeak, Runner
 from fpnprof.errors import FpnprofError
 from fpnprof.model.parts import part_graph
 
-#: Per-node timed passes per candidate and worker for --breakdown (after the rounds): at least
-#: the first number, more up to the second while BREAKDOWN_BUDGET_MS lasts.
-BREAKDOWN_PASSES = (3, 15)
-BREAKDOWN_BUDGET_MS = 1500.0
 #: Warm-up stops early once this much time is spent (after at least one run).
 WARMUP_BUDGET_MS = 500.0
 
 
 @dataclass
-class GroupJob:
-    specs: list[BenchSpec]
-    plan: RoundPlan
-    breakdown: bool = False
-    probe: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "group",
-            "specs": [s.to_json() for s in self.specs],
-            "plan": vars(self.plan),
-            "breakdown": self.breakdown,
-            "probe": self.probe,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GroupJob:
-        return cls([BenchSpec.from_json(s) for s in data["specs"]], RoundPlan(**data["plan"]), data["breakdown"], data["probe"])
-
-
-@dataclass
 class _Built:
-    runner: Any = None
+    runner: Runner | None = None
     estimate_ms: float = 0.0
-    result: dict[str, Any] = field(default_factory=dict)
+    reply: CandidateReply = field(default_factory=CandidateReply)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -64,7 +42,7 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text and isinstance(exc, FpnprofError) else f"{type(exc).__name__}: {text[0] if text else ''}".strip()
 
 
-def warm_up(step_ms: Any, runs: int) -> list[float]:
+def warm_up(step_ms: Callable[[], float], runs: int) -> list[float]:
     """Up to ``runs`` untimed runs (at least one), stopping early once WARMUP_BUDGET_MS is spent:
     a slow model is warm after its first run or two."""
     times = [step_ms()]
@@ -88,50 +66,72 @@ def _build(backend: Any, spec: BenchSpec) -> _Built:
             )
             times = warm_up(runner.step_ms, spec.warmup)
     except Exception as exc:  # a framework error fails this row only, with its reason
-        return _Built(result={"error": _one_line(exc)})
+        return _Built(reply=CandidateReply(error=_one_line(exc)))
     gpu_peak = runner.peak_memory()
     return _Built(
         runner,
         times[-1],
-        {
-            "info": runner.info,
-            "peak_mem_bytes": gpu_peak if gpu_peak is not None else rss.growth(),
-            "peak_mem_kind": "gpu max allocated" if gpu_peak is not None else "cpu rss growth",
-        },
+        CandidateReply(
+            info=runner.info,
+            peak_mem_bytes=gpu_peak if gpu_peak is not None else rss.growth(),
+            peak_mem_kind="gpu max allocated" if gpu_peak is not None else "cpu rss growth",
+        ),
     )
 
 
-def timed_passes(runner: Any, passes: tuple[int, int] = BREAKDOWN_PASSES) -> tuple[dict[str, float], float]:
-    """Mean per-node times over several instrumented passes (``passes``: at least, at most), and
-    the mean length of such a pass itself (timing every node costs time, most of all on a
-    launch-bound GPU)."""
-    least, most = passes
-    per_pass: list[dict[str, float]] = []
-    lengths: list[float] = []
-    while len(lengths) < least or (len(lengths) < most and sum(lengths) < BREAKDOWN_BUDGET_MS):
-        lengths.append(runner.timer.time(lambda: per_pass.append(runner.timed_pass())))
-    return mean_times(per_pass), statistics.fmean(lengths)
+def breakdown_pass(runner: Runner, reply: CandidateReply) -> None:
+    """One instrumented pass: every node's milliseconds, and the pass's own length."""
+    timed = runner.timed_pass
+    assert timed is not None
+    reply.pass_ms.append(runner.timer.time(lambda: reply.node_passes.append(timed())))
 
 
-def run_group(job: GroupJob) -> dict[str, Any]:
+def time_group(built: list[_Built], job: GroupJob, probe: Callable[[], dict[str, Any]] | None) -> WorkerReply:
+    """Rounds over the built candidates, the probe before and after, breakdown passes between rounds."""
+    live = [b for b in built if b.runner is not None]
+    instrumented = [b for b in live if job.breakdown and b.runner is not None and b.runner.timed_pass is not None]
+
+    def after_round(_: int) -> None:
+        for b in instrumented:
+            assert b.runner is not None
+            breakdown_pass(b.runner, b.reply)
+
+    before = probe() if probe else None
+    rounds = run_rounds(
+        [b.runner.step_ms for b in live if b.runner is not None],
+        job.plan,
+        [b.estimate_ms for b in live],
+        after_round if instrumented else None,
+    )
+    after = probe() if probe else None
+    for b, r in zip(live, rounds, strict=True):
+        b.reply.rounds = r
+    return WorkerReply([b.reply for b in built], before, after)
+
+
+def run_group(job: GroupJob) -> WorkerReply:
     from fpnprof.backends import load
 
     first = job.specs[0]
     backend = load(first.backend)
     built = [_build(backend, spec) for spec in job.specs]
-    live = [b for b in built if b.runner is not None]
     # The drift probe brackets the rounds with every model built: both probes see the process in one
     # state (Paddle Inference's threads, say, slow any other kernel in the process once they exist).
     kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
-    before = measure_peaks(kernels, PROBE_RUNS, fastest=False) if job.probe else None
-    rounds = run_rounds([b.runner.step_ms for b in live], job.plan, [b.estimate_ms for b in live])
-    after = measure_peaks(kernels, PROBE_RUNS, fastest=False) if job.probe else None
-    del kernels
-    for b, r in zip(live, rounds, strict=True):
-        b.result["rounds"] = r
-        if job.breakdown and b.runner.timed_pass is not None:
-            b.result["node_ms"], b.result["instrumented_ms"] = timed_passes(b.runner)
-    return {"candidates": [b.result for b in built], "probe": {"before": before, "after": after}}
+
+    def probe() -> dict[str, Any]:
+        return measure_peaks(kernels, PROBE_RUNS, fastest=False)
+
+    reply = time_group(built, job, probe if job.probe else None)
+    if job.breakdown:
+        ops = {node.op for spec in job.specs for node in part_graph(spec.config, spec.part)}
+        tiny = tiny_op_graph(ops)
+        runner = backend.make_runner(
+            tiny, device=first.device, engine="eager", dtype=first.config.dtype, threads=first.effective_threads
+        )
+        if runner.timed_pass is not None:
+            reply.op_overhead_ms = op_overhead_ms(tiny, runner.timed_pass)
+    return reply
 
 
 def run_peak(data: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def run_peak(data: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     data = json.loads(sys.stdin.read())
     try:
-        result = run_peak(data) if data.get("kind") == "peak" else run_group(GroupJob.from_json(data))
+        result = run_peak(data) if data.get("kind") == "peak" else run_group(GroupJob.from_json(data)).to_json()
     except FpnprofError as exc:
         result = {"error": str(exc)}
     sys.stdout.write("\n" + json.dumps(result) + "\n")

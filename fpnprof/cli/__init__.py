@@ -21,16 +21,17 @@ from fpnprof.cli.options import (
     Device,
     Dtype,
     Format,
-    Isolated,
     Neck,
     NeckList,
     NeckOptions,
     Output,
     Threads,
+    TimingOptions,
     completer,
     engine_names,
     neck_options,
     part_names,
+    timing_options,
 )
 from fpnprof.cli.output import JsonLines, deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display
 from fpnprof.model.config import VARIANTS, require_choice
@@ -115,10 +116,12 @@ def shapes(
 @app.command()
 @guarded
 @neck_options
+@timing_options
 def bench(
     necks: NeckList = None,
     *,
     opts: NeckOptions,
+    timing_opts: TimingOptions,
     batch: Annotated[str, typer.Option(help="Batch size, or a sweep: 1,2,8.")] = "2",
     size: Annotated[str, typer.Option(help="Input side, or a sweep: 64,128,256.")] = "64",
     device: Device = "cpu",
@@ -135,24 +138,22 @@ def bench(
     part: Annotated[
         str, typer.Option(help="neck, backbone, total, or a comma list.", autocompletion=completer(part_names))
     ] = "neck,backbone,total",
-    warmup: Annotated[int, typer.Option(help="Untimed runs first (at least 1; fewer once 0.5 s is spent).")] = 3,
-    repeat: Annotated[int | None, typer.Option(help="Exactly this many timed runs (overrides --min-time).")] = None,
-    min_time: Annotated[
-        float, typer.Option("--min-time", help="Seconds of timed runs per row, split over --processes (>= 5 runs each).")
-    ] = 2.0,
-    processes: Annotated[int, typer.Option(help="Worker processes; their timing rounds are pooled.")] = 3,
-    isolated: Isolated = False,
     breakdown: Breakdown = False,
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
 ) -> None:
-    """Latency per neck, part and engine: median with a 95% CI, ratios to the first neck, % of peak.
+    """Latency per neck, part and engine: a 95% interval for each, ratios to the first neck, % of peak.
 
-    Rows are timed side by side in shuffled, interleaved rounds inside each worker process (so
-    machine drift cancels from the ratios), pooled over --processes workers. Examples:
+    Rows are timed side by side in shuffled, interleaved rounds inside each worker process, so
+    drift cancels from the ratios. Each worker is a fresh process with its own bias, so estimates
+    and intervals come from the workers: more are started until every ratio's interval is within
+    --precision, or --max-time is spent (then the ratio reads 'unresolved'). A neck listed twice
+    is an A/A check: its ratio's interval should hold 1.00. Examples:
 
       fpnprof bench fpn pafpn bifpn --variant paper --part neck
+
+      fpnprof bench fpn fpn --part neck --size 32
 
       fpnprof bench --device gpu --engine eager,cudagraph --part neck
 
@@ -161,24 +162,19 @@ def bench(
       fpnprof bench bifpn --variant paper --size 64,128,256 --part total --plot latency.png
     """
     from fpnprof.bench.spec import parse_int_list
-    from fpnprof.cli.commands import Timing, run_bench_command
+    from fpnprof.cli.commands import Timing, labels, run_bench_command
 
     preflight(fmt, output, plot)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
-    configs = [opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype) for n in (necks or list(NECKS))]
+    names = necks or list(NECKS)
+    configs = [
+        (label, opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype))
+        for label, n in zip(labels(names), names, strict=True)
+    ]
+    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown))
     with progress_display() as on_progress:
         report = run_bench_command(
-            configs,
-            batches=batches,
-            sizes=sizes,
-            part=part,
-            engine=engine,
-            timing=Timing(backend, device, threads, min_time, isolated, breakdown),
-            warmup=warmup,
-            repeat=repeat,
-            processes=processes,
-            plot=plot,
-            on_progress=on_progress,
+            configs, batches=batches, sizes=sizes, part=part, engine=engine, timing=timing, plot=plot, on_progress=on_progress
         )
     emit(report, fmt, output)
     if report.data.get("failed"):
@@ -188,6 +184,7 @@ def bench(
 @app.command()
 @guarded
 @neck_options
+@timing_options
 def compare(
     necks: NeckList = None,
     variant: Annotated[
@@ -196,6 +193,7 @@ def compare(
     levels: Annotated[int, typer.Option(help="Output levels, shared by every neck.")] = 5,
     *,
     opts: NeckOptions,
+    timing_opts: TimingOptions,
     baseline: Annotated[
         str | None, typer.Option(help="Neck the ratios are relative to (default: the first).", autocompletion=NECK_NAMES)
     ] = None,
@@ -205,8 +203,6 @@ def compare(
         str, typer.Option(help="With --bench: cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))
     ] = "cpu",
     threads: Annotated[int, typer.Option(help="With --bench: CPU threads (0 = all cores).")] = 0,
-    min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per neck and engine.")] = 1.0,
-    isolated: Isolated = False,
     breakdown: Breakdown = False,
     plot: Annotated[Path | None, typer.Option(help="Stacked per-level MACs per neck to FILE.png|svg.")] = None,
     fmt: Format = "table",
@@ -226,7 +222,7 @@ def compare(
 
       fpnprof compare bifpn-paper.toml nasfpn.toml --min-level 3 --channels 128 --cells 3
     """
-    from fpnprof.cli.commands import Timing, run_compare
+    from fpnprof.cli.commands import Timing, labels, run_compare
     from fpnprof.errors import ConfigError
 
     preflight(fmt, output, plot)
@@ -235,16 +231,18 @@ def compare(
     if breakdown and not bench:
         raise ConfigError("--breakdown goes with --bench")
     variants = ["tutorial", "paper"] if variant == "both" else [variant]
+    names = necks or list(NECKS)
     # a neck file has one form: --variant both gives it one row, not two
-    configs = list(dict.fromkeys(opts.config(n, variant=v, levels=levels) for n in (necks or list(NECKS)) for v in variants))
-    with progress_display() as on_progress:
-        report = run_compare(
-            configs,
-            baseline=baseline,
-            bench=Timing(backend, device, threads, min_time, isolated, breakdown) if bench else None,
-            plot=plot,
-            on_progress=on_progress,
+    configs = list(
+        dict.fromkeys(
+            (label, opts.config(n, variant=v, levels=levels))
+            for label, n in zip(labels(names), names, strict=True)
+            for v in variants
         )
+    )
+    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown)) if bench else None
+    with progress_display() as on_progress:
+        report = run_compare(configs, baseline=baseline, bench=timing, plot=plot, on_progress=on_progress)
     emit(report, fmt, output)
 
 
@@ -307,10 +305,12 @@ def peak(
 @app.command()
 @guarded
 @neck_options
+@timing_options
 def sweep(
     necks: NeckList = None,
     *,
     opts: NeckOptions,
+    timing_opts: TimingOptions,
     channels: Annotated[str, typer.Option(help="Neck widths, e.g. 64,88,112,160.")] = "256",
     cells: Annotated[str, typer.Option(help="BiFPN cells, e.g. 3,4,5,6,7,8.")] = "3",
     levels: Annotated[
@@ -325,8 +325,6 @@ def sweep(
     backend: BackendOpt = "auto",
     device: Device = "cpu",
     threads: Threads = 0,
-    min_time: Annotated[float, typer.Option("--min-time", help="With --bench: seconds of timed runs per configuration.")] = 0.5,
-    isolated: Isolated = False,
     plot: Annotated[Path | None, typer.Option(help="GMACs against params, the front drawn, to FILE.png|svg.")] = None,
     fmt: Annotated[
         str,
@@ -370,8 +368,8 @@ def sweep(
         opts.config(n, channels=axes["channels"][0], cells=axes["cells"][0], size=axes["size"][0]) for n in necks or list(NECKS)
     ]
     stream = JsonLines(output) if fmt == "jsonl" else None
+    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement()) if bench else None
     with progress_display() as on_progress:
-        timing = Timing(backend, device, threads, min_time, isolated) if bench else None
         report = run_sweep_command(
             bases,
             axes,

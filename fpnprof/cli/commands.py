@@ -15,21 +15,32 @@ from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import profile_report
 
 if TYPE_CHECKING:
-    from fpnprof.bench.rows import BenchRow
-    from fpnprof.bench.runner import Progress
+    from fpnprof.bench.runner import BenchRun, Measurement, OnProgress
     from fpnprof.cost.sweep import SweepRow
+
+#: A neck as the user listed it: its label (``fpn``, or ``fpn#2`` for the second ``fpn``) and configuration.
+Labeled = tuple[str, NeckConfig]
+
+
+def labels(names: list[str]) -> list[str]:
+    """Each listed neck's label: a neck listed twice is two rows, ``fpn`` and ``fpn#2`` (an A/A check)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
 
 
 @dataclass(frozen=True)
 class Timing:
-    """How to time rows, as ``bench`` and ``compare --bench`` both take it."""
+    """How to time rows, as ``bench``, ``compare --bench`` and ``sweep --bench`` take it."""
 
-    backend: str = "auto"
-    device: str = "cpu"
-    threads: int = 0
-    min_time: float = 1.0
-    isolated: bool = False
-    breakdown: bool = False
+    backend: str
+    device: str
+    threads: int
+    warmup: int
+    measurement: Measurement
 
 
 def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, verify_with: str | None = None) -> Report:
@@ -53,22 +64,18 @@ def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, ve
 
 
 def run_bench_command(
-    configs: list[NeckConfig],
+    configs: list[Labeled],
     *,
     batches: list[int],
     sizes: list[int],
     part: str,
     engine: str,
     timing: Timing,
-    warmup: int,
-    repeat: int | None,
-    processes: int = 3,
     plot: Path | None = None,
-    on_progress: Progress | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Report:
-    """Expand the sweep, measure every row (paired unless ``timing.isolated``), and build the report;
-    ``on_progress(done, total, what)`` hears of every worker started."""
-    from fpnprof.bench.runner import provenance, run_bench
+    """Expand the sweep, measure every row (paired unless isolated), and build the report."""
+    from fpnprof.bench.runner import run_bench
     from fpnprof.bench.spec import ENGINES, BenchSpec, expand_sweep, parse_choices, resolve_backend
     from fpnprof.model.parts import PARTS
     from fpnprof.report.bench_report import bench_report
@@ -77,34 +84,27 @@ def run_bench_command(
     engines = parse_choices(
         engine, "--engine", tuple(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
     )
-    if timing.breakdown and "eager" not in engines:
+    if timing.measurement.breakdown and "eager" not in engines:
         raise ConfigError("--breakdown times each node of fpnprof's own executor: it needs the eager engine in --engine")
     template = BenchSpec(
-        config=configs[0],
-        backend=backend,
-        device=timing.device,
-        threads=timing.threads,
-        warmup=warmup,
-        repeat=repeat,
-        min_time=timing.min_time,
-        processes=processes,
+        config=configs[0][1], backend=backend, device=timing.device, threads=timing.threads, warmup=timing.warmup
     )
     specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
     if plot is not None and len(batches) < 2 and len(sizes) < 2:  # the file itself: cli preflight
         raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
-    rows = run_bench(specs, isolated=timing.isolated, breakdown=timing.breakdown, on_progress=on_progress)
-    report = bench_report(rows, provenance(rows))
+    run = run_bench(specs, timing.measurement, on_progress=on_progress)
+    report = bench_report(run)
     if plot is not None:
         from fpnprof.report.plots import latency_plot
 
-        latency_plot(rows, plot)
+        latency_plot(run.rows, plot)
         report.notes.append(f"plot written to {plot}")
     return report
 
 
 def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     """Matmul GFLOP/s and copy GB/s in the framework, in a worker with the bench's thread settings."""
-    from fpnprof.bench.runner import measure_peak
+    from fpnprof.bench.launch import measure_peak
     from fpnprof.bench.spec import BenchSpec, check_device, check_spec, resolve_backend
 
     backend = resolve_backend(backend, device)
@@ -142,91 +142,77 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     )
 
 
-def _ratio(row: BenchRow, base: BenchRow, prefix: str) -> dict[str, Any]:
-    """:func:`fpnprof.bench.runner.ratio_between` under ``prefix``, plus its text for the table."""
-    from fpnprof.bench.runner import ratio_between
-    from fpnprof.report.bench_report import ratio_text
-
-    ratio = ratio_between(row, base)
-    return {f"{prefix}_{k}": v for k, v in ratio.items()} | {f"{prefix}_ratio_text": ratio_text(ratio)}
-
-
-def _latency(configs: list[NeckConfig], baseline: int, timing: Timing, on_progress: Progress | None) -> list[dict[str, Any]]:
+def _latency(
+    configs: list[Labeled], baseline: int, timing: Timing, on_progress: OnProgress | None
+) -> tuple[list[dict[str, Any]], BenchRun]:
     """Eager and every deployed engine for every neck (the neck alone), paired in one run; per
     neck, eager and the fastest deployed engine, each with its ratio to the baseline neck's."""
     from fpnprof.bench.runner import run_bench
     from fpnprof.bench.spec import BenchSpec, compare_engines, resolve_backend
-    from fpnprof.report.bench_report import ci_text
+    from fpnprof.report.bench_report import ci_text, ratio_text
 
     backend, device = resolve_backend(timing.backend, timing.device), timing.device
     specs = [
         BenchSpec(
-            config=cfg, part="neck", backend=backend, device=device, engine=e, threads=timing.threads, min_time=timing.min_time
+            config=cfg,
+            part="neck",
+            backend=backend,
+            device=device,
+            engine=e,
+            threads=timing.threads,
+            warmup=timing.warmup,
+            label=label,
         )
-        for cfg in configs
+        for label, cfg in configs
         for e in compare_engines(backend, device)
     ]
-    base = configs[baseline]
-    rows = run_bench(
-        specs,
-        isolated=timing.isolated,
-        breakdown=timing.breakdown,
-        baseline=(base.neck, base.variant),
-        on_progress=on_progress,
-        peaks=False,  # compare shows no % of peak (a breakdown still measures them)
-    )
+    base_label, base_cfg = configs[baseline]
+    run = run_bench(specs, timing.measurement, baseline=(base_label, base_cfg.variant), on_progress=on_progress, peaks=False)
+    rows = run.rows
     failed = [r for r in rows if r.get("error")]
     if failed:
         raise BackendUnavailable(f"{failed[0]['neck']} {failed[0]['engine']}: {failed[0]['error']}")
-    picked = []
-    for cfg in configs:
-        mine = [r for r in rows if (r["neck"], r["variant"]) == (cfg.neck, cfg.variant)]
-        eager = next(r for r in mine if r["engine"] == "eager")
-        picked.append((eager, min((r for r in mine if r["engine"] != "eager"), key=lambda r: r["median_ms"], default=eager)))
     out = []
-    for eager, deployed in picked:
-        base_eager, base_deployed = picked[baseline]
-        out.append(
-            {
-                "eager_ms": eager["median_ms"],
-                "eager_ci": ci_text(eager),
-                "eager_ci95_ms": eager["ci95_ms"],
-                "eager_ips": eager["images_per_s"],
-                **_ratio(eager, base_eager, "eager"),
-                "deployed_engine": deployed["engine"],
-                "deployed_ms": deployed["median_ms"],
-                "deployed_ci": ci_text(deployed),
-                "deployed_ci95_ms": deployed["ci95_ms"],
-                "deployed_ips": deployed["images_per_s"],
-                **_ratio(deployed, base_deployed, "deployed"),
-                "breakdown": eager.get("breakdown"),
-                "noisy": any(r.get("noisy") for r in (eager, deployed)),
+    for label, cfg in configs:
+        mine = [r for r in rows if (r["neck"], r["variant"]) == (label, cfg.variant)]
+        eager = next(r for r in mine if r["engine"] == "eager")
+        deployed = min((r for r in mine if r["engine"] != "eager"), key=lambda r: r["median_ms"], default=eager)
+        entry: dict[str, Any] = {"deployed_engine": deployed["engine"], "breakdown": eager.get("breakdown")}
+        for kind, row in (("eager", eager), ("deployed", deployed)):
+            entry |= {
+                f"{kind}_ms": row["median_ms"],
+                f"{kind}_ci": ci_text(row),
+                f"{kind}_ci95_ms": row["ci95_ms"],
+                f"{kind}_ips": row["images_per_s"],
+                f"{kind}_ratio": row.get("ratio"),
+                f"{kind}_ratio_ci95": row.get("ratio_ci95"),
+                f"{kind}_resolved": row.get("resolved"),
+                f"{kind}_ratio_text": ratio_text(row),
+                f"{kind}_flags": row.get("flags", []),
             }
-        )
-    out[0]["bench_rows"] = rows
-    return out
+        entry["noisy"] = any(r.get("noisy") for r in (eager, deployed))
+        out.append(entry)
+    return out, run
 
 
 def run_compare(
-    configs: list[NeckConfig],
+    configs: list[Labeled],
     *,
     baseline: str | None = None,
     bench: Timing | None = None,
     plot: Path | None = None,
-    on_progress: Progress | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Report:
     """Analytic numbers side by side as ratios to ``baseline``; with ``bench``, latency too."""
     from fpnprof.report.compare_report import compare_report
 
-    profiles = [profile_graph(cfg, build_graph(cfg)) for cfg in configs]
-    names = [cfg.neck for cfg in configs]
+    profiles = [profile_graph(cfg, build_graph(cfg)) for _, cfg in configs]
+    names = [label for label, _ in configs]
     if baseline is not None and baseline not in names:
         raise ConfigError(f"--baseline {baseline!r} is not among the compared necks ({', '.join(dict.fromkeys(names))})")
     index = names.index(baseline) if baseline is not None else 0
-    latency = None
-    if bench:
-        latency = _latency(configs, index, bench, on_progress)
-    report = compare_report(profiles, index, latency)
+    latency, run = _latency(configs, index, bench, on_progress) if bench else (None, None)
+    report = compare_report(profiles, names, index, latency, run)
     if plot is not None:
         from fpnprof.report.plots import macs_stacked_plot
 
@@ -283,7 +269,7 @@ def run_sweep_command(
     workers: int | None = None,
     bench: Timing | None = None,
     plot: Path | None = None,
-    on_progress: Progress | None = None,
+    on_progress: OnProgress | None = None,
     on_priced: Callable[[SweepRow], None] | None = None,
 ) -> Report:
     """Price the Cartesian product analytically (all cores) and mark the Pareto front of params
@@ -298,7 +284,15 @@ def run_sweep_command(
     if not configs:
         raise ConfigError("the sweep has no configuration fpnprof can take")
     start = time.perf_counter()
-    progress = (lambda d, t: on_progress(d, t, "pricing")) if on_progress else None
+    progress = None
+    if on_progress is not None:
+        from fpnprof.bench.schedule import Progress
+
+        def progress(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - start
+            eta = elapsed / done * (total - done) if done else 0.0
+            on_progress(Progress(done, total, eta, "pricing", "configurations"))
+
     rows = run_sweep(configs, workers=workers, on_row=progress, on_priced=on_priced)
     seconds = time.perf_counter() - start
     if bench is not None:
@@ -312,8 +306,9 @@ def run_sweep_command(
     return report
 
 
-def _time_sweep(rows: list[SweepRow], timing: Timing, on_progress: Progress | None) -> list[SweepRow]:
-    """Each built configuration's neck, eager, timed side by side (paired rounds)."""
+def _time_sweep(rows: list[SweepRow], timing: Timing, on_progress: OnProgress | None) -> list[SweepRow]:
+    """Each built configuration's neck, eager, timed side by side (paired rounds), every ratio to the
+    first configuration narrowed to the precision."""
     from dataclasses import replace
 
     from fpnprof.bench.runner import run_bench
@@ -330,11 +325,12 @@ def _time_sweep(rows: list[SweepRow], timing: Timing, on_progress: Progress | No
             backend=backend,
             device=timing.device,
             threads=timing.threads,
-            min_time=timing.min_time,
+            warmup=timing.warmup,
+            label=f"configuration {n + 1}",
         )
-        for i in built
+        for n, i in enumerate(built)
     ]
-    measured = run_bench(specs, isolated=timing.isolated, on_progress=on_progress, peaks=False)
+    measured = run_bench(specs, timing.measurement, on_progress=on_progress, peaks=False).rows
     out = list(rows)
     for i, m in zip(built, measured, strict=True):
         if "median_ms" in m:

@@ -194,26 +194,97 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def neck_options(fn: F) -> F:
-    """Give a command the shared neck options: they appear in its signature (so Typer parses and
-    documents them) after its arguments, and reach it as one ``opts: NeckOptions``."""
+def _inject(fn: F, table: dict[str, tuple[Any, Any]], into: str, make: Callable[[dict[str, Any]], Any]) -> F:
+    """Give a command the options of ``table``: they appear in its signature (so Typer parses and
+    documents them) after its arguments, and reach it as one value, ``make(values)``, named ``into``.
+    An option the command declares itself stays its own."""
     own = inspect.signature(fn, eval_str=True).parameters
-    shared = [name for name in SHARED_OPTIONS if name not in own]
-    params = [p for p in own.values() if p.name != "opts"]
+    shared = [name for name in table if name not in own]
+    params = [p for p in own.values() if p.name != into]
     arguments = [p for p in params if typer.models.ArgumentInfo in {type(m) for m in getattr(p.annotation, "__metadata__", ())}]
     injected = [
-        inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=SHARED_OPTIONS[name][1], annotation=SHARED_OPTIONS[name][0]
-        )
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=table[name][1], annotation=table[name][0])
         for name in shared
     ]
     rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params if p not in arguments]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opts = NeckOptions({name: kwargs.pop(name) for name in shared})
-        return fn(*args, opts=opts, **kwargs)
+        return fn(*args, **{into: make({name: kwargs.pop(name) for name in shared})}, **kwargs)
 
     wrapper.__signature__ = inspect.Signature([*arguments, *injected, *rest])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in (*arguments, *injected, *rest)}
     return wrapper  # type: ignore[return-value]
+
+
+def neck_options(fn: F) -> F:
+    """Give a command the shared neck options (:data:`SHARED_OPTIONS`) as one ``opts: NeckOptions``."""
+    return _inject(fn, SHARED_OPTIONS, "opts", NeckOptions)
+
+
+# Options of every command that times (bench, compare --bench, sweep --bench) -------------------
+Precision = Annotated[
+    float,
+    typer.Option(
+        "--precision",
+        help="Target: every ratio's 95% interval within ±this many percent. Worker processes are added until it is "
+        "met or --max-time is spent.",
+    ),
+]
+MaxTime = Annotated[
+    float,
+    typer.Option("--max-time", help="Seconds of measuring at most; a ratio still wider than --precision is 'unresolved'."),
+]
+Processes = Annotated[
+    int,
+    typer.Option(
+        help="Worker processes per group to start with (each a fresh process: the spread between them is in the interval)."
+    ),
+]
+Repeat = Annotated[
+    int | None,
+    typer.Option(
+        help="Exactly this many timed runs per row instead, one per round, over min(--processes, N) workers; a 95% "
+        "interval needs 3 workers.",
+        show_default=False,
+    ),
+]
+Warmup = Annotated[int, typer.Option(help="Untimed runs per row in each worker first (at least 1; fewer once 0.5 s is spent).")]
+TIMING_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "precision": (Precision, 2.5),
+    "max_time": (MaxTime, 75.0),
+    "processes": (Processes, 4),
+    "repeat": (Repeat, None),
+    "warmup": (Warmup, 3),
+    "isolated": (Isolated, False),
+}
+
+
+class TimingOptions:
+    """The timing options as typed (percent for --precision), turned into a measurement."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    @property
+    def warmup(self) -> int:
+        return int(self.values["warmup"])
+
+    def measurement(self, *, breakdown: bool = False) -> Any:
+        """A :class:`fpnprof.bench.runner.Measurement` (imported here: the CLI's import stays light)."""
+        from fpnprof.bench.runner import Measurement
+
+        v = self.values
+        return Measurement(
+            precision=v["precision"] / 100,
+            max_time_s=v["max_time"],
+            processes=v["processes"],
+            repeat=v["repeat"],
+            isolated=v["isolated"],
+            breakdown=breakdown,
+        )
+
+
+def timing_options(fn: F) -> F:
+    """Give a command the shared timing options (:data:`TIMING_OPTIONS`) as one ``timing_opts: TimingOptions``."""
+    return _inject(fn, TIMING_OPTIONS, "timing_opts", TimingOptions)

@@ -24,7 +24,8 @@ from fpnprof.report.files import check_writable, write_atomic
 from fpnprof.report.model import Report
 
 if TYPE_CHECKING:
-    from fpnprof.bench.runner import Progress
+    from fpnprof.bench.runner import OnProgress
+    from fpnprof.bench.schedule import Progress
 
 
 class Terminated(BaseException):
@@ -138,25 +139,35 @@ class JsonLines:
 
 
 @contextmanager
-def progress_display() -> Iterator[Progress]:
-    """A rich progress bar on stderr (terminals only) for the duration; yields its callback."""
+def progress_display() -> Iterator[OnProgress]:
+    """A rich progress bar on stderr (terminals only) for the duration: what runs, units done of those
+    expected, elapsed time and the time expected still; yields its callback."""
     from rich.console import Console
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
     console = Console(stderr=True)
     with Bar(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} workers"),
+        TextColumn("{task.fields[count]}", markup=False),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}", markup=False),
         console=console,
         transient=True,
         disable=not console.is_terminal,
     ) as bar:
-        task = bar.add_task("measuring", total=None)
+        task = bar.add_task("starting", total=None, count="", eta="")
 
-        def on_progress(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=what)
+        def on_progress(p: Progress) -> None:
+            minutes, seconds = divmod(round(p.eta_s), 60)
+            bar.update(
+                task,
+                completed=p.done,
+                total=max(p.expected, 1),
+                description=p.what,
+                count=f"{p.done}/{p.expected} {p.unit}",
+                eta=f"~{minutes}:{seconds:02d} left",
+            )
 
         yield on_progress

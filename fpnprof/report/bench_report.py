@@ -1,14 +1,19 @@
-"""Bench rows -> a format-neutral report: latency with CIs and ratios, and where the time goes."""
+"""Bench rows -> a format-neutral report: latency with intervals and ratios, why a row is flagged,
+and where the time goes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fpnprof.bench.rows import BenchRow, Ratio
-from fpnprof.bench.runner import INFERENCE_APART
+from fpnprof.bench.contention import BUSY_SHARE
+from fpnprof.bench.flags import advice
+from fpnprof.bench.groups import INFERENCE_APART
+from fpnprof.bench.rows import BenchRow
+from fpnprof.bench.runner import BenchRun
 from fpnprof.report.model import Column, Report, Section
+from fpnprof.report.provenance import bench_provenance
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 COLUMNS = [
     Column("neck", "neck", "text"),
     Column("variant", "variant", drop=2),
@@ -16,15 +21,16 @@ COLUMNS = [
     Column("engine", "engine"),
     Column("dtype", "dtype"),
     Column("input", "batch x px", drop=1),
-    Column("median_ms", "median", "ms"),
+    Column("median_ms", "ms", "ms"),
     Column("ci", "±95%", "num"),
-    Column("ratio_text", "x base", "num"),
-    Column("p90_ms", "p90", "ms", drop=7),
-    Column("runs", "runs", "int", drop=6),
+    Column("ratio_text", "x base [95% CI]", "num"),
+    Column("workers", "workers", "int", drop=7),
+    Column("runs", "runs", "int", drop=9),
+    Column("p90_ms", "p90", "ms", drop=8),
     Column("images_per_s", "img/s", "float", drop=5),
     Column("gflops_per_s", "GFLOP/s", "float", drop=4),
     Column("peak_share", "% peak", "pct", drop=3),
-    Column("peak_mem_bytes", "peak MB", "mb", drop=8),
+    Column("peak_mem_bytes", "peak MB", "mb", drop=6),
 ]
 BREAKDOWN_COLUMNS = [
     Column("name", "group"),
@@ -33,30 +39,42 @@ BREAKDOWN_COLUMNS = [
     Column("share", "% pass", "pct"),
     Column("gflops_per_s", "GFLOP/s", "float"),
     Column("mb", "MB moved", "float", drop=2),
-    Column("intensity", "FLOP/B", "float"),
+    Column("intensity", "FLOP/B", "float", drop=3),
     Column("bound", "bound"),
-    Column("peak_share", "% peak", "pct"),
+    Column("peak_share", "% roof", "pct"),
 ]
 NOISY_MARK = "!"
-ADVICE = (
-    f"{NOISY_MARK} noisy row (95% CI wider than ±5% of the median, or worker processes that disagree): raise "
-    "--min-time or --processes, try --threads 1, or measure on a quieter machine."
+EXPLAIN_ESTIMATE = (
+    "ms: the typical time, from fresh worker processes (each its own bias) that time the rows side by side in "
+    "shuffled rounds; ±95%: its interval, a t-interval over the workers"
+)
+EXPLAIN_RATIO = (
+    "x base: the row over the first neck's row with the same part and engine, each worker's median of its paired "
+    "per-round ratios, 95% t-interval over the workers"
 )
 
 
 def ci_text(row: BenchRow) -> str:
-    """The CI half-width as a share of the median, e.g. ``±2.1%``, marked when the row is noisy."""
-    if "ci95_half_pct" not in row:
+    """The interval's half-width as a share of the estimate, e.g. ``±2.1%``, marked when the row is flagged."""
+    if "median_ms" not in row:
         return "-"
-    return f"±{row['ci95_half_pct']:.1f}%" + (f" {NOISY_MARK}" if row.get("noisy") else "")
+    half = row.get("ci95_half_pct")
+    text = "no CI" if half is None else f"±{half:.1f}%"
+    return text + (f" {NOISY_MARK}" if row.get("flags") else "")
 
 
-def ratio_text(row: BenchRow | Ratio) -> str:
-    """``1.35x [1.31-1.39]``; unpaired ratios (rows not timed together) carry a ``u``."""
+def ratio_text(row: BenchRow) -> str:
+    """``1.35x [1.31-1.39]``; ``unresolved ±6.2%`` when the interval missed the precision (never a
+    number that looks settled); unpaired ratios (rows not timed together) carry a ``u``."""
     if "ratio" not in row:
         return "-"
-    low, high = row["ratio_ci95"]
-    return f"{row['ratio']:.2f}x [{low:.2f}-{high:.2f}]" + ("" if row["ratio_paired"] else " u")
+    ci = row.get("ratio_ci95")
+    if not row.get("resolved", False):
+        half = row.get("ratio_half_pct")
+        return "unresolved" + ("" if half is None else f" ±{half:.1f}%")
+    assert ci is not None
+    low, high = ci
+    return f"{row['ratio']:.2f}x [{low:.2f}-{high:.2f}]" + ("" if row.get("ratio_paired", True) else " u")
 
 
 def label(row: BenchRow) -> str:
@@ -66,64 +84,101 @@ def label(row: BenchRow) -> str:
 def breakdown_sections(row: BenchRow) -> list[Section]:
     b = row["breakdown"]
     title = (
-        f"where the time goes: {label(row)}; forward median {b['forward_ms']:.3f} ms; with a timer "
-        f"around every node {b['instrumented_ms']:.3f} ms, of which the nodes {b['node_sum_ms']:.3f} ms "
-        f"({b['coverage']:.0%} of the forward)"
+        f"where the time goes: {label(row)}; with a timer around every node {b['instrumented_ms']:.3f} ms, of which "
+        f"the nodes {b['node_sum_ms']:.3f} ms: {b['coverage']:.0%} of the forward ({b['forward_ms']:.3f} ms) in the "
+        "same rounds" + ("" if b["coverage_ok"] else f" {NOISY_MARK}")
     )
 
     def table_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{**r, "mb": r["bytes"] / 2**20} for r in items]
 
-    overhead = b["overhead"]
     total = {"name": "timed pass", "ms": b["instrumented_ms"], "share": 1.0}
-    by_op = [{**r, "name": f"{r['name']}"} for r in table_rows(b["by_op"])]
     return [
-        Section(title + " (per level)", BREAKDOWN_COLUMNS, table_rows(b["by_level"]), [overhead, total]),
-        Section("same, per op type", BREAKDOWN_COLUMNS, by_op),
+        Section(title + " (per level)", BREAKDOWN_COLUMNS, table_rows(b["by_level"]), [b["between_nodes"], total]),
+        Section("same, per op type", BREAKDOWN_COLUMNS, table_rows(b["by_op"])),
     ]
 
 
-def _mode_note(rows: list[BenchRow]) -> str:
-    paired = [r for r in rows if r.get("mode") == "paired"]
-    lone = [r for r in rows if r.get("isolated_why")]
-    text = (
-        "±95%: confidence interval of the median (bootstrap over timing rounds); x base: ratio of medians to the "
-        "baseline neck's row with the same part and engine, with its 95% CI"
-    )
-    text += ", paired over rows timed side by side in shuffled, interleaved rounds" if paired else ""
-    text += " (u: not timed together, unpaired CI)." if any(r.get("ratio_paired") is False for r in rows) else "."
+def math_text(row: BenchRow) -> str:
+    """The math-mode switches that apply to the row's device (no TF32 switches on a CPU)."""
+    mode = {k: v for k, v in row["math_mode"].items() if row["device"] == "gpu" or not ("tf32" in k or "cudnn" in k)}
+    return ", ".join(f"{k} {v}" for k, v in mode.items()) or "default"
+
+
+def _explain(rows: list[BenchRow], ratios_shown: bool) -> str:
+    text = EXPLAIN_ESTIMATE + (f"; {EXPLAIN_RATIO}" if ratios_shown else "")
+    if any(r.get("ratio_paired") is False for r in rows):
+        text += " (u: not timed together, a Welch interval)"
+    text += "."
     if any(r["engine"] == "inference" for r in rows) and any(
         r["engine"] != "inference" and r["backend"] == "paddle" for r in rows
     ):
         text += f" {INFERENCE_APART}."
+    lone = [r for r in rows if r.get("isolated_why")]
     if lone:
         text += " Timed alone: " + "; ".join(f"{label(r)} ({r['isolated_why']})" for r in lone) + "."
     return text
 
 
-def _probe_note(provenance: dict[str, Any]) -> str | None:
+def run_note(run: BenchRun) -> str:
+    """How long it measured, with how many workers, and why it stopped."""
+    m = run.measurement
+    unresolved = len(run.unresolved)
+    if m.repeat is not None:
+        why = f"--repeat {m.repeat}: exactly that many runs per row, no precision target"
+    elif unresolved:
+        why = (
+            f"{unresolved} row{'s' if unresolved > 1 else ''} still wider than ±{100 * m.precision:.1f}% "
+            f"when the {m.max_time_s:g} s cap (--max-time) came"
+        )
+    else:
+        why = f"every ratio within ±{100 * m.precision:.1f}% (--precision)"
+    return f"measured for {run.seconds:.0f} s with {run.workers} worker processes; stopped: {why}."
+
+
+def load_note(rows: list[BenchRow]) -> str | None:
+    """Said only when other processes took more than BUSY_SHARE of the cores while measuring."""
+    loads = [x for r in rows for x in r.get("other_load_workers", [])]
+    if not loads or max(loads) <= BUSY_SHARE:
+        return None
+    return (
+        f"the machine was busy: other processes took {sum(loads) / len(loads):.0%} of the cores on average while "
+        f"measuring (at most {max(loads):.0%}); rows measured under such load are flagged."
+    )
+
+
+def _peak_note(provenance: dict[str, Any], rows: list[BenchRow]) -> str | None:
     peaks = provenance.get("peaks") or []
     if not peaks:
         return None
     peak_text = "; ".join(f"{dev} {dtype}: matmul {g:,.0f} GFLOP/s, copy {bw:,.1f} GB/s" for dev, dtype, g, bw in peaks)
     drift = provenance.get("probe_drift_max")
-    drift_text = f"; matmul probe drift before -> after: up to {drift:+.1%}" if drift is not None else ""
-    return (
-        f"peaks measured on the spot ({peak_text}){drift_text}. % peak: achieved GFLOP/s over the matmul peak; in a "
-        "breakdown, a memory-bound group's bytes moved per second over the copy peak (tensors that stay in cache can "
-        "pass 100%)."
+    drift_text = f"; matmul probe drift before -> after the rounds: up to {drift:+.1%}" if drift is not None else ""
+    text = (
+        f"peaks measured on the spot ({peak_text}){drift_text}. % peak: achieved GFLOP/s (analytic FLOPs) over the matmul peak."
     )
+    if any((r.get("peak_share") or 0) > 1 for r in rows):
+        text += (
+            " Over 100%: the engine did fewer FLOPs than counted (fused or Winograd convolutions) or beat the matmul "
+            "probe's kernel."
+        )
+    return text
 
 
-def bench_report(rows: list[BenchRow], provenance: dict[str, Any]) -> Report:
+def bench_report(run: BenchRun) -> Report:
+    rows = run.rows
+    provenance = bench_provenance(rows)
     ok = [r for r in rows if "median_ms" in r]
     failed = [r for r in rows if r.get("error")]
     devices = sorted({f"{r['device']} ({r['device_name']})" for r in ok}) or sorted({r["device"] for r in rows})
     title = f"latency in ms: {', '.join(sorted({r['backend'] for r in rows}))} on {', '.join(devices)}"
     dtypes = sorted({r["dtype"] for r in rows})
     skip = {"dtype"} if len(dtypes) == 1 else set()
-    if not any("ratio" in r and r["ratio"] != 1.0 for r in ok):
+    ratios_shown = any("ratio" in r and r["ratio"] != 1.0 for r in ok)
+    if not ratios_shown:
         skip.add("ratio_text")  # one neck only: every ratio would be 1.00x
+    if not any(r.get("peak_share") is not None for r in ok):
+        skip.add("peak_share")
     columns = [c for c in COLUMNS if c.key not in skip]
     table_rows = [
         {
@@ -136,23 +191,49 @@ def bench_report(rows: list[BenchRow], provenance: dict[str, Any]) -> Report:
         for r in rows
     ]
     notes = [
-        f"{p['framework']}, {p['threads']} threads, math mode {p['math_mode']}, peak memory = {p['peak_mem_kind']}"
-        for p in {(r["framework"], r["threads"], str(r["math_mode"]), r["peak_mem_kind"]): r for r in ok}.values()
+        f"{framework}, {threads} thread{'s' if threads != 1 else ''}, math mode {mode}, peak memory = {kind}"
+        for framework, threads, mode, kind in dict.fromkeys(
+            (r["framework"], r["threads"], math_text(r), r["peak_mem_kind"]) for r in ok
+        )
     ]
     notes.append(
-        f"dtype {', '.join(dtypes)}; cpu: {provenance['cpu']}; warm-up, then timed rounds until --min-time, device "
-        "synchronised, pooled over worker processes; GFLOP/s from the analytic FLOP count."
+        f"dtype {', '.join(dtypes)}; cpu: {provenance['cpu']}; device synchronised; GFLOP/s from the analytic FLOP count."
     )
-    notes.append(_mode_note(rows))
-    probe = _probe_note(provenance)
-    if probe:
-        notes.append(probe)
-    if any(r.get("noisy") for r in ok):
-        notes.append(ADVICE)
+    notes.append(_explain(rows, ratios_shown))
+    notes.append(run_note(run))
+    for note in (load_note(rows), _peak_note(provenance, rows)):
+        if note:
+            notes.append(note)
+    notes += [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
+    notes += [f"{NOISY_MARK} what to do: {a}." for a in advice(ok)]
     notes += [f"FAILED {label(r)}: {r['error']}" for r in failed]
     sections = [Section(title, columns, table_rows)]
     for r in ok:
         if "breakdown" in r:
             sections += breakdown_sections(r)
-    data = {"schema_version": SCHEMA_VERSION, "rows": rows, "provenance": provenance, "failed": len(failed)}
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "rows": rows,
+        "run": run_summary(run),
+        "provenance": provenance,
+        "failed": len(failed),
+    }
     return Report(sections, data, notes)
+
+
+def run_summary(run: BenchRun) -> dict[str, Any]:
+    """How the run went, for JSON: the stopping rule, its outcome and the machine's load."""
+    m = run.measurement
+    loads = [x for r in run.rows for x in r.get("other_load_workers", [])]
+    return {
+        "seconds": run.seconds,
+        "workers": run.workers,
+        "precision": m.precision,
+        "max_time_s": m.max_time_s,
+        "processes": m.processes,
+        "repeat": m.repeat,
+        "unresolved": len(run.unresolved),
+        "other_load": sum(loads) / len(loads) if loads else None,
+        "other_load_max": max(loads) if loads else None,
+        "busy": bool(loads) and max(loads) > BUSY_SHARE,
+    }

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fpnprof.bench.flags import advice
+from fpnprof.bench.runner import BenchRun
 from fpnprof.cost.results import Profile
+from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, NOISY_MARK, label, load_note, run_note, run_summary
 from fpnprof.report.model import Column, Report, Section
-from fpnprof.report.profile_report import provenance
+from fpnprof.report.provenance import provenance
 
 SCHEMA_VERSION = 1
 BASE_COLUMNS = [
@@ -68,20 +71,29 @@ def level_time_section(rows: list[dict[str, Any]], level_names: list[str]) -> Se
             name: f"{ms.get(name, 0.0):.2f} ms {r['level_macs'].get(name, 0) / r['macs'] if r['macs'] else 0:.0%}"
             for name in level_names
         }
-        table.append({"neck": r["neck"], "variant": r["variant"], **cells, "overhead": f"{b['overhead']['ms']:.2f} ms"})
+        table.append({"neck": r["neck"], "variant": r["variant"], **cells, "between": f"{b['between_nodes']['ms']:.2f} ms"})
     columns = [Column("neck", "neck", "text"), Column("variant", "variant"), *[Column(n, n, "num") for n in level_names]]
     return Section(
-        "eager time per level (ms, then the level's share of neck MACs)", [*columns, Column("overhead", "overhead", "num")], table
+        "eager time per level (ms, then the level's share of neck MACs)",
+        [*columns, Column("between", "between nodes", "num")],
+        table,
     )
 
 
-def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dict[str, Any]] | None = None) -> Report:
-    """``latency``: per profile, {eager_ms, eager_ips, deployed_engine, deployed_ms, deployed_ips} (from bench)."""
+def compare_report(
+    profiles: list[Profile],
+    names: list[str] | None = None,
+    baseline: int = 0,
+    latency: list[dict[str, Any]] | None = None,
+    run: BenchRun | None = None,
+) -> Report:
+    """``names``: each profile's label (default: its neck); ``latency``: per profile, eager and
+    deployed ms with their intervals and ratios (from the bench ``run``)."""
     rows: list[dict[str, Any]] = []
     for i, p in enumerate(profiles):
         t = p.neck_total
         row: dict[str, Any] = {
-            "neck": p.config.neck,
+            "neck": names[i] if names else p.config.neck,
             "variant": p.config.variant,
             "params": t.params,
             "buffers": t.buffers,
@@ -148,14 +160,25 @@ def compare_report(profiles: list[Profile], baseline: int = 0, latency: list[dic
         "params, GMACs and GFLOPs are for the neck alone; peak act. MB is the whole forward pass's peak "
         "(backbone included); GMACs follow fvcore, GFLOPs count all arithmetic."
     ]
-    if latency is not None:
-        from fpnprof.report.bench_report import ADVICE
-
-        notes.append(
-            "latency: ms of the neck alone (median); ±95% is the CI of each median; x base [95% CI]: the median over the "
-            "baseline's median on the same kind of engine (eager, or its fastest deployed one), with its CI, paired over "
-            "rows timed side by side in shuffled, interleaved rounds."
-        )
-        if any(r.get("noisy") for r in rows):
-            notes.append(ADVICE)
+    if latency is not None and run is not None:
+        notes += latency_notes(run)
+        data["bench"] = {"rows": run.rows, "run": run_summary(run)}
     return Report(sections, data, notes)
+
+
+def latency_notes(run: BenchRun) -> list[str]:
+    """What the latency table's numbers mean, how the run went, and every flagged row's reasons."""
+    notes = [
+        "latency of the neck alone: "
+        + EXPLAIN_ESTIMATE
+        + "; x base: over the baseline's row on the same kind of engine (eager, or its fastest deployed one), each "
+        "worker's median of its paired per-round ratios, 95% t-interval over the workers.",
+        run_note(run),
+    ]
+    ok = [r for r in run.rows if "median_ms" in r]
+    note = load_note(ok)
+    if note:
+        notes.append(note)
+    notes += [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
+    notes += [f"{NOISY_MARK} what to do: {a}." for a in advice(ok)]
+    return notes

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import asdict
 from typing import Any
 
-from fpnprof import __version__
 from fpnprof.cost.ops import fvcore_note
 from fpnprof.cost.results import Profile, Totals
 from fpnprof.model.config import NeckConfig
 from fpnprof.report.model import Column, Report, Section
+from fpnprof.report.provenance import provenance
 
 SCHEMA_VERSION = 1
 
@@ -24,10 +23,6 @@ LEVEL_COLUMNS = [
     Column("flops", "GFLOPs", "giga"),
     Column("bytes", "act. MB", "mb"),
 ]
-
-
-def provenance() -> dict[str, str]:
-    return {"fpnprof": __version__, "python": platform.python_version()}
 
 
 def title(cfg: NeckConfig) -> str:

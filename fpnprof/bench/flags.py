@@ -1,0 +1,72 @@
+"""Why a row is flagged: one short phrase per reason (its interval, its ratio's, workers that disagree,
+contention, a breakdown that does not add up), and what to do about it."""
+
+from __future__ import annotations
+
+from fpnprof.bench.breakdown import COVERAGE_BAND
+from fpnprof.bench.contention import BUSY_SHARE, LOAD_SPREAD
+from fpnprof.bench.rows import BenchRow
+
+#: Workers disagree when more than this share of the round-to-round variance lies between them.
+DISAGREE_SHARE = 0.5
+
+
+def reasons(row: BenchRow, base: BenchRow | None, precision: float) -> list[str]:
+    """Every reason to distrust ``row`` (``base``: its baseline row, if another)."""
+    out = []
+    if row.get("ci_reason"):
+        out.append(f"no interval: {row['ci_reason']}")
+    half = row.get("ci95_half_pct")
+    has_ratio = base is not None and "ratio" in row
+    if not row.get("resolved", True):
+        if has_ratio:
+            ratio_half = row.get("ratio_half_pct")
+            width = "no interval" if ratio_half is None else f"±{ratio_half:.1f}%"
+            out.append(f"ratio unresolved ({width}, target ±{100 * precision:.1f}%)")
+        elif half is not None:  # a row in no ratio is judged by its own interval
+            out.append(f"CI ±{half:.1f}% (target ±{100 * precision:.1f}%)")
+    share = row.get("ratio_between_worker_share") if has_ratio else row.get("between_worker_share")
+    if share is not None and share > DISAGREE_SHARE and row.get("workers", 0) > 1:
+        out.append(f"workers disagree ({share:.0%} of the variance between processes)")
+    load = row.get("other_load")
+    if load is not None and load > BUSY_SHARE:
+        out.append(f"machine busy (others used {load:.0%} of the cores)")
+    loads = row.get("other_load_workers") or []
+    if loads and max(loads) - min(loads) > LOAD_SPREAD:
+        out.append(f"load varied between workers ({min(loads):.0%}-{max(loads):.0%} of the cores)")
+    base_load = base.get("other_load") if base is not None and base is not row else None
+    unpaired = base is not None and not row.get("ratio_paired", True)
+    if unpaired and load is not None and base_load is not None and abs(load - base_load) > LOAD_SPREAD:
+        out.append(f"baseline measured under other load ({base_load:.0%} vs {load:.0%} of the cores)")
+    breakdown = row.get("breakdown")
+    if breakdown is not None and not breakdown["coverage_ok"]:
+        low, high = COVERAGE_BAND
+        out.append(f"nodes sum to {breakdown['coverage']:.0%} of the forward (expected {low:.0%}-{high:.0%})")
+    return out
+
+
+def flag_rows(rows: list[BenchRow], bases: list[int | None], precision: float) -> None:
+    """Set each measured row's ``flags`` and ``noisy`` (the flags joined, or None)."""
+    for row, b in zip(rows, bases, strict=True):
+        if "median_ms" not in row:
+            continue
+        row["flags"] = reasons(row, rows[b] if b is not None else None, precision)
+        row["noisy"] = "; ".join(row["flags"]) or None
+
+
+def advice(rows: list[BenchRow]) -> list[str]:
+    """What to do, one line per kind of reason that occurs."""
+    text = " ".join(f for r in rows for f in r.get("flags", []))
+    out = []
+    if "unresolved" in text or "CI ±" in text or "no interval" in text:
+        out.append("for a narrower interval give it more time (--max-time) or more worker processes (--processes)")
+    if "busy" in text or "load" in text:
+        out.append(
+            "on a busy machine use fewer threads than idle cores (--threads 1 on 2 cores): with every core in use, each op "
+            "waits for its slowest thread, and a thread that shares a core with another process waits for the scheduler"
+        )
+    if "disagree" in text:
+        out.append("worker processes differ more than rounds do: more workers narrow the interval, more rounds do not")
+    if "nodes sum" in text:
+        out.append("the per-node times do not add up to the forward: rerun on a quieter machine")
+    return out

@@ -1,0 +1,88 @@
+"""What the parent and a worker process say to each other: a typed job in, a typed reply out (JSON
+on the pipe, dataclasses on both ends)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fpnprof.bench.contention import Load
+from fpnprof.bench.paired import RoundPlan
+from fpnprof.bench.spec import BenchSpec
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """Build every candidate, warm each up, time them in interleaved rounds (``plan``), framed by the
+    drift probe; with ``breakdown``, one per-node pass per eager candidate after every round and the
+    fixed cost of a tiny op of each kind."""
+
+    specs: list[BenchSpec]
+    plan: RoundPlan
+    breakdown: bool = False
+    probe: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "group",
+            "specs": [s.to_json() for s in self.specs],
+            "plan": asdict(self.plan),
+            "breakdown": self.breakdown,
+            "probe": self.probe,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupJob:
+        return cls([BenchSpec.from_json(s) for s in data["specs"]], RoundPlan(**data["plan"]), data["breakdown"], data["probe"])
+
+
+@dataclass
+class CandidateReply:
+    """One candidate's rounds (milliseconds per run, per round); with a breakdown, per round the
+    milliseconds of every node in one instrumented pass and of the whole instrumented pass."""
+
+    rounds: list[list[float]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+    peak_mem_bytes: int = 0
+    peak_mem_kind: str = ""
+    node_passes: list[dict[str, float]] = field(default_factory=list)
+    pass_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class WorkerReply:
+    """One worker's answer; ``load`` is filled in by the parent (what other processes took meanwhile),
+    ``error`` when the whole worker failed."""
+
+    candidates: list[CandidateReply] = field(default_factory=list)
+    probe_before: dict[str, Any] | None = None
+    probe_after: dict[str, Any] | None = None
+    op_overhead_ms: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    load: Load | None = None
+    gpu_others: list[int] | None = None
+    wall_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["load"] = self.load.to_json() if self.load else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkerReply:
+        load = data.get("load")
+        return cls(
+            candidates=[CandidateReply(**c) for c in data.get("candidates", [])],
+            probe_before=data.get("probe_before"),
+            probe_after=data.get("probe_after"),
+            op_overhead_ms=data.get("op_overhead_ms", {}),
+            error=data.get("error"),
+            load=Load(**load) if load else None,
+            gpu_others=data.get("gpu_others"),
+            wall_s=data.get("wall_s"),
+        )
+
+    @classmethod
+    def failed(cls, error: str, candidates: int) -> WorkerReply:
+        return cls([CandidateReply(error=error) for _ in range(candidates)], error=error)
