@@ -112,5 +112,7 @@ def reference_errors(cfg: NeckConfig, graph: Graph | None = None) -> list[float]
 
 
 def rewire(graph: Graph, node_id: str, inputs: tuple[str, ...]) -> None:
-    """Point one node at other inputs, in place (for deliberate miswirings)."""
+    """Point one node at other inputs, in place (for deliberate miswirings), and put the nodes back in
+    an order that runs (its canonical one)."""
     graph.nodes[node_id] = replace(graph[node_id], inputs=inputs)
+    graph.reorder(graph.canonical_order())

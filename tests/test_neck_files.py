@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
-from graph_signature import structure_differences
+from graph_signature import signatures, structure_differences
 
+from fpnprof.backends.common import ExecutionPlan
 from fpnprof.cost.analysis import profile_graph as analyse
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph
 from fpnprof.model.neckfile import SHIPPED, load_neck_file, shipped_files
 from fpnprof.model.necks import build_graph
 
@@ -46,9 +48,25 @@ def test_a_built_in_neck_as_a_file_is_the_same_graph(
     base = replace(base, variant=variant)
     a, b = build_graph(base), build_graph(file)
     assert structure_differences(a, b) == []
+    assert execution_sequence(a) == execution_sequence(b)  # the same ops run in the same order: they time alike
     pa, pb = analyse(base, a), analyse(file, b)
     assert [(r.level, r.output_shape, r.totals) for r in pa.levels] == [(r.level, r.output_shape, r.totals) for r in pb.levels]
     assert pa.neck_total == pb.neck_total and pa.model_total == pb.model_total
+
+
+def execution_sequence(graph: Graph) -> list[str]:
+    """The structural signature of every step the executor runs, in its order."""
+    sig = signatures(graph)
+    return [sig[node_id] for node_id, _, _ in ExecutionPlan(graph).steps]
+
+
+def test_graph_equal_necks_run_in_one_order_whatever_the_files_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fpn-paper.toml lists every lateral first; as built, it runs in the built-in's order. Without
+    the canonical order (a deliberate break) the sequences differ, so the check above can fail."""
+    base, file = _pair("fpn", "fpn-paper.toml", 2, 4, 64, 1, "tutorial", 64)
+    assert execution_sequence(build_graph(base)) == execution_sequence(build_graph(file))
+    monkeypatch.setattr(Graph, "reorder", lambda self, order: None)
+    assert execution_sequence(build_graph(base)) != execution_sequence(build_graph(file))
 
 
 def test_the_equality_check_catches_unshared_weights(tmp_path: Path) -> None:
@@ -220,6 +238,7 @@ def test_paddle_inference_export_computes_the_new_ops_like_eager(tmp_path: Path)
 import numpy as np, paddle
 from fpnprof.backends import paddle_backend as pb
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph
 from fpnprof.model.parts import part_graph
 for k, neck in enumerate(("nasfpn.toml", {_softmax_bifpn(tmp_path)!r})):
     g = part_graph(NeckConfig(neck, variant="paper", min_level=3, levels=5, channels=16, cells=2), "neck")

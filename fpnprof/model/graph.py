@@ -130,6 +130,47 @@ class Graph:
         dangling = [n for n, readers in users.items() if not readers and n not in outputs and self[n].op is not Op.INPUT]
         return outputs + dangling
 
+    def canonical_order(self) -> list[str]:
+        """Node ids in one topological order fixed by the structure alone (never by names or by the
+        order a builder or neck file added nodes): the inputs first, then a depth-first post-order from
+        results nobody reads (a backbone stage above the neck's top input, run before the neck as a
+        backbone would be), then from the neck's outputs, top level first (an output read straight from
+        another output after the rest); each node's inputs in slot order (a weight-sharing node's
+        owner before it). Graph-equal necks so run the same op sequence."""
+        order = [n.id for n in self.inputs]
+        done = set(order)
+        outputs = [self.outputs[level] for level in sorted(self.outputs, reverse=True)]
+        # an output made from another output (an extra level pooled from the top one) comes after the rest
+        from_outputs = {o for o in outputs if set(self.nodes[o].inputs) & set(outputs)}
+        outputs = [o for o in outputs if o not in from_outputs] + [o for o in outputs if o in from_outputs]
+        roots = [r for r in self.result_ids() if r not in outputs] + outputs
+        roots += [n.id for n in self]  # anything else (nothing, in a validated neck)
+        for root in roots:
+            stack = [(root, False)]
+            while stack:
+                node_id, expanded = stack.pop()
+                if node_id in done:
+                    continue
+                if expanded:
+                    done.add(node_id)
+                    order.append(node_id)
+                    continue
+                stack.append((node_id, True))
+                node = self.nodes[node_id]
+                before = [*node.inputs, *([node.shares] if node.shares else [])]
+                stack += [(src, False) for src in reversed(before) if src not in done]
+        return order
+
+    def reorder(self, order: list[str]) -> None:
+        """Store the nodes in ``order`` (a permutation that keeps every input before its reader)."""
+        if sorted(order) != sorted(self.nodes):
+            raise GraphError("a reordering must list every node once")
+        position = {node_id: i for i, node_id in enumerate(order)}
+        for node in self:
+            if any(position[src] > position[node.id] for src in node.inputs):
+                raise GraphError(f"node {node.id!r} would run before its inputs")
+        self.nodes = {node_id: self.nodes[node_id] for node_id in order}
+
     def validate(self) -> None:
         """Check output levels are contiguous and every output and feature exists."""
         for kind, table in (("output", self.outputs), ("feature", self.features)):

@@ -72,6 +72,7 @@ def build_graph(cfg: NeckConfig) -> Graph:
     graph.features = {lvl: features[lvl] for lvl in range(cfg.min_level, cfg.top_input_level + 1)}
     graph.outputs = dict(sorted(outputs.items()))
     graph.validate()
+    graph.reorder(graph.canonical_order())  # graph-equal necks (a built-in, its file) run alike
     expected = list(range(cfg.min_level, cfg.max_level + 1))
     if list(graph.outputs) != expected:
         raise ConfigError(f"{cfg.neck} built levels {list(graph.outputs)}, expected {expected}")
