@@ -11,6 +11,9 @@ from fpnprof.model.graph import Graph, Node, Op
 EXPORT_CACHE = "FPNPROF_EXPORT_CACHE"
 #: Peak-kernel sizes per device: an n x n matmul, and a copy of this many bytes.
 PEAK_SIZES = {"cpu": (1024, 64 * 2**20), "gpu": (8192, 2**30)}
+#: The drift probe's smaller kernels (it compares the machine with itself before and after a worker's
+#: rounds, so it need not reach the peak; made and run in every worker, it must be cheap).
+PROBE_SIZES = {"cpu": (512, 16 * 2**20), "gpu": (4096, 2**28)}
 
 
 def add_all(*xs: Any) -> Any:

@@ -292,14 +292,14 @@ def matmul_graph(n: int) -> Graph:
 def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> Any:
     """A matmul and a large copy in paddle, for :func:`fpnprof.bench.peaks.measure_peaks`.
 
-    ``best``: on a CPU, the matmul runs through Paddle Inference's oneDNN kernels (a predictor
-    whose threads then stay in the process and slow eager ops: use it in a process of its own);
-    else through eager ``paddle.matmul``, as the in-process drift probe does."""
-    from fpnprof.backends.common import PEAK_SIZES
+    ``best``: at the peak's sizes and, on a CPU, the matmul through Paddle Inference's oneDNN kernels
+    (a predictor whose threads then stay in the process and slow eager ops: use it in a process of
+    its own); else the in-worker drift probe: eager ``paddle.matmul`` at its smaller sizes."""
+    from fpnprof.backends.common import PEAK_SIZES, PROBE_SIZES
     from fpnprof.bench.peaks import PeakKernels
 
     gpu = _device(device)
-    n, copy_bytes = PEAK_SIZES[device]
+    n, copy_bytes = (PEAK_SIZES if best else PROBE_SIZES)[device]
     rng = np.random.default_rng(0)
     a = paddle.to_tensor(rng.standard_normal((n, n)).astype("float32"))
     b = paddle.to_tensor(rng.standard_normal((n, n)).astype("float32"))

@@ -15,7 +15,7 @@ from torch import nn
 
 from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.backends.common import PEAK_SIZES, GraphRunner, add_all, conv_args, function_module, weighted_sum
+from fpnprof.backends.common import PEAK_SIZES, PROBE_SIZES, GraphRunner, add_all, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
 from fpnprof.cost.rules import symmetric_padding
 from fpnprof.errors import BackendUnavailable
@@ -276,13 +276,14 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
 
 
 def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> Any:
-    """A matmul and a large copy in torch, for :func:`fpnprof.bench.peaks.measure_peaks` (``best``: the
-    same kernels either way: torch's eager matmul is its best)."""
+    """A matmul and a large copy in torch, for :func:`fpnprof.bench.peaks.measure_peaks`: at the peak's
+    sizes with ``best``, else at the in-worker drift probe's smaller ones (torch's eager matmul is its
+    best kernel either way)."""
     from fpnprof.bench.peaks import PeakKernels
 
     gpu = _configure(device, dtype, threads)
     dev = "cuda" if gpu else "cpu"
-    n, copy_bytes = PEAK_SIZES[device]
+    n, copy_bytes = (PEAK_SIZES if best else PROBE_SIZES)[device]
     tdtype = TORCH_DTYPES[dtype]
     gen = torch.Generator(device=dev).manual_seed(0)  # made on the device: 1 GiB of randn on a CPU takes seconds
     a = torch.randn(n, n, generator=gen, device=dev).to(tdtype)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 #: about as long per round as the slowest one.
 MAX_PER_ROUND = 10
 #: Rounds per worker when they are counted from the round budget.
-MIN_ROUNDS = 3
+MIN_ROUNDS = 2
 MAX_ROUNDS = 60
 #: Milliseconds of rounds a worker aims at (the fixed cost of a worker, import and build, is a few
 #: seconds: rounds beyond this add less precision per second than another worker does).

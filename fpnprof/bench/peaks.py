@@ -19,8 +19,8 @@ from typing import Any
 from fpnprof.bench.breakdown import Peaks
 
 PEAK_RUNS = 15
-PROBE_RUNS = 5
-WARMUP = 2
+PROBE_RUNS = 3
+WARMUP = 1
 
 
 @dataclass

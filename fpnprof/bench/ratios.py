@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fpnprof.bench.estimate import Estimate, paired_ratio, unpaired_ratio
 from fpnprof.bench.groups import Group
 from fpnprof.bench.rows import BenchRow, Measured, estimate_of
-from fpnprof.bench.schedule import Replies, Target
+from fpnprof.bench.schedule import Replies, StopRule, Target, resolved
 from fpnprof.bench.spec import BenchSpec
 
 
@@ -76,14 +76,15 @@ def targets(specs: Sequence[BenchSpec], layout: Layout, bases: Sequence[int | No
     return out
 
 
-def attach_ratios(rows: list[BenchRow], layout: Layout, replies: Replies, bases: Sequence[int | None], precision: float) -> None:
-    """Each row's ratio to its baseline row, its 95% interval and whether that meets ``precision``;
-    a row that is in no ratio is resolved by its own median's interval."""
+def attach_ratios(rows: list[BenchRow], layout: Layout, replies: Replies, bases: Sequence[int | None], rule: StopRule) -> None:
+    """Each row's ratio to its baseline row, its 95% interval and whether that is resolved (meets the
+    precision, from enough workers: :func:`fpnprof.bench.schedule.resolved`); a row that is in no
+    ratio is resolved by its own median's interval."""
     for i, (row, b) in enumerate(zip(rows, bases, strict=True)):
         if "median_ms" not in row:
             continue
         if b is None or "median_ms" not in rows[b]:
-            row["resolved"] = bool(row["ci95_half_pct"] is not None and row["ci95_half_pct"] <= 100 * precision)
+            row["resolved"] = resolved(estimate_of(layout.measured(replies, i)), rule)
             continue
         estimate = Estimate(1.0, 1.0, 1.0, row["workers"]) if b == i else ratio_estimate(layout, replies, i, b)
         if estimate is None:
@@ -97,6 +98,6 @@ def attach_ratios(rows: list[BenchRow], layout: Layout, replies: Replies, bases:
                 "ratio_half_pct": None if half is None else 100 * half,
                 "ratio_paired": layout.group_of(i) == layout.group_of(b),
                 "ratio_between_worker_share": estimate.between_share,
-                "resolved": estimate.meets(precision),
+                "resolved": b == i or resolved(estimate, rule),
             }
         )

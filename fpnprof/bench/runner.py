@@ -128,7 +128,7 @@ def run_bench(
             job = GroupJob(members, m.plan(index, members[0].seed), breakdown=m.breakdown)
             return launch(job, worker_env(members[0], exports))
 
-        replies = run_schedule(
+        schedule = run_schedule(
             len(groups),
             targets(specs, layout, bases),
             start_worker,
@@ -137,6 +137,7 @@ def run_bench(
             on_progress=on_progress,
             label=lambda g: _label(specs, groups[g]),
         )
+    replies = schedule.replies
     _raise_if_nothing_ran(replies)
     peak_of: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     for i, spec in enumerate(specs):
@@ -154,9 +155,11 @@ def run_bench(
         )
         for i, spec in enumerate(specs)
     ]
-    attach_ratios(rows, layout, replies, bases, m.precision)
+    attach_ratios(rows, layout, replies, bases, m.rule)
     flag_rows(rows, bases, m.precision)
-    return BenchRun(rows, clock() - start, sum(len(r) for r in replies), m)
+    run = BenchRun(rows, clock() - start, sum(len(r) for r in replies), m)
+    run.extra["more_needed_s"] = schedule.more_needed_s() if run.unresolved and m.repeat is None else 0.0
+    return run
 
 
 def _label(specs: Sequence[BenchSpec], group: Group) -> str:

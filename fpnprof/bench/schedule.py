@@ -68,6 +68,12 @@ def missed(estimate: Estimate | None, precision: float) -> float:
     return math.inf if half is None else half / precision
 
 
+def resolved(estimate: Estimate | None, rule: StopRule) -> bool:
+    """Narrow enough, and from at least the minimum of workers (a few workers that happen to agree
+    give a narrow interval by luck more often than many do)."""
+    return estimate is not None and estimate.meets(rule.precision) and estimate.workers >= min(rule.min_workers, rule.max_workers)
+
+
 @dataclass
 class Schedule:
     """The state of one run: replies and durations per group."""
@@ -97,8 +103,12 @@ class Schedule:
 
     def unresolved(self) -> list[tuple[float, Target]]:
         """Targets that miss the precision, worst first."""
-        scored = [(missed(t.estimate(self.replies), self.rule.precision), t) for t in self.targets]
-        return sorted(((m, t) for m, t in scored if m > 1), key=lambda mt: -mt[0])
+        scored = []
+        for target in self.targets:
+            estimate = target.estimate(self.replies)
+            if estimate is not None and not resolved(estimate, self.rule):
+                scored.append((max(missed(estimate, self.rule.precision), 1.0), target))
+        return sorted(scored, key=lambda mt: -mt[0])
 
     def next_group(self, elapsed: float) -> int | None:
         """The group that gets the next worker, or None: stop."""
@@ -118,18 +128,24 @@ class Schedule:
                 return fewest(candidates)
         return None
 
-    def expected_workers(self) -> list[int]:
+    def expected_workers(self, capped: bool = True) -> list[int]:
         """Per group, the workers the run expects in all, from how the intervals narrow (half-width
-        goes as 1/sqrt(workers))."""
+        goes as 1/sqrt(workers)); ``capped`` at ``max_workers``."""
         if self.rule.fixed_workers is not None:
             return [0 if g in self.failed else self.rule.fixed_workers for g in range(self.groups)]
         want = [max(self.rule.min_workers, len(r)) for r in self.replies]
         for m, target in self.unresolved():
             for g in target.groups:
                 have = max(len(self.replies[g]), 1)
-                need = have * m * m if math.isfinite(m) else self.rule.min_workers
-                want[g] = max(want[g], min(self.rule.max_workers, math.ceil(need)))
+                need = math.ceil(have * m * m) if math.isfinite(m) else self.rule.min_workers
+                want[g] = max(want[g], min(self.rule.max_workers, need) if capped else need)
         return [len(self.replies[g]) if g in self.failed else w for g, w in enumerate(want)]
+
+    def more_needed_s(self) -> float:
+        """Seconds more workers would take, at the pace so far, for every interval to meet the precision
+        (an extrapolation: 0 when all do)."""
+        want = self.expected_workers(capped=False)
+        return sum(max(0, w - len(r)) * self.projected_s(g) for g, (w, r) in enumerate(zip(want, self.replies, strict=True)))
 
     def progress(self, elapsed: float, what: str) -> Progress:
         done = sum(len(r) for r in self.replies)
@@ -149,9 +165,9 @@ def run_schedule(
     clock: Callable[[], float] = time.monotonic,
     on_progress: Callable[[Progress], None] | None = None,
     label: Callable[[int], str] = str,
-) -> list[list[WorkerReply]]:
+) -> Schedule:
     """Start workers (``launch(group, index)``) one at a time until :meth:`Schedule.next_group` says stop;
-    returns every group's replies. A worker that failed as a whole ends its group."""
+    returns the schedule, every group's replies in it. A worker that failed as a whole ends its group."""
     state = Schedule(groups, targets, rule)
     start = clock()
     while (g := state.next_group(clock() - start)) is not None:
@@ -163,4 +179,4 @@ def run_schedule(
         state.replies[g].append(reply)
         if reply.error is not None:
             state.failed.add(g)
-    return state.replies
+    return state

@@ -128,12 +128,20 @@ def run_note(run: BenchRun) -> str:
         why = f"--repeat {m.repeat}: exactly that many runs per row, no precision target"
     elif unresolved:
         why = (
-            f"{unresolved} row{'s' if unresolved > 1 else ''} still wider than ±{100 * m.precision:.1f}% "
+            f"{unresolved} row{'s' if unresolved > 1 else ''} not resolved to ±{100 * m.precision:.1f}% "
             f"when the {m.max_time_s:g} s cap (--max-time) came"
         )
+        more = run.extra.get("more_needed_s")
+        if more:
+            why += f"; at this pace, about {_duration(run.seconds + more)} in all would resolve them (an extrapolation)"
     else:
         why = f"every ratio within ±{100 * m.precision:.1f}% (--precision)"
     return f"measured for {run.seconds:.0f} s with {run.workers} worker processes; stopped: {why}."
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{seconds:.0f} s" if seconds < 120 else f"{minutes} minutes (--max-time {60 * minutes})"
 
 
 def load_note(rows: list[BenchRow]) -> str | None:
@@ -233,6 +241,7 @@ def run_summary(run: BenchRun) -> dict[str, Any]:
         "processes": m.processes,
         "repeat": m.repeat,
         "unresolved": len(run.unresolved),
+        "more_needed_s": run.extra.get("more_needed_s"),
         "other_load": sum(loads) / len(loads) if loads else None,
         "other_load_max": max(loads) if loads else None,
         "busy": bool(loads) and max(loads) > BUSY_SHARE,
