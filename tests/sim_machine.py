@@ -5,8 +5,9 @@ Each candidate has a true time. A worker process draws its own bias per candidat
 ``bias_sd``); the machine's speed drifts slowly (two slow sinusoids with random phases, amplitude
 ``drift``) and every candidate sees that drift alike; every run gets heavy-tailed noise (Student's t
 with 3 degrees of freedom, scale ``noise_sd``) and, with probability ``stall_p``, a stall that makes
-it 1.5-4x slower. Starting a worker costs ``overhead_s`` of simulated time. The worker's own code
-(warm-up, balanced shuffled rounds) is fpnprof's, run on simulated runners.
+it 1.5-4x slower; with ``order_bias``, a candidate is slower the later the worker builds it.
+Starting a worker costs ``overhead_s`` of simulated time. The worker's own code (build order,
+warm-up, balanced shuffled rounds) is fpnprof's, run on simulated runners.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from fpnprof.bench.protocol import CandidateReply, GroupJob, WorkerReply
 from fpnprof.bench.spec import BenchSpec, Runner
-from fpnprof.bench.worker import _Built, time_group, warm_up
+from fpnprof.bench.worker import _Built, build_in_shuffled_order, time_group, warm_up
 
 
 @dataclass
@@ -50,6 +51,8 @@ class SimMachine:
     drift_period_s: float = 90.0
     stall_p: float = 0.01
     overhead_s: float = 3.0
+    #: the k-th candidate a worker builds runs (1 + order_bias * k) times its true time
+    order_bias: float = 0.0
     seed: int = 0
     clock: SimClock = field(default_factory=SimClock)
 
@@ -75,14 +78,17 @@ class SimMachine:
         """A worker process on this machine: its biases, its warm-up, its rounds."""
         start = self.clock.now
         self.clock.now += self.overhead_s
-        built = []
-        for spec in job.specs:
-            bias = math.exp(self.rng.gauss(0, self.bias_sd))
+
+        position = iter(range(len(job.specs)))
+
+        def build(spec: BenchSpec) -> _Built:
+            bias = math.exp(self.rng.gauss(0, self.bias_sd)) * (1 + self.order_bias * next(position))
             truth = self.true_ms(spec) if callable(self.true_ms) else self.true_ms[spec.label or spec.config.neck]
             runner = Runner(lambda: None, _SimTimer(self, truth, bias))
             estimate = warm_up(runner.step_ms, spec.warmup)[-1]
             info = {"threads": spec.effective_threads, "device_name": "sim", "framework": "sim 1.0", "math_mode": {}}
-            built.append(_Built(runner, estimate, CandidateReply(info=info, peak_mem_kind="cpu rss growth")))
-        reply = time_group(built, job, None)
+            return _Built(runner, estimate, CandidateReply(info=info, peak_mem_kind="cpu rss growth"))
+
+        reply = time_group(build_in_shuffled_order(build, job), job, None)
         reply.wall_s = self.clock.now - start
         return reply

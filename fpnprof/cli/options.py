@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from fpnprof.bench.schedule import MAX_TIME_S, MIN_WORKERS, PRECISION
 from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels
 from fpnprof.model.necks import NECKS, neck_names_text, neck_spec
 from fpnprof.report import FORMATS
@@ -251,9 +252,9 @@ Repeat = Annotated[
 ]
 Warmup = Annotated[int, typer.Option(help="Untimed runs per row in each worker first (at least 1; fewer once 0.5 s is spent).")]
 TIMING_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "precision": (Precision, 2.5),
-    "max_time": (MaxTime, 75.0),
-    "processes": (Processes, 4),
+    "precision": (Precision, 100 * PRECISION),
+    "max_time": (MaxTime, MAX_TIME_S),
+    "processes": (Processes, MIN_WORKERS),
     "repeat": (Repeat, None),
     "warmup": (Warmup, 3),
     "isolated": (Isolated, False),
