@@ -34,7 +34,7 @@ def main() -> None:
     results = []
     for neck, worker_counts in (("bifpn", (os.cpu_count() or 1, 1)), ("bifpn-paper.toml", (os.cpu_count() or 1,))):
         base = NeckConfig(neck=neck, variant="paper", min_level=3, stem="imagenet", batch=1)
-        configs = expand([base], AXES)
+        configs, _ = expand([base], AXES)
         for workers in worker_counts:
             start = time.perf_counter()
             rows = run_sweep(configs, workers=workers)

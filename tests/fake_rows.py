@@ -6,10 +6,16 @@ from typing import Any, cast
 
 from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.runner import BenchRun, Measurement
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.necks import NECKS
+from fpnprof.model.setups import setup
 
 
 def fake_row(neck: str, median: float, **overrides: Any) -> BenchRow:
+    cfg = NeckConfig(neck=neck if neck in NECKS else "fpn", variant="paper", batch=2, size=64)
     row: dict[str, Any] = {
+        "config": cfg.as_dict(),
+        **setup(cfg),
         "neck": neck,
         "variant": "paper",
         "part": "neck",

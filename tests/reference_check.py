@@ -67,6 +67,10 @@ def framework_of(cfg: NeckConfig) -> str:
 
 def reference_for(cfg: NeckConfig) -> Any:
     used = list(cfg.in_channels[cfg.min_level - 2 : cfg.top_input_level - 1])
+    if cfg.neck.endswith(".toml") and "nasfpn" in cfg.neck.rsplit("/", 1)[-1]:
+        from reference_nasfpn_torch import NasFpnReference
+
+        return NasFpnReference(used, cfg.channels, cfg.cells).eval()
     if cfg.variant == "tutorial":
         from reference_seed_paddle import SeedNeck
 

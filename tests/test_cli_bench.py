@@ -153,7 +153,8 @@ def test_size_sweep_with_plot(tmp_path: Path) -> None:
         (["--processes", "0"], "--processes must be >= 1"),
         (["--batch", "2,x"], "comma-separated integers"),
         (["--size", "4", "--levels", "6"], "under 1x1"),
-        (["--batch", "100000", "--size", "4096"], "GiB but only"),
+        (["--batch", "60000", "--size", "4096"], "GiB but only"),
+        (["--batch", "100000"], "--batch must be between 1 and 65536"),
         (["--plot", "out.png"], "--plot needs a sweep"),
     ],
 )

@@ -52,7 +52,8 @@ def test_compare_golden(fmt: str) -> None:
 
 
 def test_compare_json_ratios_and_baseline() -> None:
-    data = json.loads(run("compare", "--variant", "both", "--baseline", "pafpn", "-f", "json").stdout)
+    one_setup = ["--levels", "5", "--min-level", "2", "--channels", "256"]  # every neck at P2-P6, C=256
+    data = json.loads(run("compare", "--variant", "both", "--baseline", "pafpn", *one_setup, "-f", "json").stdout)
     rows = data["rows"]
     assert [(r["neck"], r["variant"]) for r in rows] == [(n, v) for n in ("fpn", "pafpn", "bifpn") for v in ("tutorial", "paper")]
     assert data["baseline"] == {"neck": "pafpn", "variant": "tutorial"}
@@ -78,7 +79,7 @@ def test_compare_plot_png(tmp_path: Path) -> None:
     target = tmp_path / "macs.png"
     assert run("compare", "--plot", str(target)).exit_code == 0
     header = target.read_bytes()[:24]
-    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (800, 500)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", header[16:24]) == (900, 500)
     assert target.stat().st_size > 5000
 
 
@@ -141,10 +142,11 @@ def test_compare_refusals(args: list[str], message: str) -> None:
 def test_graph_drawings_have_every_node_and_edge(neck: str, variant: str) -> None:
     graph = part_graph(NeckConfig(neck=neck, variant=variant, levels=5, cells=2), "neck")
     n_edges = sum(len(node.inputs) for node in graph)
-    mermaid = run("graph", neck, "--variant", variant, "--levels", "5", "--cells", "2").stdout
+    at = ["--levels", "5", "--min-level", "2", "--channels", "256", "--cells", "2"]
+    mermaid = run("graph", neck, "--variant", variant, *at).stdout
     assert len(re.findall(r'^    n\d+\["', mermaid, re.M)) == len(graph)
     assert len(re.findall(r"^  n\d+ --> n\d+$", mermaid, re.M)) == n_edges
-    dot = run("graph", neck, "--variant", variant, "--levels", "5", "--cells", "2", "-f", "dot").stdout
+    dot = run("graph", neck, "--variant", variant, *at, "-f", "dot").stdout
     assert len(re.findall(r'^    n\d+ \[label="', dot, re.M)) == len(graph)
     assert len(re.findall(r"^  n\d+ -> n\d+;$", dot, re.M)) == n_edges
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")

@@ -9,7 +9,7 @@ import pytest
 
 from fpnprof.backends import BACKENDS
 from fpnprof.cost.ops import FVCORE_TREATMENTS, OPS, node_cost
-from fpnprof.cost.rules import adaptive_windows, same_padding
+from fpnprof.cost.rules import adaptive_window_sum, adaptive_windows, same_padding
 from fpnprof.errors import GraphError
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.graph import Graph, Node, Op
@@ -82,6 +82,9 @@ def test_same_padding_and_adaptive_windows() -> None:
     assert same_padding(7, 3, 2) == (1, 1)
     assert adaptive_windows(8, 4) == [2, 2, 2, 2]
     assert adaptive_windows(7, 3) == [3, 3, 3]
+    for size in range(1, 80):
+        for out in range(1, size + 1):
+            assert adaptive_window_sum(size, out) == sum(adaptive_windows(size, out)), (size, out)
     b = GraphBuilder()
     x = b.input("x", (1, 4, 7, 7))
     pool = b.graph[b.maxpool(x, 3, 2, "p", same=True)]

@@ -141,7 +141,7 @@ BROKEN = [
     ),
     ("bad-levels", edit(MINI, 'levels = "all"', 'levels = "upward"'), (), "node 'a'", "levels", 'expected "all", a range'),
     ("reference-without-level", edit(MINI, '"in@l"', '"in"'), (), "node 'a'", "inputs", "expected name@level"),
-    ("bad-default", edit(MINI, "levels = 3", "levels = 3\nchannels = 0"), (), "[neck]", "channels", "an integer from 1 to 65536"),
+    ("bad-default", edit(MINI, "levels = 3", "levels = 3\nchannels = 0"), (), "[neck]", "channels", "an integer from 1 to 16384"),
     ("no-down-block", edit(PAFPN, 'down = ["conv3x3(s=2)"]', ""), (), "node 'pan'", "inputs", "has no down block"),
     (
         "defined-below",

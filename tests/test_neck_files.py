@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 from graph_signature import signatures, structure_differences
+from reference_check import reference_errors
 
 from fpnprof.backends.common import ExecutionPlan
 from fpnprof.cost.analysis import profile_graph as analyse
@@ -122,6 +123,46 @@ def test_nasfpn_parameters_by_hand() -> None:
     assert p.neck_total.buffers == 2 * c * (3 + 2 + 7 * stacks)  # every BN's running mean and variance
 
 
+NASFPN_SIDES = {192: (24, 12, 6, 3, 1), 160: (20, 10, 5, 2, 1), 256: (32, 16, 8, 4, 2)}
+
+
+def _nasfpn(size: int, neck: str = "nasfpn.toml") -> NeckConfig:
+    return NeckConfig(
+        neck,
+        variant="paper",
+        min_level=3,
+        levels=5,
+        channels=16,
+        cells=2,
+        stem="imagenet",
+        size=size,
+        batch=1,
+        backbone="none",
+        in_channels=(64, 128, 256, 512),
+    )
+
+
+@pytest.mark.parametrize("size", list(NASFPN_SIDES))
+def test_nasfpn_equals_an_independent_mmdet_reference_at_uneven_pyramids(size: int) -> None:
+    """mmdet's NASFPN (mmcv's merge cells, whose resize pools by the real size ratio after zero
+    padding), written in plain torch without fpnprof (tests/reference_nasfpn_torch.py)."""
+    cfg = _nasfpn(size)
+    assert [s[2] for s in (analyse(cfg, build_graph(cfg)).levels[i].output_shape for i in range(5))] == list(NASFPN_SIDES[size])
+    assert max(reference_errors(cfg)) < 1e-5
+
+
+def test_the_reference_check_catches_pooling_by_powers_of_two(tmp_path: Path) -> None:
+    """A deliberate break: down-resampling with kernel = stride = 2^gap (the rule before mmcv's) builds
+    at 192 and 160 but computes something else where the pyramid does not halve evenly."""
+    broken = tmp_path / "nasfpn-pow2.toml"
+    broken.write_text(
+        (SHIPPED / "nasfpn.toml").read_text().replace('down = ["maxpool_to_level"]', 'down = ["maxpool(k=ratio, s=ratio)"]')
+    )
+    for size in (192, 160):
+        assert max(reference_errors(_nasfpn(size, str(broken)))) > 1e-2
+    assert max(reference_errors(_nasfpn(256, str(broken)))) < 1e-5  # where it halves evenly, the rules agree
+
+
 def test_yolov5_pan_matches_yolov5s_published_layer_counts() -> None:
     """YOLOv5s' model summary, layers 10-23 (backbone widths 128/256/512 = ResNet18's C3..C5):
     Conv 131,584; C3 361,984; Conv 33,024; C3 90,880; Conv 147,712; C3 296,448; Conv 590,336; C3 1,182,720."""
@@ -168,7 +209,7 @@ def test_file_necks_work_in_compare_graph_sweep_and_bench_arguments(tmp_path: Pa
     assert [r["neck"] for r in rows] == ["bifpn", "bifpn-paper.toml"]
     assert rows[0]["params"] == rows[1]["params"] and rows[0]["macs"] == rows[1]["macs"]
     both = json.loads(run("compare", "fpn", "nasfpn.toml", "--variant", "both", "--min-level", "3", "-f", "json").stdout)["rows"]
-    assert [(r["neck"], r["variant"]) for r in both] == [("fpn", "tutorial"), ("fpn", "paper"), ("nasfpn.toml", "paper")]
+    assert [(r["neck"], r["variant"]) for r in both] == [("fpn", "tutorial"), ("fpn", "paper"), ("nasfpn.toml", "-")]
     drawn = run("graph", "nasfpn.toml", "--cells", "1")
     assert drawn.exit_code == 0 and "gp_64_4_p4" in drawn.stdout and "global-pooling attention" in drawn.stdout
     swept = json.loads(run("sweep", "yolov5-pan.toml", "--channels", "32,64", "--workers", "1", "-f", "json").stdout)

@@ -40,7 +40,10 @@ def toy() -> object:
 
 def test_registered_neck_appears_in_list_shapes_compare_and_graph(toy: object) -> None:
     listed = json.loads(run("list", "-f", "json").stdout)
-    assert "toy" in listed["necks"] and "toy (default --levels 3)" in run("list").stdout
+    assert (
+        "toy" in listed["necks"]
+        and {"neck": "toy", "variant": "paper", "levels": "P2-P4", "channels": 256, "cells": 3} in (listed["defaults"])
+    )
     shapes = json.loads(run("shapes", "toy", "--variant", "paper", "-f", "json").stdout)
     assert [lvl["name"] for lvl in shapes["levels"]] == ["P2", "P3", "P4"]  # its own default levels
     assert shapes["neck_total"]["params"] == (64 + 128 + 256) * 256 + 3 * 256  # three 1x1 convs with bias, by hand

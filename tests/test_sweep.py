@@ -30,7 +30,7 @@ def test_sweep_marks_exactly_the_undominated_configurations() -> None:
     args = ["sweep", "bifpn", "fpn", "--variant", "paper", "--channels", "16,24,40", "--cells", "1,2,3", "--levels", "3,4"]
     data = json.loads(run(*args, "--size", "32", "--workers", "2", "-f", "json").stdout)
     rows = data["rows"]
-    assert len(rows) == 2 * 3 * 3 * 2  # necks x channels x cells x levels
+    assert len(rows) == 3 * 3 * 2 + 3 * 2  # bifpn: channels x cells x levels; fpn is one pass: channels x levels
     assert all(r["error"] is None for r in rows)
     for row in rows:  # brute force, O(n^2): independent of the sort-and-sweep in fpnprof
         assert row["pareto"] == (not _dominated(row, rows)), row
@@ -39,7 +39,7 @@ def test_sweep_marks_exactly_the_undominated_configurations() -> None:
 
 def test_pool_and_single_process_agree_and_refusals_are_kept() -> None:
     bases = [NeckConfig(neck="bifpn", variant="tutorial", channels=8, batch=1, size=64)]
-    configs = expand(bases, {"size": [64, 48, 36], "cells": [1, 2], "levels": [3, 5]})
+    configs, _ = expand(bases, {"size": [64, 48, 36], "cells": [1, 2], "levels": [3, 5]})
     assert len(configs) == 12
     pooled, single = run_sweep(configs, workers=2), run_sweep(configs, workers=1)
     assert pooled == single
@@ -86,7 +86,7 @@ def test_rows_stream_out_as_they_are_priced(monkeypatch: pytest.MonkeyPatch) -> 
         return real(cfg)
 
     monkeypatch.setattr(sweep, "profile", logged)
-    configs = expand([NeckConfig("fpn", variant="paper")], {"channels": [16, 32, 48]})
+    configs, _ = expand([NeckConfig("fpn", variant="paper")], {"channels": [16, 32, 48]})
     run_sweep(configs, workers=1, on_priced=lambda row: log.append(("row", row.config.channels)))
     assert log == [("price", 16), ("row", 16), ("price", 32), ("row", 32), ("price", 48), ("row", 48)]
 

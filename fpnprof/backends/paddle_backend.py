@@ -14,7 +14,7 @@ from paddle import nn
 
 from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
-from fpnprof.cost.rules import symmetric_padding
+from fpnprof.cost.rules import pad_value, symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op
 
@@ -68,12 +68,13 @@ def _maxpool(node: Node) -> nn.Layer:
     pad = symmetric_padding(node)
     if pad is not None:
         return nn.MaxPool2D(a["kernel"], a["stride"], padding=pad)
-    # an explicit (possibly asymmetric) -inf padding first, e.g. TensorFlow's SAME; values bound as
-    # defaults, not closed over, for dy2static
+    # an explicit (possibly asymmetric) padding first: -inf for TensorFlow's SAME, 0 for mmcv's resize;
+    # values bound as defaults, not closed over, for dy2static
     top, bottom, left, right = a["padding"]
+    value = pad_value(node)
     return _Fn(
-        lambda x, p=[left, right, top, bottom], k=a["kernel"], s=a["stride"]: F.max_pool2d(
-            F.pad(x, p, mode="constant", value=float("-inf")), k, s
+        lambda x, p=[left, right, top, bottom], k=a["kernel"], s=a["stride"], v=value: F.max_pool2d(
+            F.pad(x, p, mode="constant", value=v), k, s
         )
     )
 

@@ -17,7 +17,7 @@ from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
 from fpnprof.backends.common import PEAK_SIZES, PROBE_SIZES, GraphRunner, add_all, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
-from fpnprof.cost.rules import symmetric_padding
+from fpnprof.cost.rules import pad_value, symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op, Part
 
@@ -64,10 +64,10 @@ def _maxpool(node: Node) -> nn.Module:
     pad = symmetric_padding(node)
     if pad is not None:
         return nn.MaxPool2d(a["kernel"], a["stride"], padding=pad)
-    # an explicit (possibly asymmetric) -inf padding first, e.g. TensorFlow's SAME
+    # an explicit (possibly asymmetric) padding first: -inf for TensorFlow's SAME, 0 for mmcv's resize
     top, bottom, left, right = a["padding"]
-    kernel, stride = a["kernel"], a["stride"]
-    return _Fn(lambda x: F.max_pool2d(F.pad(x, (left, right, top, bottom), value=float("-inf")), kernel, stride))
+    kernel, stride, value = a["kernel"], a["stride"], pad_value(node)
+    return _Fn(lambda x: F.max_pool2d(F.pad(x, (left, right, top, bottom), value=value), kernel, stride))
 
 
 def _upsample(node: Node) -> nn.Module:

@@ -20,6 +20,7 @@ from fpnprof.bench.protocol import CandidateReply, WorkerReply
 from fpnprof.bench.spec import BenchSpec, summarize
 from fpnprof.cost.results import Profile
 from fpnprof.model.parts import part_graph
+from fpnprof.model.setups import setup, variant_text
 
 
 class BenchRow(TypedDict, total=False):
@@ -41,6 +42,10 @@ class BenchRow(TypedDict, total=False):
     params: int
     error: str | None
     group: int
+    config: dict[str, Any]
+    levels_text: str
+    channels: int
+    cells: int | None
     flags: list[str]
     noisy: str | None
     # measured: the two-stage estimate (fpnprof.bench.estimate) and descriptive statistics
@@ -115,7 +120,7 @@ def identity(spec: BenchSpec, profile: Profile, group: Group, index: int) -> Ben
     cfg, totals = spec.config, profile.model_total
     return {
         "neck": spec.label or cfg.neck,
-        "variant": cfg.variant,
+        "variant": variant_text(cfg),
         "part": spec.part,
         "backend": spec.backend,
         "device": spec.device,
@@ -130,6 +135,8 @@ def identity(spec: BenchSpec, profile: Profile, group: Group, index: int) -> Ben
         "params": totals.params,
         "error": None,
         "group": index,
+        "config": cfg.as_dict(),
+        **setup(cfg),  # type: ignore[typeddict-item]
         "flags": [],
         "noisy": None,
     }

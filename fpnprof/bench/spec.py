@@ -80,7 +80,13 @@ def resolve_backend(backend: str, device: str) -> str:
         return "paddle"
     if _installed("torch"):
         return "torch"
-    raise ConfigError(f"no installed framework can run on the {device}: pip install paddlepaddle, or 'fpnprof[torch]'")
+    if device == "gpu":
+        paddle = "this paddle is a CPU build" if _installed("paddlepaddle") else "paddle is not installed"
+        raise ConfigError(
+            f"no installed framework can run on the gpu: {paddle}, and torch is not installed; install "
+            "paddlepaddle-gpu, or a CUDA build of torch with fpnprof's torch extra: pip install 'fpnprof[torch]'"
+        )
+    raise ConfigError("no installed framework can run on the cpu: pip install paddlepaddle, or pip install 'fpnprof[torch]'")
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,21 @@ backend they need when they need it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from fpnprof import __version__
+from fpnprof.cli.help import Command, Group, flow
 from fpnprof.cli.options import (
     NECK_NAMES,
     BackendOpt,
     Breakdown,
     Device,
     Dtype,
+    F,
     Format,
     Neck,
     NeckList,
@@ -43,11 +46,24 @@ SWEEP_FORMATS = (*FORMATS, "jsonl")
 
 app = typer.Typer(
     name="fpnprof",
-    help="Profile feature-pyramid necks (FPN, PAFPN, BiFPN) over ResNet18: shapes, params, MACs, FLOPs, latency.",
+    help="Profile feature-pyramid necks over ResNet18: shapes, params, MACs, FLOPs and latency per pyramid level, proven "
+    "against the frameworks. Necks: FPN, PAFPN and BiFPN (the seed tutorial's form and the papers'), NAS-FPN, a "
+    "YOLOv5 PAN, or your own neck file (TOML).",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    cls=Group,
 )
+
+
+def command(name: str | None = None) -> Callable[[F], F]:
+    """Register a command: its docstring is its help, reflowed (:func:`fpnprof.cli.help.flow`)."""
+
+    def register(fn: F) -> F:
+        registered: F = app.command(name, cls=Command, help=flow(fn.__doc__))(fn)
+        return registered
+
+    return register
 
 
 def _version(value: bool) -> None:
@@ -65,7 +81,7 @@ def _root(
     """Profile feature-pyramid necks over ResNet18."""
 
 
-@app.command()
+@command()
 @guarded
 @neck_options
 def shapes(
@@ -96,7 +112,7 @@ def shapes(
 
       fpnprof shapes bifpn --levels 6 --cells 5 --detail
 
-      fpnprof shapes bifpn --variant paper --stem imagenet --size 512 --batch 1 --min-level 3 --channels 64
+      fpnprof shapes bifpn --variant paper --stem imagenet --size 512 --batch 1
 
       fpnprof shapes pafpn --verify --backend torch --format json
 
@@ -113,7 +129,7 @@ def shapes(
     emit(run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None), fmt, output)
 
 
-@app.command()
+@command()
 @guarded
 @neck_options
 @timing_options
@@ -159,7 +175,7 @@ def bench(
 
       fpnprof bench fpn bifpn --variant paper --part neck --breakdown
 
-      fpnprof bench bifpn --variant paper --size 64,128,256 --part total --plot latency.png
+      fpnprof bench bifpn --variant paper --size 64,128,256 --plot latency.png
     """
     from fpnprof.bench.spec import parse_int_list
     from fpnprof.cli.commands import Timing, labels, run_bench_command
@@ -181,7 +197,7 @@ def bench(
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 @guarded
 @neck_options
 @timing_options
@@ -190,7 +206,6 @@ def compare(
     variant: Annotated[
         str, typer.Option(help="tutorial, paper or both.", autocompletion=completer(lambda: (*VARIANTS, "both")))
     ] = "tutorial",
-    levels: Annotated[int, typer.Option(help="Output levels, shared by every neck.")] = 5,
     *,
     opts: NeckOptions,
     timing_opts: TimingOptions,
@@ -218,9 +233,9 @@ def compare(
 
       fpnprof compare --variant paper --bench
 
-      fpnprof compare fpn bifpn --variant paper --bench --breakdown --format markdown -o necks.md
+      fpnprof compare fpn bifpn --variant paper --bench --breakdown -o necks.md
 
-      fpnprof compare bifpn-paper.toml nasfpn.toml --min-level 3 --channels 128 --cells 3
+      fpnprof compare fpn-paper.toml nasfpn.toml yolov5-pan.toml --channels 128
     """
     from fpnprof.cli.commands import Timing, labels, run_compare
     from fpnprof.errors import ConfigError
@@ -235,7 +250,7 @@ def compare(
     # a neck file has one form: --variant both gives it one row, not two
     configs = list(
         dict.fromkeys(
-            (label, opts.config(n, variant=v, levels=levels))
+            (label, opts.config(n, variant=v, several=len(names) > 1 or len(variants) > 1))
             for label, n in zip(labels(names), names, strict=True)
             for v in variants
         )
@@ -246,7 +261,7 @@ def compare(
     emit(report, fmt, output)
 
 
-@app.command()
+@command()
 @guarded
 @neck_options
 def graph(
@@ -266,7 +281,9 @@ def graph(
 
       fpnprof graph bifpn --variant paper --levels 5 --cells 1
 
-      fpnprof graph pafpn -f dot -o pafpn.dot  (then: dot -Tsvg pafpn.dot > pafpn.svg)
+      fpnprof graph pafpn -f dot -o pafpn.dot
+
+      (then draw it with Graphviz: dot -Tsvg pafpn.dot > pafpn.svg)
     """
     from fpnprof.cli.commands import run_graph
     from fpnprof.report.draw import DRAW_FORMATS
@@ -277,7 +294,7 @@ def graph(
     deliver(text, output)
 
 
-@app.command()
+@command()
 @guarded
 def peak(
     device: Device = "cpu",
@@ -302,7 +319,7 @@ def peak(
     emit(run_peak(device=device, backend=backend, dtype=dtype, threads=threads), fmt, output)
 
 
-@app.command()
+@command()
 @guarded
 @neck_options
 @timing_options
@@ -343,13 +360,13 @@ def sweep(
 
     Examples:
 
-      fpnprof sweep bifpn --variant paper --channels 64,88,112,160,224,288 --cells 3,4,5,6,7,8
+      fpnprof sweep bifpn --variant paper --channels 64,88,112,160 --cells 3,4,5,6
 
-      fpnprof sweep fpn pafpn bifpn --variant paper --channels 64,128,256 --levels 4,5 --plot front.png
+      fpnprof sweep fpn pafpn --variant paper --channels 64,128,256 --plot f.png
 
-      fpnprof sweep bifpn --variant paper --channels 64,128 --cells 2,3 --bench --backend torch
+      fpnprof sweep bifpn --variant paper --channels 64,128 --cells 2,3 --bench
 
-      fpnprof sweep nasfpn.toml my_neck.toml --channels 64,128,256 --cells 1,2,3 --format jsonl
+      fpnprof sweep nasfpn.toml my_neck.toml --channels 64,128,256 -f jsonl
     """
     from fpnprof.bench.spec import parse_int_list
     from fpnprof.cli.commands import Timing, run_sweep_command
@@ -364,8 +381,10 @@ def sweep(
     if levels is not None:
         axes["levels"] = parse_int_list(levels, "--levels")
     axes["size"] = parse_int_list(size, "--size")
+    names = necks or list(NECKS)
     bases = [
-        opts.config(n, channels=axes["channels"][0], cells=axes["cells"][0], size=axes["size"][0]) for n in necks or list(NECKS)
+        opts.config(n, channels=axes["channels"][0], cells=axes["cells"][0], size=axes["size"][0], several=len(names) > 1)
+        for n in names
     ]
     stream = JsonLines(output) if fmt == "jsonl" else None
     timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement()) if bench else None
@@ -385,7 +404,7 @@ def sweep(
         emit(report, fmt, output)
 
 
-@app.command("list")
+@command("list")
 @guarded
 def list_(fmt: Format = "table", output: Output = None) -> None:
     """Necks, variants, stems, backends and engines fpnprof knows.

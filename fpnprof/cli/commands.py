@@ -174,7 +174,7 @@ def _latency(
         raise BackendUnavailable(f"{failed[0]['neck']} {failed[0]['engine']}: {failed[0]['error']}")
     out = []
     for label, cfg in configs:
-        mine = [r for r in rows if (r["neck"], r["variant"]) == (label, cfg.variant)]
+        mine = [r for r in rows if (r["neck"], r["config"]["variant"]) == (label, cfg.variant)]
         eager = next(r for r in mine if r["engine"] == "eager")
         deployed = min((r for r in mine if r["engine"] != "eager"), key=lambda r: r["median_ms"], default=eager)
         entry: dict[str, Any] = {"deployed_engine": deployed["engine"], "breakdown": eager.get("breakdown")}
@@ -216,7 +216,7 @@ def run_compare(
     if plot is not None:
         from fpnprof.report.plots import macs_stacked_plot
 
-        macs_stacked_plot(profiles, plot)
+        macs_stacked_plot(profiles, plot, names)
         report.notes.append(f"plot written to {plot}")
     return report
 
@@ -232,13 +232,39 @@ def run_graph(cfg: NeckConfig, *, fmt: str, part: str) -> str:
     return draw(part_graph(cfg, part), fmt)
 
 
+def neck_defaults() -> list[dict[str, Any]]:
+    """Every built-in neck (per variant) and shipped neck file with the setup it runs at when
+    --levels, --min-level, --channels and --cells are not typed."""
+    from fpnprof.model.config import NeckConfig as Config
+    from fpnprof.model.neckfile import shipped_files
+    from fpnprof.model.necks import neck_spec
+
+    rows = []
+    for name in [*NECKS, *shipped_files()]:
+        spec = neck_spec(name)
+        for variant in spec.variants:
+            d = spec.defaults_for(variant)
+            min_level, levels = spec.level_span(variant)
+            cfg = Config(name, variant=variant, min_level=min_level, levels=levels, channels=d.get("channels", 256))
+            rows.append(
+                {
+                    "neck": name,
+                    "variant": "-" if spec.source else variant,
+                    "levels": f"P{cfg.min_level}-P{cfg.max_level}" + (" (fixed)" if spec.fixed_levels else ""),
+                    "channels": cfg.channels,
+                    "cells": d.get("cells", 3) if spec.repeats else None,
+                }
+            )
+    return rows
+
+
 def run_list() -> Report:
     from fpnprof.backends import BACKENDS
     from fpnprof.bench.spec import ENGINES
     from fpnprof.model.neckfile import shipped_files
 
     rows = [
-        {"what": "neck", "values": ", ".join(f"{n} (default --levels {s.default_levels})" for n, s in NECKS.items())},
+        {"what": "neck", "values": ", ".join(NECKS)},
         {"what": "neck file", "values": ", ".join(shipped_files()) + " (shipped; or a path to your own)"},
         {"what": "variant", "values": ", ".join(VARIANTS)},
         {"what": "stem", "values": ", ".join(STEMS)},
@@ -250,16 +276,36 @@ def run_list() -> Report:
             for device, engines in per_device.items()
         ],
     ]
+    defaults = neck_defaults()
     data = {
         "necks": list(NECKS),
         "neck_files": shipped_files(),
+        "defaults": defaults,
         "variants": list(VARIANTS),
         "stems": list(STEMS),
         "backbones": list(BACKBONES),
         "backends": list(BACKENDS),
         "engines": {backend: dict(per_device) for backend, per_device in ENGINES.items()},
     }
-    return Report([Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices", "text")], rows)], data)
+    default_columns = [
+        Column("neck", "neck", "text"),
+        Column("variant", "variant"),
+        Column("levels", "levels"),
+        Column("channels", "C", "int"),
+        Column("cells", "cells", "int"),
+    ]
+    return Report(
+        [
+            Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices", "text")], rows),
+            Section(
+                "each neck's defaults, used wherever --levels, --min-level, --channels or --cells is not typed",
+                default_columns,
+                defaults,
+            ),
+        ],
+        data,
+        ["cells '-': the neck is one pass, and --cells does not apply; fixed: its topology takes only those levels."],
+    )
 
 
 def run_sweep_command(
@@ -280,7 +326,7 @@ def run_sweep_command(
     from fpnprof.cost.sweep import expand, latency_key, mark_front, run_sweep
     from fpnprof.report.sweep_report import sweep_report
 
-    configs = expand(bases, axes)
+    configs, knob_notes = expand(bases, axes)
     if not configs:
         raise ConfigError("the sweep has no configuration fpnprof can take")
     start = time.perf_counter()
@@ -298,6 +344,7 @@ def run_sweep_command(
     if bench is not None:
         rows = mark_front(_time_sweep(rows, bench, on_progress), latency_key)
     report = sweep_report(rows, [a for a in axes if len(axes[a]) > 1], seconds, timed=bench is not None)
+    report.notes += knob_notes
     if plot is not None:
         from fpnprof.report.plots import pareto_plot
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from fpnprof.bench.schedule import MAX_TIME_S, MIN_WORKERS, PRECISION
+from fpnprof.errors import ConfigError
 from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels
 from fpnprof.model.necks import NECKS, neck_names_text, neck_spec
 from fpnprof.report import FORMATS
@@ -60,7 +61,12 @@ NECK_NAMES = completer(neck_names)
 Neck = Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)]
 NeckList = Annotated[
     list[str] | None,
-    typer.Argument(help=f"{neck_names_text()} (default: {' '.join(NECKS)}).", show_default=False, autocompletion=NECK_NAMES),
+    typer.Argument(
+        metavar="NECK",
+        help=f"{neck_names_text()} (default: {' '.join(NECKS)}).",
+        show_default=False,
+        autocompletion=NECK_NAMES,
+    ),
 ]
 
 
@@ -83,9 +89,7 @@ Variant = Annotated[
 Levels = Annotated[
     int | None,
     typer.Option(
-        help="Output levels N: P(min)..P(min+N-1). Default: "
-        + ", ".join(f"{name} {spec.default_levels}" for name, spec in NECKS.items())
-        + ".",
+        help="Output levels N: P(min)..P(min+N-1). Default: the neck's own (fpnprof list shows each neck's).",
         show_default=False,
     ),
 ]
@@ -93,18 +97,18 @@ MinLevel = Annotated[
     int | None,
     typer.Option(
         "--min-level",
-        help=f"Lowest output level (2 = C2's resolution). Default: {_CONFIG_DEFAULTS['min_level']}, or the neck file's.",
+        help="Lowest output level (2 = C2's resolution). Default: the neck's own.",
         show_default=False,
     ),
 ]
 Channels = Annotated[
     int | None,
-    typer.Option(help=f"Neck width C. Default: {_CONFIG_DEFAULTS['channels']}, or the neck file's.", show_default=False),
+    typer.Option(help="Neck width C. Default: the neck's own.", show_default=False),
 ]
 Cells = Annotated[
     int | None,
     typer.Option(
-        help=f"Cells (repeats) of BiFPN or a neck file. Default: {_CONFIG_DEFAULTS['cells']}, or the neck file's.",
+        help="Cells (repeats) of a BiFPN or a repeating neck file. Default: the neck's own.",
         show_default=False,
     ),
 ]
@@ -154,29 +158,41 @@ class NeckOptions:
     def __init__(self, values: dict[str, Any]) -> None:
         self.values = values
 
-    def config(self, neck: str, **overrides: Any) -> NeckConfig:
+    def config(self, neck: str, *, several: bool = False, **overrides: Any) -> NeckConfig:
         """A validated :class:`NeckConfig`; a command passes the options it owns (e.g. bench's batch
-        and size sweeps, compare's variant) as ``overrides``."""
+        and size sweeps, compare's variant) as ``overrides``.
+
+        What is typed applies to the neck; the neck's own defaults fill what is not (so a neck has one
+        set of defaults in every command). A neck whose topology fixes its levels refuses other
+        levels, except among ``several`` necks, where it keeps its own and the table says so."""
         spec = neck_spec(neck)
         fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
         parsed = parse_in_channels(fields.pop("in_channels", None))
         if parsed is not None:
             fields["in_channels"] = parsed
-        for name in _FROM_NECK:  # not typed: the neck file's value, else NeckConfig's default
-            if fields.get(name) is None:
-                fields[name] = spec.defaults.get(name, _CONFIG_DEFAULTS[name])
-        if fields.get("levels") is None:
-            fields["levels"] = spec.default_levels
         if spec.source is not None:  # a neck file has one form; --variant does not apply to it
             fields["variant"] = spec.variants[0]
+        defaults = spec.defaults_for(fields["variant"])
+        for name in _FROM_NECK:  # not typed: the neck's own value, else NeckConfig's default
+            if fields.get(name) is None:
+                fields[name] = defaults.get(name, _CONFIG_DEFAULTS[name])
+        if spec.fixed_levels:
+            own_min, own_levels = spec.level_span(fields["variant"])
+            if (fields["min_level"], fields["levels"]) != (own_min, own_levels):
+                if not several:
+                    raise ConfigError(
+                        f"{neck} fixes its levels at P{own_min}-P{own_min + own_levels - 1} (its nodes sit at set "
+                        f"levels): give --min-level {own_min} --levels {own_levels}, or leave them out"
+                    )
+                fields["min_level"], fields["levels"] = own_min, own_levels
         return NeckConfig(neck=neck, **fields)
 
 
-#: Options a neck file may set defaults for: left open (None) on the command line until a neck is known.
-_FROM_NECK = ("channels", "cells", "min_level")
-#: NeckConfig's defaults, except those the command line leaves open: levels (each neck's own),
-#: in_channels (given as text with --backbone none) and what a neck file may set.
-_DEFAULTS: dict[str, Any] = _CONFIG_DEFAULTS | {"levels": None, "in_channels": None} | dict.fromkeys(_FROM_NECK)
+#: Options a neck sets defaults for: left open (None) on the command line until a neck is known.
+_FROM_NECK = ("channels", "cells", "min_level", "levels")
+#: NeckConfig's defaults, except those the command line leaves open: in_channels (given as text with
+#: --backbone none) and what a neck sets.
+_DEFAULTS: dict[str, Any] = _CONFIG_DEFAULTS | {"in_channels": None} | dict.fromkeys(_FROM_NECK)
 #: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     name: (annotation, _DEFAULTS[name])

@@ -22,6 +22,7 @@ from fpnprof.model.config import require_choice
 from fpnprof.report import FORMATS, render
 from fpnprof.report.files import check_writable, write_atomic
 from fpnprof.report.model import Report
+from fpnprof.report.table_format import printable
 
 if TYPE_CHECKING:
     from fpnprof.bench.runner import OnProgress
@@ -52,7 +53,7 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FpnprofError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {printable(str(exc))}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing written", err=True)

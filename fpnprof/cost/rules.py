@@ -145,12 +145,21 @@ def adaptive_windows(size: int, out: int) -> list[int]:
     return [-(-((i + 1) * size) // out) - (i * size) // out for i in range(out)]
 
 
+def adaptive_window_sum(size: int, out: int) -> int:
+    """``sum(adaptive_windows(size, out))`` in closed form: size + out - gcd(size, out).
+
+    sum(ceil((i+1)s/o)) - sum(floor(is/o)) over i < o: each ceil is its floor plus one unless o
+    divides (i+1)s, which happens gcd(s, o) times; the floors telescope to s. So the analytic time
+    never grows with the input side."""
+    return size + out - math.gcd(size, out)
+
+
 def adaptive_maxpool_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     n, c, h, w = _one_input(node, shapes)
     ho, wo = node.attrs["size"]
     if ho < 1 or wo < 1:
         raise GraphError(f"{node.id}: adaptive pool to {ho}x{wo}")
-    window_sum = sum(a * b for a in adaptive_windows(h, ho) for b in adaptive_windows(w, wo))
+    window_sum = adaptive_window_sum(h, ho) * adaptive_window_sum(w, wo)  # the windows are a product grid
     return Cost((n, c, ho, wo), flops=n * c * (window_sum - ho * wo))
 
 
@@ -181,6 +190,14 @@ def attention_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
 
 
 def symmetric_padding(node: Node) -> int | None:
-    """A max pool's padding if all four sides are equal (a native pool takes it), else None."""
+    """A max pool's padding if a native pool takes it (all four sides equal, padded with -inf as native
+    pools pad, or not padded at all), else None: the lowering pads explicitly first, with the node's
+    ``pad_value`` (-inf unless it says 0, as mmcv's merge-cell resize pads)."""
     top, bottom, left, right = node.attrs["padding"]
-    return top if top == bottom == left == right else None
+    if not top == bottom == left == right or (top and node.attrs.get("pad_value") is not None):
+        return None
+    return int(top)
+
+
+def pad_value(node: Node) -> float:
+    return float(node.attrs.get("pad_value", float("-inf")))

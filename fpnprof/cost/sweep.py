@@ -48,6 +48,7 @@ class SweepRow:
             "channels": c.channels,
             "cells": c.cells,
             "levels": c.levels,
+            "min_level": c.min_level,
             "size": c.size,
             "params": self.params,
             "macs": self.macs,
@@ -60,21 +61,42 @@ class SweepRow:
         }
 
 
-def expand(bases: Sequence[NeckConfig], axes: Mapping[str, Sequence[int]]) -> list[NeckConfig]:
-    """Every base configuration with every combination of the axes' values (base order, then axes)."""
+def axes_for(base: NeckConfig, axes: Mapping[str, Sequence[int]]) -> tuple[dict[str, Sequence[int]], list[str]]:
+    """The axes that apply to ``base``'s neck, and a note for each one that does not: --cells on a
+    one-pass neck, --levels on a neck whose topology fixes its levels (one row, never duplicates)."""
+    from fpnprof.model.necks import neck_spec
+
+    spec = neck_spec(base.neck)
+    own: dict[str, Sequence[int]] = dict(axes)
+    notes = []
+    if not spec.repeats and len(axes.get("cells", ())) > 1:
+        own["cells"] = [base.cells]
+        notes.append(f"--cells does not apply to {base.neck} ({base.variant}): it is one pass, so it has one row per setting")
+    if spec.fixed_levels and len(axes.get("levels", ())) > 1:
+        own["levels"] = [base.levels]
+        notes.append(f"--levels does not apply to {base.neck}: its topology fixes P{base.min_level}-P{base.max_level}")
+    return own, notes
+
+
+def expand(bases: Sequence[NeckConfig], axes: Mapping[str, Sequence[int]]) -> tuple[list[NeckConfig], list[str]]:
+    """Every base configuration with every combination of the axes that apply to it (base order, then
+    axes), and the notes of :func:`axes_for`."""
     unknown = set(axes) - set(AXES)
     if unknown:
         raise ConfigError(f"a sweep varies {', '.join(AXES)}, not {', '.join(sorted(unknown))}")
-    names = [a for a in AXES if a in axes]
-    configs = []
+    configs: list[NeckConfig] = []
+    notes: list[str] = []
     for base in bases:
-        for values in itertools.product(*(axes[a] for a in names)):
+        own, why = axes_for(base, axes)
+        notes += why
+        names = [a for a in AXES if a in own]
+        for values in itertools.product(*(own[a] for a in names)):
             try:
                 changes: dict[str, Any] = dict(zip(names, values, strict=True))
                 configs.append(replace(base, **changes))
             except ConfigError:  # e.g. --levels 11: outside what any neck takes
                 continue
-    return configs
+    return list(dict.fromkeys(configs)), list(dict.fromkeys(notes))
 
 
 def price(cfg: NeckConfig) -> SweepRow:

@@ -7,6 +7,7 @@ from typing import Any
 
 from fpnprof.cost.ops import node_cost
 from fpnprof.cost.rules import Shape, same_padding
+from fpnprof.errors import GraphError
 from fpnprof.model.graph import Graph, Node, Op, Part
 
 
@@ -101,6 +102,19 @@ class GraphBuilder:
             pads = (*same_padding(h, kernel, stride), *same_padding(w, kernel, stride))
             return self.add(Op.MAXPOOL, (x,), name, kernel=kernel, stride=stride, padding=pads)
         return self.add(Op.MAXPOOL, (x,), name, kernel=kernel, stride=stride, padding=(padding,) * 4)
+
+    def resize_pool(self, x: str, size: tuple[int, int], name: str) -> str:
+        """mmcv's merge-cell resize downwards (``BaseMergeCell._resize``): zero-pad the input up to a
+        multiple of the target size (split as evenly as it goes, the extra row/column bottom/right),
+        then max pool with kernel = stride = the real size ratio."""
+        h, w = self.hw(x)
+        th, tw = size
+        pad_h, pad_w = -(-h // th) * th - h, -(-w // tw) * tw - w
+        kh, kw = (h + pad_h) // th, (w + pad_w) // tw
+        if kh != kw:
+            raise GraphError(f"{self.prefix}{name}: a resize from {h}x{w} to {th}x{tw} needs a square pool")
+        pads = (pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2)
+        return self.add(Op.MAXPOOL, (x,), name, kernel=kh, stride=kh, padding=pads, pad_value=0.0)
 
     def adaptive_maxpool(self, x: str, size: tuple[int, int], name: str) -> str:
         return self.add(Op.ADAPTIVE_MAXPOOL, (x,), name, size=size)

@@ -15,6 +15,9 @@ BACKBONES = ("resnet18", "none")
 RESNET18_CHANNELS = (64, 128, 256, 512)
 MIN_LEVEL_RANGE = (2, 5)
 LEVELS_RANGE = (2, 10)
+#: Bounds on the sizes fpnprof takes; past them the numbers mean nothing (16384 channels is 40x
+#: EfficientDet-D7's widest neck) and a run could not finish.
+SIZE_RANGES = {"channels": (1, 16384), "cells": (1, 64), "batch": (1, 65536), "size": (1, 65536)}
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
 
 
@@ -36,9 +39,10 @@ class NeckConfig:
     dtype: str = "fp32"
 
     def __post_init__(self) -> None:
-        for name in ("levels", "channels", "cells", "batch", "size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name, (low, high) in SIZE_RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"--{name} must be between {low} and {high}, got {value}")
         lo, hi = MIN_LEVEL_RANGE
         if not lo <= self.min_level <= hi:
             raise ConfigError(f"--min-level must be between {lo} and {hi} (C2..C5), got {self.min_level}")

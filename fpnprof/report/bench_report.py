@@ -10,6 +10,8 @@ from fpnprof.bench.flags import advice
 from fpnprof.bench.groups import INFERENCE_APART
 from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.runner import BenchRun
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.setups import mixed_setup_note, same_setup
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import bench_provenance
 
@@ -17,6 +19,9 @@ SCHEMA_VERSION = 3
 COLUMNS = [
     Column("neck", "neck", "text"),
     Column("variant", "variant", drop=2),
+    Column("levels_text", "levels"),
+    Column("channels", "C", "int"),
+    Column("cells", "cells", "int", drop=10),
     Column("part", "part"),
     Column("engine", "engine"),
     Column("dtype", "dtype"),
@@ -78,7 +83,8 @@ def ratio_text(row: BenchRow) -> str:
 
 
 def label(row: BenchRow) -> str:
-    return f"{row['neck']} ({row['variant']}) {row['part']} {row['engine']} b{row['batch']} s{row['size']}"
+    variant = "" if row["variant"] == "-" else f" ({row['variant']})"
+    return f"{row['neck']}{variant} {row['part']} {row['engine']} b{row['batch']} s{row['size']}"
 
 
 def breakdown_sections(row: BenchRow) -> list[Section]:
@@ -187,6 +193,9 @@ def bench_report(run: BenchRun) -> Report:
         skip.add("ratio_text")  # one neck only: every ratio would be 1.00x
     if not any(r.get("peak_share") is not None for r in ok):
         skip.add("peak_share")
+    configs = [NeckConfig(**{**r["config"], "in_channels": tuple(r["config"]["in_channels"])}) for r in rows]
+    if same_setup(configs):
+        skip |= {"levels_text", "channels", "cells"}
     columns = [c for c in COLUMNS if c.key not in skip]
     table_rows = [
         {
@@ -207,6 +216,9 @@ def bench_report(run: BenchRun) -> Report:
     notes.append(
         f"dtype {', '.join(dtypes)}; cpu: {provenance['cpu']}; device synchronised; GFLOP/s from the analytic FLOP count."
     )
+    mixed = mixed_setup_note([r["neck"] for r in rows], configs)
+    if mixed and ratios_shown:
+        notes.append(mixed)
     notes.append(_explain(rows, ratios_shown))
     notes.append(run_note(run))
     for note in (load_note(rows), _peak_note(provenance, rows)):

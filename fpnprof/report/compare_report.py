@@ -7,22 +7,29 @@ from typing import Any
 from fpnprof.bench.flags import advice
 from fpnprof.bench.runner import BenchRun
 from fpnprof.cost.results import Profile
+from fpnprof.model.setups import mixed_setup_note, same_setup, setup, shared, shared_title, variant_text
 from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, NOISY_MARK, label, load_note, run_note, run_summary
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
 
-SCHEMA_VERSION = 1
-BASE_COLUMNS = [
-    Column("neck", "neck", "text"),
-    Column("variant", "variant"),
+SCHEMA_VERSION = 2
+NAME_COLUMNS = [Column("neck", "neck", "text"), Column("variant", "variant", drop=5)]
+#: Shown only when the rows run at different setups (otherwise the title states it).
+SETUP_COLUMNS = [
+    Column("levels_text", "levels"),
+    Column("channels", "C", "int"),
+    Column("cells", "cells", "int", drop=6),
+]
+#: A ratio column "x" goes before (drop one higher than) the number it divides.
+VALUE_COLUMNS = [
     Column("params", "params", "int"),
-    Column("params_ratio", "x", "ratio"),
+    Column("params_ratio", "x", "ratio", label="params ratio"),
     Column("macs", "GMACs (fvcore)", "giga"),
-    Column("macs_ratio", "x", "ratio"),
+    Column("macs_ratio", "x", "ratio", label="GMACs ratio"),
     Column("flops", "GFLOPs", "giga", drop=3),
-    Column("flops_ratio", "x", "ratio", drop=4),
+    Column("flops_ratio", "x", "ratio", drop=4, label="GFLOPs ratio"),
     Column("peak_bytes", "peak act. MB", "mb", drop=1),
-    Column("peak_ratio", "x", "ratio", drop=2),
+    Column("peak_ratio", "x", "ratio", drop=2, label="peak act. MB ratio"),
 ]
 LATENCY_COLUMNS = [
     Column("neck", "neck", "text"),
@@ -55,6 +62,16 @@ def latency_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def name_columns(rows: list[dict[str, Any]]) -> list[Column]:
+    """The neck, and its variant: a narrow terminal may hide the variant only when every row has the same."""
+    uniform = len({r["variant"] for r in rows}) == 1
+    return [NAME_COLUMNS[0], Column("variant", "variant", drop=5 if uniform else 0)]
+
+
+def _name(row: dict[str, Any]) -> str:
+    return row["neck"] if row["variant"] == "-" else f"{row['neck']} ({row['variant']})"
+
+
 def _ratio(value: float | None, base: float | None) -> float | None:
     if value is None or not base:
         return None
@@ -68,8 +85,9 @@ def level_time_section(rows: list[dict[str, Any]], level_names: list[str]) -> Se
         b = r["breakdown"]
         ms = {x["name"]: x["ms"] for x in b["by_level"]}
         cells = {
-            name: f"{ms.get(name, 0.0):.2f} ms {r['level_macs'].get(name, 0) / r['macs'] if r['macs'] else 0:.0%}"
+            name: f"{ms.get(name, 0.0):.2f} ms {r['level_macs'][name] / r['macs'] if r['macs'] else 0:.0%}"
             for name in level_names
+            if name in r["level_macs"]
         }
         table.append({"neck": r["neck"], "variant": r["variant"], **cells, "between": f"{b['between_nodes']['ms']:.2f} ms"})
     columns = [Column("neck", "neck", "text"), Column("variant", "variant"), *[Column(n, n, "num") for n in level_names]]
@@ -90,11 +108,15 @@ def compare_report(
     """``names``: each profile's label (default: its neck); ``latency``: per profile, eager and
     deployed ms with their intervals and ratios (from the bench ``run``)."""
     rows: list[dict[str, Any]] = []
+    configs = [p.config for p in profiles]
+    labels = names or [c.neck for c in configs]
     for i, p in enumerate(profiles):
         t = p.neck_total
         row: dict[str, Any] = {
-            "neck": names[i] if names else p.config.neck,
-            "variant": p.config.variant,
+            "neck": labels[i],
+            "variant": variant_text(p.config),
+            **setup(p.config),
+            "config": p.config.as_dict(),
             "params": t.params,
             "buffers": t.buffers,
             "macs": t.macs,
@@ -115,34 +137,34 @@ def compare_report(
         ):
             if key in row:
                 row[ratio_key] = _ratio(row[key], base.get(key))
-    cfg = profiles[0].config
-    title = (
-        f"neck comparison: P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}, batch {cfg.batch}, "
-        f"{cfg.size}x{cfg.size}, {cfg.stem} stem; ratios to {base['neck']} ({base['variant']})"
-    )
-    columns = BASE_COLUMNS
-    level_names = [f"P{lvl}" for lvl in range(cfg.min_level, cfg.max_level + 1)]
+    cfg = configs[0]
+    title = f"neck comparison: {shared_title(cfg, configs)}; ratios to {_name(base)}"
+    names_columns = name_columns(rows)
+    columns = names_columns + ([] if same_setup(configs) else SETUP_COLUMNS) + VALUE_COLUMNS
+    # every level any neck has, in order; a neck without a level has a blank there, not 0%
+    level_names = [f"P{lvl}" for lvl in sorted({lvl for c in configs for lvl in range(c.min_level, c.max_level + 1)})]
     share_rows = [
         {
             "neck": r["neck"],
             "variant": r["variant"],
-            **{name: (r["level_macs"].get(name, 0) / r["macs"] if r["macs"] else 0.0) for name in level_names},
+            **{
+                name: (r["level_macs"][name] / r["macs"] if r["macs"] else 0.0) for name in level_names if name in r["level_macs"]
+            },
         }
         for r in rows
     ]
     sections = [
         Section(title, columns, rows),
         Section(
-            "share of neck MACs per level",
-            [Column("neck", "neck", "text"), Column("variant", "variant"), *[Column(n, n, "bar") for n in level_names]],
+            "share of neck MACs per level" + ("" if same_setup(configs) else " (blank: a level the neck does not have)"),
+            [*names_columns, *[Column(n, n, "bar") for n in level_names]],
             share_rows,
         ),
     ]
     if latency is not None:
         sections.append(
             Section(
-                f"latency of the neck alone, eager and deployed; x base: ms over {base['neck']} ({base['variant']})'s "
-                "ms on the same kind of engine",
+                f"latency of the neck alone, eager and deployed; x base: ms over {_name(base)}'s ms on the same kind of engine",
                 LATENCY_COLUMNS,
                 latency_rows(rows),
             )
@@ -152,7 +174,7 @@ def compare_report(
     data = {
         "schema_version": SCHEMA_VERSION,
         "baseline": {"neck": base["neck"], "variant": base["variant"]},
-        "config": cfg.as_dict(),
+        "config": shared(configs),  # what every row shares; each row has its own "config"
         "rows": rows,
         "provenance": provenance(),
     }
@@ -160,6 +182,9 @@ def compare_report(
         "params, GMACs and GFLOPs are for the neck alone; peak act. MB is the whole forward pass's peak "
         "(backbone included); GMACs follow fvcore, GFLOPs count all arithmetic."
     ]
+    mixed = mixed_setup_note([_name(r) for r in rows], configs)
+    if mixed:
+        notes.insert(0, mixed)
     if latency is not None and run is not None:
         notes += latency_notes(run)
         data["bench"] = {"rows": run.rows, "run": run_summary(run)}

@@ -17,6 +17,7 @@ class Column:
     header: str
     kind: str = "str"
     drop: int = 0  # > 0: a narrow terminal may hide it, highest first
+    label: str = ""  # its name where the header alone is ambiguous (a ratio column "x": "GFLOPs ratio")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fpnprof.cost.sweep import SweepRow
+from fpnprof.model.setups import setup, variant_text
 from fpnprof.report.model import Column, Report, Section
 
 SCHEMA_VERSION = 1
@@ -10,12 +11,18 @@ FRONT_MARK = "*"
 
 
 def _columns(varied: list[str], timed: bool) -> list[Column]:
-    axis_columns = [Column(a, a, "int") for a in ("channels", "cells", "levels", "size")]
+    def axis(key: str, header: str, kind: str, name: str) -> Column:
+        """A swept axis always shows; one that is not swept may go in a narrow terminal."""
+        return Column(key, header, kind, drop=0 if name in varied else 3)
+
     return [
         Column("front", "front"),
         Column("neck", "neck", "text"),
         Column("variant", "variant", drop=2),
-        *[c if c.key in varied else Column(c.key, c.header, c.kind, drop=3) for c in axis_columns],
+        axis("channels", "channels", "int", "channels"),
+        axis("cells", "cells", "int", "cells"),
+        axis("levels_text", "levels", "str", "levels"),
+        axis("size", "size", "int", "size"),
         Column("params", "params", "int"),
         Column("macs", "GMACs (fvcore)", "giga"),
         Column("flops", "GFLOPs", "giga", drop=4),
@@ -27,7 +34,13 @@ def _columns(varied: list[str], timed: bool) -> list[Column]:
 def sweep_report(rows: list[SweepRow], varied: list[str], seconds: float, *, timed: bool = False) -> Report:
     ok = [r for r in rows if r.error is None]
     table = [
-        r.to_json() | {"front": FRONT_MARK if r.front else "", "ci": f"±{r.latency_ci_pct:.1f}%" if r.latency_ci_pct else "-"}
+        r.to_json()
+        | setup(r.config)
+        | {
+            "variant": variant_text(r.config),
+            "front": FRONT_MARK if r.front else "",
+            "ci": f"±{r.latency_ci_pct:.1f}%" if r.latency_ci_pct else "-",
+        }
         for r in ok
     ]
     cost = "latency" if timed else "MACs"

@@ -57,4 +57,6 @@ def load_neck_file(name: str) -> NeckSpec:
         variants=("paper",),
         defaults=nf.defaults,
         source=str(path),
+        repeats=nf.repeat,
+        fixed_levels=nf.fixed_levels,
     )

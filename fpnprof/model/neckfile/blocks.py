@@ -22,13 +22,14 @@ ITEM_ARGS: dict[str, tuple[str, ...]] = {
     "relu": (),
     "swish": (),
     "maxpool": ("k", "s", "pad"),
+    "maxpool_to_level": (),
     "adaptive_maxpool": (),
     "cbs": ("k", "s", "out"),
     "c3": ("n", "out", "shortcut"),
 }
 #: The most bottlenecks one c3 may hold (a typo of 1000 would build for minutes).
 MAX_REPEATS = 32
-ITEM_NAMES = "conv<K>x<K>, dwconv<K>x<K>, sepconv<K>x<K>, bn, relu, swish, maxpool, adaptive_maxpool, cbs, c3"
+ITEM_NAMES = "conv<K>x<K>, dwconv<K>x<K>, sepconv<K>x<K>, bn, relu, swish, maxpool, maxpool_to_level, adaptive_maxpool, cbs, c3"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class BlockContext:
     neck_width: int
     bn_eps: float
     ratio: int = 2
+    #: The side of the level a [resample] down block brings its input to (maxpool_to_level pools to it).
+    target: tuple[int, int] | None = None
     #: When set, conv and BN items reuse the weights of the first node made at the same position in
     #: the block (item index and name -> owner id), recording the owners as they are made.
     shared: dict[str, str] | None = None
@@ -105,6 +108,12 @@ def _float(item: Item, key: str, default: float) -> float:
 
 def mentions_ratio(items: Sequence[Item]) -> bool:
     return any(v == "ratio" for item in items for v in item.args.values())
+
+
+def whole_gap(items: Sequence[Item]) -> bool:
+    """Whether a down block goes the whole way in one application (``k=ratio``, or a pool to the
+    target level's size) rather than once per level."""
+    return mentions_ratio(items) or any(item.name == "maxpool_to_level" for item in items)
 
 
 def check_item(item: Item) -> None:
@@ -174,6 +183,10 @@ def _apply_item(b: GraphBuilder, x: str, item: Item, name: str, key: str, ctx: B
         if pad == "same":
             return b.maxpool(x, kernel, stride, name, same=True)
         return b.maxpool(x, kernel, stride, name, padding=int(pad))
+    if kind == "maxpool_to_level":  # mmcv's merge-cell resize: the real size ratio, zero-padded to a multiple
+        if ctx.target is None:
+            raise ValueError(f"{item.name} only goes in [resample] down, in {item.text!r}")
+        return b.resize_pool(x, ctx.target, name)
     if kind == "adaptive_maxpool":  # the seed's pooling: to the side divided by the ratio, rounded down
         side_h, side_w = b.hw(x)
         return b.adaptive_maxpool(x, (side_h // ctx.ratio, side_w // ctx.ratio), name)

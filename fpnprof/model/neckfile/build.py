@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fpnprof.errors import GraphError, NeckFileError
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig
-from fpnprof.model.neckfile.blocks import BlockContext, apply_block, mentions_ratio
+from fpnprof.model.neckfile.blocks import BlockContext, apply_block, whole_gap
 from fpnprof.model.neckfile.schema import EQUAL_WIDTH_FUSIONS, NeckFile, NodeGroup
 from fpnprof.model.neckfile.syntax import LevelExpr, Reference
 from fpnprof.model.necks.common import at_level
@@ -49,8 +49,12 @@ class FileNeckBuilder:
         except (GraphError, ValueError) as exc:
             raise self.fail(where, key, _plain(str(exc), self.cfg)) from None
 
-    def ctx(self, width: int, ratio: int = 2, shared: dict[str, str] | None = None) -> BlockContext:
-        return BlockContext(width=width, neck_width=self.cfg.channels, bn_eps=self.nf.bn_eps, ratio=ratio, shared=shared)
+    def ctx(
+        self, width: int, ratio: int = 2, shared: dict[str, str] | None = None, target: tuple[int, int] | None = None
+    ) -> BlockContext:
+        return BlockContext(
+            width=width, neck_width=self.cfg.channels, bn_eps=self.nf.bn_eps, ratio=ratio, shared=shared, target=target
+        )
 
     # Inputs and extra levels -----------------------------------------------------------------
     def build(self, features: dict[int, str]) -> dict[int, str]:
@@ -77,6 +81,7 @@ class FileNeckBuilder:
             self.hw[level] = self.b.hw(feats[level])
         for cell in range(cfg.cells if nf.repeat else 1):
             feats = self.cell(cell, feats)
+        self.require_nodes_at_every_level()
         if nf.extra_from == "output":
             self.make_extra(feats, extra)
         return feats
@@ -95,6 +100,17 @@ class FileNeckBuilder:
                 raise self.fail("[extra]", "block", f"P{level} would be {h}x{w} at --size {self.cfg.size}; use fewer --levels")
 
     # Cells ------------------------------------------------------------------------------------
+    def require_nodes_at_every_level(self) -> None:
+        """An output level where no node is built would hand the raw input on as that level's output."""
+        built = {level for group in self.nf.nodes for level in self.levels(group)}
+        empty = [level for level in range(self.bottom, self.top + 1) if level not in built]
+        if empty:
+            at = ", ".join(f"P{level}" for level in empty)
+            has = ", ".join(f"P{level}" for level in sorted(built))
+            raise self.fail(
+                "[[node]]", "levels", f"no node is built at {at} ({self.span()}); this neck builds {has}: give levels it covers"
+            )
+
     def cell(self, cell: int, feats: dict[int, str]) -> dict[int, str]:
         state = _Cell(by_name={"in": dict(feats)}, latest=dict(feats))
         state.level_of = {node_id: level for level, node_id in feats.items()}
@@ -158,7 +174,10 @@ class FileNeckBuilder:
             raise self.fail(where, "inputs", f"no input exists at P{level}")
         if group.fusion == "attention" and len(sources) != 2:
             raise self.fail(where, "inputs", f"attention takes two inputs, {len(sources)} exist at P{level}")
-        width = group.width.value(self.cfg.channels, 0)
+        try:
+            width = group.width.value(self.cfg.channels, 0)
+        except ValueError as exc:
+            raise self.fail(where, "width", str(exc)) from None
         edges = []
         for k, src in enumerate(sources):
             base = self.b.prefix
@@ -210,8 +229,8 @@ class FileNeckBuilder:
             if not down:
                 raise self.fail(where, key, f"P{src_level} must be downsampled to P{level}, and [resample] has no down block")
             gap = level - src_level
-            if mentions_ratio(down):
-                ctx = self.ctx(width, 2**gap, self.down_owners)
+            if whole_gap(down):
+                ctx = self.ctx(width, 2**gap, self.down_owners, self.hw[level])
                 return self.guarded(where, key, lambda: apply_block(self.b, x, down, ctx, "down"))
             for step in range(gap):
                 step_ctx = self.ctx(width, shared=self.down_owners)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fpnprof.errors import NeckFileError
+from fpnprof.model.config import LEVELS_RANGE, MIN_LEVEL_RANGE, SIZE_RANGES
 from fpnprof.model.neckfile.blocks import check_item
 from fpnprof.model.neckfile.syntax import (
     REFERENCE_WORDS,
@@ -37,14 +38,19 @@ EQUAL_WIDTH_FUSIONS = ("sum", "fast_normalized", "softmax", "attention")
 EXTRA_SOURCES = ("input", "output")
 
 _TABLE_KEYS = {
-    "neck": ("name", "description", "channels", "cells", "levels", "min_level", "bn_eps", "repeat"),
+    "neck": ("name", "description", "channels", "cells", "levels", "min_level", "bn_eps", "repeat", "fixed_levels"),
     "inputs": ("block",),
     "extra": ("from", "block"),
     "resample": ("up", "down", "width", "share"),
     "node": ("name", "levels", "inputs", "fusion", "block", "width"),
 }
 #: Defaults a file may set, with the range each must fall in.
-_DEFAULT_RANGES = {"channels": (1, 1 << 16), "cells": (1, 64), "levels": (2, 10), "min_level": (2, 5)}
+_DEFAULT_RANGES = {
+    "channels": SIZE_RANGES["channels"],
+    "cells": SIZE_RANGES["cells"],
+    "levels": LEVELS_RANGE,
+    "min_level": MIN_LEVEL_RANGE,
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class NeckFile:
     defaults: dict[str, int]
     bn_eps: float
     repeat: bool  # False: the cell is the whole neck and --cells does not apply (as for fpn, pafpn)
+    fixed_levels: bool  # True: its nodes sit at set levels; it takes only its own levels and min_level
     input_block: tuple[Item, ...]
     extra_from: str | None
     extra_block: tuple[Item, ...] | None  # None: the [resample] rules ("resample")
@@ -235,6 +242,11 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
     repeat = neck.get("repeat", True)
     if not isinstance(repeat, bool):
         raise reader.fail("[neck]", "repeat", f"expected true or false, got {_show(repeat)}")
+    fixed_levels = neck.get("fixed_levels", False)
+    if not isinstance(fixed_levels, bool):
+        raise reader.fail("[neck]", "fixed_levels", f"expected true or false, got {_show(fixed_levels)}")
+    if fixed_levels and not {"levels", "min_level"} <= set(defaults):
+        raise reader.fail("[neck]", "fixed_levels", "a neck with fixed levels must give its levels and min_level")
     stem = path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".toml")
     inputs, extra, resample = (reader.table(data, name) for name in ("inputs", "extra", "resample"))
     extra_from = reader.choice(extra, "[extra]", "from", EXTRA_SOURCES, "input") if extra else None
@@ -258,6 +270,7 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
         defaults=defaults,
         bn_eps=float(bn_eps),
         repeat=repeat,
+        fixed_levels=fixed_levels,
         input_block=reader.block(inputs, "[inputs]", "block"),
         extra_from=extra_from,
         extra_block=extra_block,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 _LEVEL = re.compile(r"^\s*(l|bottom|top|\d+)\s*(?:([+-])\s*(\d+))?\s*$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_WIDTH = re.compile(r"^\s*(?:(\d+)\s*\*?\s*)?c\s*(?:/\s*(\d+))?\s*$")
+_WIDTH = re.compile(r"^(?:(\d+))?c(?:/(\d+))?$")
 _ITEM = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?\s*$")
 _KERNEL = re.compile(r"^(dw|sep)?conv(\d+)x(\d+)$")
 
@@ -111,18 +111,30 @@ def parse_reference(text: str) -> Reference:
 
 @dataclass(frozen=True)
 class Width:
-    """A channel count: ``c`` (the neck width), ``2c``, ``c/2``, a number, or ``in`` (the input's)."""
+    """A channel count. The grammar (docs/NECK_FORMAT.md): ``c`` (the neck width), ``<k>c`` (k times
+    it, e.g. ``2c``, ``4c``), ``c/<m>`` or ``<k>c/<m>`` (a fraction of it, which must come out whole:
+    ``c/3`` at C=128 is refused, never rounded), a positive number, or ``in`` (the input's width)."""
 
     factor: int = 1
     divisor: int = 1
     fixed: int | None = None
     same_as_input: bool = False
 
+    @property
+    def text(self) -> str:
+        if self.same_as_input:
+            return "in"
+        if self.fixed is not None:
+            return str(self.fixed)
+        return f"{self.factor if self.factor != 1 else ''}c" + (f"/{self.divisor}" if self.divisor != 1 else "")
+
     def value(self, c: int, input_width: int) -> int:
         if self.same_as_input:
             return input_width
         if self.fixed is not None:
             return self.fixed
+        if (c * self.factor) % self.divisor:
+            raise ValueError(f"width {self.text} is not a whole number of channels at C={c}; use a C it divides")
         return c * self.factor // self.divisor
 
 
@@ -140,7 +152,7 @@ def parse_width(value: object) -> Width:
         match = _WIDTH.match(text)
         if match and int(match.group(1) or 1) > 0 and int(match.group(2) or 1) > 0:
             return Width(factor=int(match.group(1) or 1), divisor=int(match.group(2) or 1))
-    raise ValueError(f"expected a width such as c, 2c, c/2, 128 or in, got {value!r}")
+    raise ValueError(f"expected a width: c, <k>c (e.g. 2c), c/<m> (e.g. c/2), a number or in; got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -144,5 +144,10 @@ def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[in
 
 
 SPEC = NeckSpec(
-    "bifpn", build, default_levels=5, description="BiFPN (Tan et al. 2020): repeated top-down and bottom-up cells with fusion"
+    "bifpn",
+    build,
+    default_levels=5,
+    description="BiFPN (Tan et al. 2020): repeated top-down and bottom-up cells with fusion",
+    # the paper's form defaults to EfficientDet-D0's neck, as bifpn-paper.toml does
+    variant_defaults={"paper": {"channels": 64, "min_level": 3, "levels": 5, "cells": 3}},
 )

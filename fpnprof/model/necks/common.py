@@ -22,10 +22,25 @@ class NeckSpec:
     default_levels: int
     description: str
     variants: tuple[str, ...] = VARIANTS
-    #: Values a neck file sets for --channels, --cells, --levels, --min-level when they are not typed.
+    #: Values for --channels, --cells, --levels, --min-level when they are not typed (a neck file's).
     defaults: Mapping[str, int] = field(default_factory=dict)
+    #: The same per variant, where a variant has its own (the paper BiFPN: EfficientDet-D0's neck).
+    variant_defaults: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     #: The neck file it was read from (None for a built-in neck).
     source: str | None = None
+    #: Whether --cells repeats the neck (False for one-pass necks: FPN, PAFPN, files with repeat = false).
+    repeats: bool = True
+    #: Whether its topology fixes its levels (nodes at set levels, as NAS-FPN's and the YOLOv5 PAN's).
+    fixed_levels: bool = False
+
+    def defaults_for(self, variant: str) -> dict[str, int]:
+        """Its defaults for --channels, --cells, --levels and --min-level in ``variant``."""
+        return {"levels": self.default_levels, **self.defaults, **self.variant_defaults.get(variant, {})}
+
+    def level_span(self, variant: str) -> tuple[int, int]:
+        """(min_level, levels) by default in ``variant``; the only ones it takes if ``fixed_levels``."""
+        d = self.defaults_for(variant)
+        return d.get("min_level", 2), d["levels"]
 
 
 def at_level(b: GraphBuilder, level: int, prefix: str) -> None:

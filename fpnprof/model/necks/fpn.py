@@ -61,4 +61,5 @@ SPEC = NeckSpec(
     build,
     default_levels=4,
     description="Feature Pyramid Network (Lin et al. 2017): lateral 1x1s, a top-down path, 3x3 outputs",
+    repeats=False,
 )

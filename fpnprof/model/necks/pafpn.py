@@ -69,5 +69,9 @@ def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[in
 
 
 SPEC = NeckSpec(
-    "pafpn", build, default_levels=4, description="Path Aggregation FPN (Liu et al. 2018): an FPN, then a bottom-up path"
+    "pafpn",
+    build,
+    default_levels=4,
+    description="Path Aggregation FPN (Liu et al. 2018): an FPN, then a bottom-up path",
+    repeats=False,
 )
