@@ -220,7 +220,7 @@ def test_breakdown_levels_and_overhead_add_up_to_the_forward() -> None:
     assert sum(x["ms"] for x in b["by_level"]) + b["between_nodes"]["ms"] == pytest.approx(b["instrumented_ms"])
     assert b["node_sum_ms"] == pytest.approx(sum(x["ms"] for x in b["by_op"]))
     assert b["coverage"] == pytest.approx(b["node_sum_ms"] / b["forward_ms"])
-    assert [x["name"] for x in b["by_level"]] == ["P2", "P3", "P4"]
+    assert [x["name"] for x in b["by_level"]] == ["P3", "P4", "P5"]  # the paper BiFPN starts at P3 (D0)
     assert {x["bound"] for x in b["by_level"]} <= {"compute", "memory", "overhead"}
     assert all(x["fixed_ms"] is not None and x["fixed_ms"] > 0 for x in b["by_level"])  # tiny-op costs were measured
     table = run("bench", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown", *TINY)

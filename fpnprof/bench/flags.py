@@ -21,8 +21,12 @@ def reasons(row: BenchRow, base: BenchRow | None, precision: float) -> list[str]
     if not row.get("resolved", True):
         if has_ratio:
             ratio_half = row.get("ratio_half_pct")
-            width = "no interval" if ratio_half is None else f"±{ratio_half:.1f}%"
-            out.append(f"ratio unresolved ({width}, target ±{100 * precision:.1f}%)")
+            if ratio_half is None:
+                out.append("ratio unresolved (no interval)")
+            elif ratio_half > 100 * precision:
+                out.append(f"ratio unresolved (±{ratio_half:.1f}%, target ±{100 * precision:.1f}%)")
+            else:
+                out.append(f"ratio unresolved (±{ratio_half:.1f}% from only {row.get('workers')} workers)")
         elif half is not None:  # a row in no ratio is judged by its own interval
             out.append(f"CI ±{half:.1f}% (target ±{100 * precision:.1f}%)")
     share = row.get("ratio_between_worker_share") if has_ratio else row.get("between_worker_share")
@@ -59,14 +63,13 @@ def advice(rows: list[BenchRow]) -> list[str]:
     text = " ".join(f for r in rows for f in r.get("flags", []))
     out = []
     if "unresolved" in text or "CI ±" in text or "no interval" in text:
-        out.append("for a narrower interval give it more time (--max-time) or more worker processes (--processes)")
+        out.append("give it more time (--max-time) for a narrower interval")
     if "busy" in text or "load" in text:
         out.append(
-            "on a busy machine use fewer threads than idle cores (--threads 1 on 2 cores): with every core in use, each op "
-            "waits for its slowest thread, and a thread that shares a core with another process waits for the scheduler"
+            "on a busy machine use fewer threads than idle cores (--threads 1 on 2 cores): each op waits for its slowest thread"
         )
     if "disagree" in text:
-        out.append("worker processes differ more than rounds do: more workers narrow the interval, more rounds do not")
+        out.append("workers differ more than rounds do: more workers narrow it, more rounds do not")
     if "nodes sum" in text:
-        out.append("the per-node times do not add up to the forward: rerun on a quieter machine")
+        out.append("rerun the breakdown on a quieter machine")
     return out

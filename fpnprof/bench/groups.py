@@ -23,10 +23,7 @@ class Group:
 
 
 #: Why Paddle Inference rows get worker processes of their own (paired among themselves).
-INFERENCE_APART = (
-    "Paddle Inference rows run in worker processes of their own: in one process with eager Paddle, its oneDNN "
-    "threads slow the eager ops"
-)
+INFERENCE_APART = "Paddle Inference rows run in workers of their own (its oneDNN threads slow eager Paddle)"
 
 
 def machine_key(spec: BenchSpec) -> tuple[str, str, int, str]:

@@ -59,13 +59,14 @@ def run_rounds(
     steps: Sequence[Callable[[], float]],
     plan: RoundPlan,
     estimates_ms: Sequence[float] | None = None,
-    after_round: Callable[[int], None] | None = None,
+    after_runs: Callable[[int], None] | None = None,
 ) -> list[list[list[float]]]:
     """Time every candidate in interleaved rounds, the order shuffled each round (seeded).
 
-    ``steps[i]()`` runs candidate i once and returns its milliseconds; ``after_round(r)`` runs after
-    round r (the breakdown's per-node passes, interleaved with the rounds). Returns, per candidate,
-    its rounds (each a list of milliseconds); round j of every candidate ran in the same stretch.
+    ``steps[i]()`` runs candidate i once and returns its milliseconds; ``after_runs(i)`` runs right
+    after candidate i's runs in each round (the breakdown's per-node pass, so it sees the candidate as
+    warm as its own runs left it, not as the next candidate does). Returns, per candidate, its rounds
+    (each a list of milliseconds); round j of every candidate ran in the same stretch.
     """
     n = len(steps)
     if n == 0:
@@ -74,13 +75,13 @@ def run_rounds(
     estimates = list(estimates_ms or [0.0] * n)
     per_round = [1] * n if plan.rounds is not None else runs_per_round(estimates)
     result: list[list[list[float]]] = [[] for _ in range(n)]
-    for r in range(round_count(plan, per_round, estimates)):
+    for _ in range(round_count(plan, per_round, estimates)):
         order = list(range(n))
         rng.shuffle(order)
         for i in order:
             result[i].append([steps[i]() for _ in range(per_round[i])])
-        if after_round is not None:
-            after_round(r)
+            if after_runs is not None:
+                after_runs(i)
     return result
 
 

@@ -4,10 +4,10 @@ one JSON object on stdout.
 A *group* job builds every candidate (bench spec) of the group, warms each up, then times them all
 in shuffled, interleaved rounds (:func:`fpnprof.bench.paired.run_rounds`), framed by a drift probe
 (the plain peak kernels) just before and after. For a breakdown, every eager candidate runs one
-per-node pass after each round, so the node times see the same machine as the rounds, and the
-fixed cost of a tiny op of each kind is measured last. A *peak* job only measures the peaks. The
-parent sets thread counts and ``FLAGS_enable_pir_api`` in the environment before this process
-imports a framework.
+per-node pass right after its own runs in each round, so the node times see the same machine and
+the same warm caches as those runs, and the fixed cost of a tiny op of each kind is measured last.
+A *peak* job only measures the peaks. The parent sets thread counts and ``FLAGS_enable_pir_api`` in
+the environment before this process imports a framework.
 """
 
 from __future__ import annotations
@@ -101,19 +101,19 @@ def breakdown_pass(runner: Runner, reply: CandidateReply) -> None:
 def time_group(built: list[_Built], job: GroupJob, probe: Callable[[], dict[str, Any]] | None) -> WorkerReply:
     """Rounds over the built candidates, the probe before and after, breakdown passes between rounds."""
     live = [b for b in built if b.runner is not None]
-    instrumented = [b for b in live if job.breakdown and b.runner is not None and b.runner.timed_pass is not None]
+    instrumented = any(job.breakdown and b.runner is not None and b.runner.timed_pass is not None for b in live)
 
-    def after_round(_: int) -> None:
-        for b in instrumented:
-            assert b.runner is not None
-            breakdown_pass(b.runner, b.reply)
+    def after_runs(i: int) -> None:
+        runner = live[i].runner
+        if runner is not None and runner.timed_pass is not None:
+            breakdown_pass(runner, live[i].reply)
 
     before = probe() if probe else None
     rounds = run_rounds(
         [b.runner.step_ms for b in live if b.runner is not None],
         job.plan,
         [b.estimate_ms for b in live],
-        after_round if instrumented else None,
+        after_runs if instrumented else None,
     )
     after = probe() if probe else None
     for b, r in zip(live, rounds, strict=True):

@@ -56,7 +56,7 @@ def shared(configs: Sequence[NeckConfig]) -> dict[str, Any]:
 
 def setup_text(cfg: NeckConfig) -> str:
     cells = cells_of(cfg)
-    return f"{levels_text(cfg)}, C={cfg.channels}" + (f", {cells} cells" if cells is not None else "")
+    return f"{levels_text(cfg)}, C={cfg.channels}" + (f", {cells} cell{'s' if cells != 1 else ''}" if cells is not None else "")
 
 
 def shared_title(cfg: NeckConfig, configs: Sequence[NeckConfig]) -> str:

@@ -49,14 +49,9 @@ BREAKDOWN_COLUMNS = [
     Column("peak_share", "% roof", "pct"),
 ]
 NOISY_MARK = "!"
-EXPLAIN_ESTIMATE = (
-    "ms: the typical time, from fresh worker processes (each its own bias) that time the rows side by side in "
-    "shuffled rounds; ±95%: its interval, a t-interval over the workers"
-)
-EXPLAIN_RATIO = (
-    "x base: the row over the first neck's row with the same part and engine, each worker's median of its paired "
-    "per-round ratios, 95% t-interval over the workers"
-)
+EXPLAIN_ESTIMATE = "ms and ±95%: the mean over fresh worker processes and its t-interval"
+EXPLAIN_RATIO = "x base: over the first neck's row of the same part and engine, paired round by round"
+READ_MORE = "(README: Reading latency)"
 
 
 def ci_text(row: BenchRow) -> str:
@@ -115,7 +110,7 @@ def _explain(rows: list[BenchRow], ratios_shown: bool) -> str:
     text = EXPLAIN_ESTIMATE + (f"; {EXPLAIN_RATIO}" if ratios_shown else "")
     if any(r.get("ratio_paired") is False for r in rows):
         text += " (u: not timed together, a Welch interval)"
-    text += "."
+    text += f" {READ_MORE}."
     if any(r["engine"] == "inference" for r in rows) and any(
         r["engine"] != "inference" and r["backend"] == "paddle" for r in rows
     ):
@@ -131,18 +126,15 @@ def run_note(run: BenchRun) -> str:
     m = run.measurement
     unresolved = len(run.unresolved)
     if m.repeat is not None:
-        why = f"--repeat {m.repeat}: exactly that many runs per row, no precision target"
+        why = f"--repeat {m.repeat} runs per row (no precision target)"
     elif unresolved:
-        why = (
-            f"{unresolved} row{'s' if unresolved > 1 else ''} not resolved to ±{100 * m.precision:.1f}% "
-            f"when the {m.max_time_s:g} s cap (--max-time) came"
-        )
+        why = f"the {m.max_time_s:g} s cap (--max-time) with {unresolved} ratio{'s' if unresolved > 1 else ''} unresolved"
         more = run.extra.get("more_needed_s")
         if more:
-            why += f"; at this pace, about {_duration(run.seconds + more)} in all would resolve them (an extrapolation)"
+            why += f"; about {_duration(run.seconds + more)} would resolve them at this pace"
     else:
         why = f"every ratio within ±{100 * m.precision:.1f}% (--precision)"
-    return f"measured for {run.seconds:.0f} s with {run.workers} worker processes; stopped: {why}."
+    return f"measured {run.seconds:.0f} s with {run.workers} workers; stopped at {why}."
 
 
 def _duration(seconds: float) -> str:
@@ -163,19 +155,14 @@ def load_note(rows: list[BenchRow]) -> str | None:
 
 def _peak_note(provenance: dict[str, Any], rows: list[BenchRow]) -> str | None:
     peaks = provenance.get("peaks") or []
-    if not peaks:
+    if not peaks or not any(r.get("peak_share") is not None for r in rows):
         return None
-    peak_text = "; ".join(f"{dev} {dtype}: matmul {g:,.0f} GFLOP/s, copy {bw:,.1f} GB/s" for dev, dtype, g, bw in peaks)
+    peak_text = "; ".join(f"{dev} {dtype} {g:,.0f} GFLOP/s, copy {bw:,.1f} GB/s" for dev, dtype, g, bw in peaks)
     drift = provenance.get("probe_drift_max")
-    drift_text = f"; matmul probe drift before -> after the rounds: up to {drift:+.1%}" if drift is not None else ""
-    text = (
-        f"peaks measured on the spot ({peak_text}){drift_text}. % peak: achieved GFLOP/s (analytic FLOPs) over the matmul peak."
-    )
+    drift_text = f"; probe drift {drift:+.1%}" if drift is not None else ""
+    text = f"% peak: GFLOP/s (analytic FLOPs) over the matmul peak measured now ({peak_text}{drift_text})."
     if any((r.get("peak_share") or 0) > 1 for r in rows):
-        text += (
-            " Over 100%: the engine did fewer FLOPs than counted (fused or Winograd convolutions) or beat the matmul "
-            "probe's kernel."
-        )
+        text += " Over 100%: the engine did fewer FLOPs than counted (fused or Winograd convolutions)."
     return text
 
 
@@ -208,14 +195,12 @@ def bench_report(run: BenchRun) -> Report:
         for r in rows
     ]
     notes = [
-        f"{framework}, {threads} thread{'s' if threads != 1 else ''}, math mode {mode}, peak memory = {kind}"
+        f"{framework}, {threads} thread{'s' if threads != 1 else ''}, {', '.join(dtypes)}, math mode {mode}; cpu "
+        f"{provenance['cpu']}; peak memory = {kind}"
         for framework, threads, mode, kind in dict.fromkeys(
             (r["framework"], r["threads"], math_text(r), r["peak_mem_kind"]) for r in ok
         )
     ]
-    notes.append(
-        f"dtype {', '.join(dtypes)}; cpu: {provenance['cpu']}; device synchronised; GFLOP/s from the analytic FLOP count."
-    )
     mixed = mixed_setup_note([r["neck"] for r in rows], configs)
     if mixed and ratios_shown:
         notes.append(mixed)
@@ -225,7 +210,9 @@ def bench_report(run: BenchRun) -> Report:
         if note:
             notes.append(note)
     notes += [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
-    notes += [f"{NOISY_MARK} what to do: {a}." for a in advice(ok)]
+    what = advice(ok)
+    if what:
+        notes.append(f"{NOISY_MARK} what to do: {'; '.join(what)}.")
     notes += [f"FAILED {label(r)}: {r['error']}" for r in failed]
     sections = [Section(title, columns, table_rows)]
     for r in ok:

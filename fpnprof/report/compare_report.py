@@ -8,7 +8,7 @@ from fpnprof.bench.flags import advice
 from fpnprof.bench.runner import BenchRun
 from fpnprof.cost.results import Profile
 from fpnprof.model.setups import mixed_setup_note, same_setup, setup, shared, shared_title, variant_text
-from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, NOISY_MARK, label, load_note, run_note, run_summary
+from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, NOISY_MARK, READ_MORE, label, load_note, run_note, run_summary
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
 
@@ -194,10 +194,8 @@ def compare_report(
 def latency_notes(run: BenchRun) -> list[str]:
     """What the latency table's numbers mean, how the run went, and every flagged row's reasons."""
     notes = [
-        "latency of the neck alone: "
-        + EXPLAIN_ESTIMATE
-        + "; x base: over the baseline's row on the same kind of engine (eager, or its fastest deployed one), each "
-        "worker's median of its paired per-round ratios, 95% t-interval over the workers.",
+        f"latency of the neck alone: {EXPLAIN_ESTIMATE}; x base: over the baseline's row on the same kind of engine "
+        f"(eager, or its fastest deployed one), paired round by round {READ_MORE}.",
         run_note(run),
     ]
     ok = [r for r in run.rows if "median_ms" in r]
@@ -205,5 +203,7 @@ def latency_notes(run: BenchRun) -> list[str]:
     if note:
         notes.append(note)
     notes += [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
-    notes += [f"{NOISY_MARK} what to do: {a}." for a in advice(ok)]
+    what = advice(ok)
+    if what:
+        notes.append(f"{NOISY_MARK} what to do: {'; '.join(what)}.")
     return notes
