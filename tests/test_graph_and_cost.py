@@ -9,19 +9,21 @@ import pytest
 
 from fpnprof.backends import BACKENDS
 from fpnprof.cost.ops import FVCORE_TREATMENTS, OPS, node_cost
-from fpnprof.cost.rules import adaptive_window_sum, adaptive_windows, same_padding
+from fpnprof.cost.rules import adaptive_window_sum, adaptive_windows
 from fpnprof.errors import GraphError
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.graph import Graph, Node, Op
+from fpnprof.model.labels import LABELS
 from fpnprof.model.necks.bifpn import paper_cell_topology
+from fpnprof.model.shapes import SHAPE_RULES, same_padding
 
 
 def test_every_op_is_registered_with_every_part() -> None:
-    """An op lacking its spec (cost rule, fvcore treatment, aten list, label) or a lowering in any
-    backend fails here."""
-    assert set(OPS) == set(Op)
+    """An op lacking its shape rule, label, spec (cost rule, fvcore treatment, aten list) or a lowering
+    in any backend fails here."""
+    assert set(OPS) == set(SHAPE_RULES) == set(LABELS) == set(Op)
     for op, spec in OPS.items():
-        assert callable(spec.cost) and callable(spec.unsupported_aten) and callable(spec.label), op
+        assert callable(spec.cost) and callable(spec.unsupported_aten), op
         assert spec.fvcore in FVCORE_TREATMENTS, op
     for name in BACKENDS:
         lowering = importlib.import_module(BACKENDS[name][0]).LOWER
@@ -69,7 +71,7 @@ def test_conv_cost_by_hand() -> None:
     x = b.input("x", (2, 16, 10, 10))
     conv = b.graph[b.conv(x, 32, 3, "c", stride=2)]
     cost = node_cost(conv, [(2, 16, 10, 10)])
-    assert cost.shape == (2, 32, 5, 5)
+    assert conv.shape == (2, 32, 5, 5)
     assert cost.params == 32 * 16 * 9 + 32
     assert cost.macs == 2 * 32 * 16 * 9 * 25
     assert cost.flops == 2 * cost.macs + 2 * 32 * 25
@@ -89,7 +91,7 @@ def test_same_padding_and_adaptive_windows() -> None:
     x = b.input("x", (1, 4, 7, 7))
     pool = b.graph[b.maxpool(x, 3, 2, "p", same=True)]
     cost = node_cost(pool, [(1, 4, 7, 7)])
-    assert cost.shape == (1, 4, 4, 4) and cost.flops == 8 * 64 and cost.macs == 0
+    assert pool.shape == (1, 4, 4, 4) and cost.flops == 8 * 64 and cost.macs == 0
 
 
 def test_fusion_cost() -> None:

@@ -14,9 +14,9 @@ from paddle import nn
 
 from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
-from fpnprof.cost.rules import pad_value, symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op
+from fpnprof.model.shapes import pad_value, symmetric_padding
 
 NAME = "paddle"
 CAPABILITIES: frozenset[str] = frozenset()  # no independent MAC counter for Paddle

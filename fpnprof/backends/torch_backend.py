@@ -17,9 +17,9 @@ from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
 from fpnprof.backends.common import PEAK_SIZES, PROBE_SIZES, GraphRunner, add_all, conv_args, function_module, weighted_sum
 from fpnprof.cost.results import Profile
-from fpnprof.cost.rules import pad_value, symmetric_padding
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op, Part
+from fpnprof.model.shapes import pad_value, symmetric_padding
 
 NAME = "torch"
 CAPABILITIES = frozenset({FVCORE_MACS})

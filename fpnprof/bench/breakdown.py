@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from fpnprof.cost.ops import node_cost
-from fpnprof.cost.rules import numel
 from fpnprof.model.graph import Graph, Op, Part
+from fpnprof.model.shapes import numel
 
 #: The node sum should be within this band of the forward; outside it the breakdown is flagged.
 COVERAGE_BAND = (0.85, 1.15)
@@ -106,14 +106,13 @@ class Breakdown:
 
 def node_work(graph: Graph, dtype_bytes: int) -> list[NodeWork]:
     """Every computing node's FLOPs and minimum bytes moved (inputs + output + weights)."""
-    shapes: dict[str, tuple[int, int, int, int]] = {}
     out = []
     for node in graph:
-        cost = node_cost(node, [shapes[i] for i in node.inputs])
-        shapes[node.id] = cost.shape
         if node.op is Op.INPUT:
             continue
-        moved = sum(numel(shapes[i]) for i in node.inputs) + numel(cost.shape) + cost.params + cost.buffers
+        inputs = [graph[i].shape for i in node.inputs]
+        cost = node_cost(node, inputs)
+        moved = sum(numel(s) for s in inputs) + numel(node.shape) + cost.params + cost.buffers
         group = "backbone" if node.part is Part.BACKBONE else f"P{node.level}"
         out.append(NodeWork(node.id, node.op.value, group, cost.flops, moved * dtype_bytes))
     return out

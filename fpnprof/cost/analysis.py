@@ -6,28 +6,26 @@ from collections import defaultdict
 
 from fpnprof.cost.ops import node_cost
 from fpnprof.cost.results import LevelRow, NodeRow, OpRow, Profile, Totals
-from fpnprof.cost.rules import Shape, numel
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Graph, Op, Part
 from fpnprof.model.necks import build_graph
+from fpnprof.model.shapes import numel
 
 
 def node_rows(graph: Graph, dtype_bytes: int = 4) -> list[NodeRow]:
     """Every node's numbers, with shared weights counted once (at their first use)."""
-    shapes: dict[str, Shape] = {}
     rows = []
     for node in graph:
-        cost = node_cost(node, [shapes[i] for i in node.inputs])
-        shapes[node.id] = cost.shape
+        cost = node_cost(node, [graph[i].shape for i in node.inputs])
         owned = node.shares is None
         totals = Totals(
             params=cost.params if owned else 0,
             buffers=cost.buffers if owned else 0,
             macs=cost.macs,
             flops=cost.flops,
-            bytes=numel(cost.shape) * dtype_bytes,
+            bytes=numel(node.shape) * dtype_bytes,
         )
-        rows.append(NodeRow(node.id, node.op.value, node.level, node.part.value, cost.shape, totals, node.shares))
+        rows.append(NodeRow(node.id, node.op.value, node.level, node.part.value, node.shape, totals, node.shares))
     return rows
 
 

@@ -1,8 +1,9 @@
 """The op registry: everything fpnprof knows about an op, in one :class:`OpSpec` per :class:`Op`.
 
-A new op is an ``Op`` member, an ``OpSpec`` here (shape and cost rule, how fvcore treats it, the
-unsupported aten ops its torch lowering emits, its label), and one lowering in each backend's
-``LOWER`` table. ``tests/test_graph_and_cost.py`` fails if any of these is missing.
+A new op is an ``Op`` member, a shape rule (:mod:`fpnprof.model.shapes`) and a label
+(:mod:`fpnprof.model.labels`), an ``OpSpec`` here (cost rule, how fvcore treats it, the unsupported
+aten ops its torch lowering emits), and one lowering in each backend's ``LOWER`` table.
+``tests/test_graph_and_cost.py`` fails if any of these is missing.
 Nothing here imports a framework.
 """
 
@@ -13,9 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fpnprof.cost import rules as cost
-from fpnprof.cost.rules import Cost, Rule, Shape, symmetric_padding
+from fpnprof.cost.rules import Cost, Rule
 from fpnprof.errors import GraphError
-from fpnprof.model.graph import Node, Op
+from fpnprof.model.graph import Node, Op, Shape
+from fpnprof.model.shapes import symmetric_padding
 
 #: How fvcore's FlopCountAnalysis treats an op: counted, ignored (silently 0) or unsupported (0, reported).
 FVCORE_TREATMENTS = ("counted", "ignored", "unsupported")
@@ -23,14 +25,12 @@ FVCORE_TREATMENTS = ("counted", "ignored", "unsupported")
 
 @dataclass(frozen=True)
 class OpSpec:
-    """One op: ``cost`` gives its output shape and params/buffers/MACs/FLOPs; ``fvcore`` is its
-    treatment there; ``unsupported_aten`` the ops fvcore reports as unsupported for one node of the
-    torch lowering; ``label`` the op's text in diagrams."""
+    """One op: ``cost`` gives its params/buffers/MACs/FLOPs; ``fvcore`` is its treatment there;
+    ``unsupported_aten`` the ops fvcore reports as unsupported for one node of the torch lowering."""
 
     cost: Rule
     fvcore: str
     unsupported_aten: Callable[[Node], Counter[str]]
-    label: Callable[[Node], str]
     several_aten_ops: bool = False
 
     @property
@@ -63,53 +63,30 @@ def _fusion_aten(node: Node) -> Counter[str]:
     return Counter({"aten::sum": 1, "aten::add": 1 + (n - 1), "aten::div": 1, "aten::mul": n})
 
 
-def _conv_label(node: Node) -> str:
-    a = node.attrs
-    kind = "depthwise " if a["groups"] > 1 else ""
-    return f"{kind}conv {a['kernel']}x{a['kernel']}/s{a['stride']} {a['in_channels']}->{a['out_channels']}"
-
-
-def _named(text: str) -> Callable[[Node], str]:
-    return lambda node: text
-
-
 OPS: dict[Op, OpSpec] = {
-    Op.INPUT: OpSpec(cost.input_cost, "counted", _none, lambda node: "input " + "x".join(str(d) for d in node.attrs["shape"])),
-    Op.CONV: OpSpec(cost.conv_cost, "counted", _none, _conv_label),
-    Op.BATCHNORM: OpSpec(cost.batchnorm_cost, "counted", _none, _named("batchnorm")),
-    Op.RELU: OpSpec(cost.elementwise_cost(1), "ignored", _none, _named("relu")),
-    Op.SWISH: OpSpec(cost.elementwise_cost(4), "unsupported", _aten("aten::silu"), _named("swish")),
-    Op.ADD: OpSpec(cost.add_cost, "unsupported", _add_aten, lambda node: f"add fusion ({len(node.inputs)} inputs)"),
-    Op.CONCAT: OpSpec(cost.concat_cost, "ignored", _none, lambda node: f"concat fusion ({len(node.inputs)} inputs)"),
-    Op.UPSAMPLE: OpSpec(cost.upsample_cost, "counted", _none, _named("upsample_nearest")),
-    Op.MAXPOOL: OpSpec(
-        cost.maxpool_cost,
-        "unsupported",
-        _maxpool_aten,
-        lambda node: f"maxpool {node.attrs['kernel']}x{node.attrs['kernel']}/s{node.attrs['stride']}",
-    ),
-    Op.ADAPTIVE_MAXPOOL: OpSpec(
-        cost.adaptive_maxpool_cost, "unsupported", _aten("aten::adaptive_max_pool2d"), _named("adaptive_maxpool")
-    ),
-    Op.FUSION: OpSpec(
-        cost.fusion_cost,
-        "unsupported",
-        _fusion_aten,
-        lambda node: f"weighted fusion ({node.attrs['arity']} inputs)",
-        several_aten_ops=True,
-    ),
+    Op.INPUT: OpSpec(cost.free, "counted", _none),
+    Op.CONV: OpSpec(cost.conv_cost, "counted", _none),
+    Op.BATCHNORM: OpSpec(cost.batchnorm_cost, "counted", _none),
+    Op.RELU: OpSpec(cost.elementwise_cost(1), "ignored", _none),
+    Op.SWISH: OpSpec(cost.elementwise_cost(4), "unsupported", _aten("aten::silu")),
+    Op.ADD: OpSpec(cost.add_cost, "unsupported", _add_aten),
+    Op.CONCAT: OpSpec(cost.free, "ignored", _none),
+    Op.UPSAMPLE: OpSpec(cost.upsample_cost, "counted", _none),
+    Op.MAXPOOL: OpSpec(cost.maxpool_cost, "unsupported", _maxpool_aten),
+    Op.ADAPTIVE_MAXPOOL: OpSpec(cost.adaptive_maxpool_cost, "unsupported", _aten("aten::adaptive_max_pool2d")),
+    # weights: n relu, n - 1 sums, 1 epsilon add, n divisions
+    Op.FUSION: OpSpec(cost.fusion_cost(lambda n: 3 * n), "unsupported", _fusion_aten, several_aten_ops=True),
+    # weights: n exp, n - 1 sums, n divisions
     Op.SOFTMAX_FUSION: OpSpec(
-        cost.softmax_fusion_cost,
+        cost.fusion_cost(lambda n: 3 * n - 1),
         "unsupported",
         lambda node: Counter({"aten::softmax": 1, "aten::mul": len(node.inputs), "aten::add": len(node.inputs) - 1}),
-        lambda node: f"softmax fusion ({node.attrs['arity']} inputs)",
         several_aten_ops=True,
     ),
     Op.ATTENTION: OpSpec(
         cost.attention_cost,
         "counted",  # its adaptive_avg_pool2d; the sigmoid, multiply and add are reported unsupported
         _aten("aten::sigmoid", "aten::mul", "aten::add"),
-        _named("global-pooling attention"),
         several_aten_ops=True,
     ),
 }
@@ -124,7 +101,7 @@ def op_spec(op: Op) -> OpSpec:
 
 
 def node_cost(node: Node, input_shapes: Sequence[Shape]) -> Cost:
-    """Price one node given its input shapes."""
+    """Price one node (its output shape is on it) given its input shapes."""
     return op_spec(node.op).cost(node, input_shapes)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fpnprof.cost.rules import Shape
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Shape
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ Conventions (stated once, used everywhere):
   element; max pool = (window - 1) comparisons per output element (padding included, adaptive
   windows exact); nearest upsample, concat and pad = 0.
 
-Counting never formats. Which rule prices which op is in :mod:`fpnprof.cost.ops`.
+Counting never formats, and never infers a shape: each node carries its output shape
+(:mod:`fpnprof.model.shapes`). Which rule prices which op is in :mod:`fpnprof.cost.ops`.
 """
 
 from __future__ import annotations
@@ -27,117 +28,60 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fpnprof.errors import GraphError
-from fpnprof.model.graph import Node
-
-Shape = tuple[int, int, int, int]
+from fpnprof.model.graph import Node, Shape
+from fpnprof.model.shapes import numel
 
 
 @dataclass(frozen=True)
 class Cost:
-    """What one node produces and costs, before weight sharing is applied."""
+    """What one node costs, before weight sharing is applied."""
 
-    shape: Shape
     params: int = 0
     buffers: int = 0
     macs: int = 0
     flops: int = 0
 
 
+#: A cost rule: the node (its attributes and output shape) and its input shapes give its cost.
 Rule = Callable[[Node, Sequence[Shape]], Cost]
 
 
-def numel(shape: Shape) -> int:
-    return math.prod(shape)
-
-
-def _one_input(node: Node, shapes: Sequence[Shape]) -> Shape:
-    if len(shapes) != 1:
-        raise GraphError(f"{node.id}: {node.op.value} takes one input, got {len(shapes)}")
-    return shapes[0]
-
-
-def _same_shapes(node: Node, shapes: Sequence[Shape]) -> Shape:
-    if len(shapes) < 2 or any(s != shapes[0] for s in shapes):
-        raise GraphError(f"{node.id}: {node.op.value} needs equal input shapes, got {list(shapes)}")
-    return shapes[0]
-
-
-def conv_out(size: int, kernel: int, stride: int, pad_before: int, pad_after: int) -> int:
-    return (size + pad_before + pad_after - kernel) // stride + 1
-
-
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's SAME padding (before, after) for one spatial dimension."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-def input_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    n, c, h, w = node.attrs["shape"]
-    return Cost(shape=(n, c, h, w))
+def free(node: Node, shapes: Sequence[Shape]) -> Cost:
+    """Inputs, concatenation: no parameters and no arithmetic."""
+    return Cost()
 
 
 def conv_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    n, c, h, w = _one_input(node, shapes)
     a = node.attrs
-    cin, cout, k, s, p, g = a["in_channels"], a["out_channels"], a["kernel"], a["stride"], a["padding"], a["groups"]
-    if c != cin:
-        raise GraphError(f"{node.id}: conv expects {cin} input channels, got {c}")
-    ho, wo = conv_out(h, k, s, p, p), conv_out(w, k, s, p, p)
-    if ho < 1 or wo < 1:
-        raise GraphError(f"{node.id}: conv output would be {ho}x{wo}")
-    weight = cout * (cin // g) * k * k
-    out = (n, cout, ho, wo)
+    weight = a["out_channels"] * (a["in_channels"] // a["groups"]) * a["kernel"] ** 2
+    n, _, ho, wo = node.shape
     macs = n * weight * ho * wo
-    bias = cout if a["bias"] else 0
-    return Cost(out, params=weight + bias, macs=macs, flops=2 * macs + (numel(out) if bias else 0))
+    bias = a["out_channels"] if a["bias"] else 0
+    return Cost(params=weight + bias, macs=macs, flops=2 * macs + (numel(node.shape) if bias else 0))
 
 
 def batchnorm_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    shape = _one_input(node, shapes)
     c = node.attrs["channels"]
-    if shape[1] != c:
-        raise GraphError(f"{node.id}: batchnorm expects {c} channels, got {shape[1]}")
-    return Cost(shape, params=2 * c, buffers=2 * c, macs=2 * numel(shape), flops=2 * numel(shape))
+    return Cost(params=2 * c, buffers=2 * c, macs=2 * numel(node.shape), flops=2 * numel(node.shape))
 
 
 def elementwise_cost(flops_per_element: int) -> Rule:
     def rule(node: Node, shapes: Sequence[Shape]) -> Cost:
-        shape = _one_input(node, shapes)
-        return Cost(shape, flops=flops_per_element * numel(shape))
+        return Cost(flops=flops_per_element * numel(node.shape))
 
     return rule
 
 
 def add_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    shape = _same_shapes(node, shapes)
-    return Cost(shape, flops=(len(shapes) - 1) * numel(shape))
-
-
-def concat_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    if len(shapes) < 2:
-        raise GraphError(f"{node.id}: concat needs two or more inputs")
-    n, _, h, w = shapes[0]
-    if any((s[0], s[2], s[3]) != (n, h, w) for s in shapes):
-        raise GraphError(f"{node.id}: concat needs equal batch and spatial sizes, got {list(shapes)}")
-    return Cost((n, sum(s[1] for s in shapes), h, w))
+    return Cost(flops=(len(shapes) - 1) * numel(node.shape))
 
 
 def upsample_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    n, c, _, _ = _one_input(node, shapes)
-    h, w = node.attrs["size"]
-    out = (n, c, h, w)
-    return Cost(out, macs=numel(out))
+    return Cost(macs=numel(node.shape))
 
 
 def maxpool_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    n, c, h, w = _one_input(node, shapes)
-    k, s = node.attrs["kernel"], node.attrs["stride"]
-    pt, pb, pl, pr = node.attrs["padding"]  # (top, bottom, left, right)
-    out = (n, c, conv_out(h, k, s, pt, pb), conv_out(w, k, s, pl, pr))
-    return Cost(out, flops=(k * k - 1) * numel(out))
+    return Cost(flops=(node.attrs["kernel"] ** 2 - 1) * numel(node.shape))
 
 
 def adaptive_windows(size: int, out: int) -> list[int]:
@@ -155,49 +99,24 @@ def adaptive_window_sum(size: int, out: int) -> int:
 
 
 def adaptive_maxpool_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    n, c, h, w = _one_input(node, shapes)
-    ho, wo = node.attrs["size"]
-    if ho < 1 or wo < 1:
-        raise GraphError(f"{node.id}: adaptive pool to {ho}x{wo}")
+    (_, _, h, w), (n, c, ho, wo) = shapes[0], node.shape
     window_sum = adaptive_window_sum(h, ho) * adaptive_window_sum(w, wo)  # the windows are a product grid
-    return Cost((n, c, ho, wo), flops=n * c * (window_sum - ho * wo))
+    return Cost(flops=n * c * (window_sum - ho * wo))
 
 
-def fusion_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    shape = _same_shapes(node, shapes)
-    k = len(shapes)
-    if node.attrs["arity"] != k:
-        raise GraphError(f"{node.id}: fusion built for {node.attrs['arity']} inputs, got {k}")
-    return Cost(shape, params=k, flops=(2 * k - 1) * numel(shape) + 3 * k)
+def fusion_cost(weight_ops: Callable[[int], int]) -> Rule:
+    """A fusion of k same-shape inputs with k learned weights: k multiplies and k - 1 adds per element,
+    plus ``weight_ops(k)`` scalar ops to normalise the weights."""
 
+    def rule(node: Node, shapes: Sequence[Shape]) -> Cost:
+        k = len(shapes)
+        return Cost(params=k, flops=(2 * k - 1) * numel(node.shape) + weight_ops(k))
 
-def softmax_fusion_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
-    shape = _same_shapes(node, shapes)
-    k = len(shapes)
-    if node.attrs["arity"] != k:
-        raise GraphError(f"{node.id}: fusion built for {node.attrs['arity']} inputs, got {k}")
-    return Cost(shape, params=k, flops=(2 * k - 1) * numel(shape) + 3 * k - 1)
+    return rule
 
 
 def attention_cost(node: Node, shapes: Sequence[Shape]) -> Cost:
     """NAS-FPN's global-pooling cell: ``x2 + sigmoid(global_avg_pool(x2)) * x1`` (mmdet's form;
     TensorFlow's TPU implementation pools with a max)."""
-    shape = _same_shapes(node, shapes)
-    if len(shapes) != 2:
-        raise GraphError(f"{node.id}: global attention takes two inputs, got {len(shapes)}")
-    n, c, _, _ = shape
-    return Cost(shape, macs=numel(shape), flops=3 * numel(shape) + 3 * n * c)
-
-
-def symmetric_padding(node: Node) -> int | None:
-    """A max pool's padding if a native pool takes it (all four sides equal, padded with -inf as native
-    pools pad, or not padded at all), else None: the lowering pads explicitly first, with the node's
-    ``pad_value`` (-inf unless it says 0, as mmcv's merge-cell resize pads)."""
-    top, bottom, left, right = node.attrs["padding"]
-    if not top == bottom == left == right or (top and node.attrs.get("pad_value") is not None):
-        return None
-    return int(top)
-
-
-def pad_value(node: Node) -> float:
-    return float(node.attrs.get("pad_value", float("-inf")))
+    n, c, _, _ = node.shape
+    return Cost(macs=numel(node.shape), flops=3 * numel(node.shape) + 3 * n * c)

@@ -1,14 +1,14 @@
-"""A small helper that appends nodes to a graph and infers shapes as it goes."""
+"""A small helper that appends nodes to a graph, storing each node's output shape on it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from fpnprof.cost.ops import node_cost
-from fpnprof.cost.rules import Shape, same_padding
 from fpnprof.errors import GraphError
-from fpnprof.model.graph import Graph, Node, Op, Part
+from fpnprof.model.graph import Graph, Node, Op, Part, Shape
+from fpnprof.model.shapes import output_shape, same_padding
 
 
 class GraphBuilder:
@@ -19,7 +19,6 @@ class GraphBuilder:
 
     def __init__(self, graph: Graph | None = None) -> None:
         self.graph = graph if graph is not None else Graph()
-        self.shapes: dict[str, Shape] = {}
         self.part = Part.NECK
         self.prefix = ""
         self.level = 0
@@ -35,15 +34,19 @@ class GraphBuilder:
             part=self.part,
             shares=shares,
         )
-        self.graph.add(node)
-        self.shapes[node.id] = node_cost(node, [self.shapes[i] for i in inputs]).shape
-        return node.id
+        missing = [i for i in inputs if i not in self.graph.nodes]
+        if not missing:  # else Graph.add names the missing input
+            node = replace(node, shape=output_shape(node, [self.graph[i].shape for i in inputs]))
+        return self.graph.add(node).id
+
+    def shape(self, node_id: str) -> Shape:
+        return self.graph[node_id].shape
 
     def channels(self, node_id: str) -> int:
-        return self.shapes[node_id][1]
+        return self.shape(node_id)[1]
 
     def hw(self, node_id: str) -> tuple[int, int]:
-        _, _, h, w = self.shapes[node_id]
+        _, _, h, w = self.shape(node_id)
         return h, w
 
     # Layer helpers -------------------------------------------------------------------------

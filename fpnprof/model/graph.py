@@ -2,7 +2,8 @@
 
 Nothing here imports a deep-learning framework. A :class:`Graph` is an ordered
 list of :class:`Node` objects in topological order; backends lower it and the
-cost model (``fpnprof.cost.rules``) prices it.
+cost model (``fpnprof.cost``) prices it. Every node carries its output shape
+(:mod:`fpnprof.model.shapes` infers it as the graph is built).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from types import MappingProxyType
 from typing import Any
 
 from fpnprof.errors import GraphError
+
+#: An NCHW tensor shape.
+Shape = tuple[int, int, int, int]
 
 
 class Op(str, enum.Enum):
@@ -51,7 +55,8 @@ class Node:
     """One operation.
 
     ``id`` is a unique dotted path (``neck.cell0.td_p4.fuse``); ``level`` is the pyramid level of
-    the node's output resolution; ``shares`` names the node whose weights this one reuses.
+    the node's output resolution; ``shares`` names the node whose weights this one reuses;
+    ``shape`` is its output shape (set by the builder).
     """
 
     id: str
@@ -62,6 +67,7 @@ class Node:
     name: str = ""
     part: Part = Part.NECK
     shares: str | None = None
+    shape: Shape = (0, 0, 0, 0)
 
     @property
     def module_name(self) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from fpnprof.cost.ops import op_spec
 from fpnprof.model.graph import Graph, Node
+from fpnprof.model.labels import label
 
 DRAW_FORMATS = ("mermaid", "dot")
 
@@ -13,7 +13,7 @@ DRAW_FORMATS = ("mermaid", "dot")
 def node_label(node: Node) -> str:
     """The op and its key attributes, under the node's id (without the part prefix)."""
     short = node.id.split(".", 1)[-1]
-    detail = op_spec(node.op).label(node)
+    detail = label(node)
     if node.shares:
         detail += " (shared weights)"
     return f"{short}\\n{detail}"
