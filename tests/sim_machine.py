@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpnprof.bench.protocol import CandidateReply, GroupJob, WorkerReply
-from fpnprof.bench.spec import BenchSpec, Runner
+from fpnprof.bench.spec import BenchSpec
+from fpnprof.bench.timers import Runner
 from fpnprof.bench.worker import _Built, build_in_shuffled_order, time_group, warm_up
 
 

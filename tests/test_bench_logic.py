@@ -8,7 +8,10 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from fpnprof.bench.spec import BenchSpec, EventTimer, check_spec, expand_sweep, parse_choices, parse_int_list, summarize
+from fpnprof.bench.describe import summarize
+from fpnprof.bench.spec import BenchSpec, check_spec, expand_sweep
+from fpnprof.bench.timers import EventTimer
+from fpnprof.cli.options import parse_choices, parse_int_list
 from fpnprof.cost.analysis import node_rows, profile
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig

@@ -26,7 +26,7 @@ def test_every_op_is_registered_with_every_part() -> None:
         assert callable(spec.cost) and callable(spec.unsupported_aten), op
         assert spec.fvcore in FVCORE_TREATMENTS, op
     for name in BACKENDS:
-        lowering = importlib.import_module(BACKENDS[name][0]).LOWER
+        lowering = importlib.import_module(BACKENDS[name].module).LOWER
         assert set(lowering) == set(Op) - {Op.INPUT}, name
 
 

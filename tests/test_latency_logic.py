@@ -8,6 +8,8 @@ import importlib.util
 import math
 import statistics
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pytest
 from fake_rows import fake_bench_run, fake_row
 from test_bench_logic import FakeClock
 
+from fpnprof.backends.primitives import DeviceClock, PeakKernels
+from fpnprof.backends.registry import BACKENDS, resolve_backend
 from fpnprof.bench.breakdown import Peaks, aggregate, mean_times, node_work
 from fpnprof.bench.contention import CpuSample, cpu_sample, gpu_processes, load_between, read_proc_stat
 from fpnprof.bench.estimate import (
@@ -29,12 +33,13 @@ from fpnprof.bench.estimate import (
 from fpnprof.bench.flags import reasons
 from fpnprof.bench.groups import Group, plan_groups
 from fpnprof.bench.paired import MAX_PER_ROUND, RoundPlan, round_count, run_rounds, runs_per_round
-from fpnprof.bench.peaks import PeakKernels, drift, measure_peaks
+from fpnprof.bench.peaks import drift, measure_peaks
 from fpnprof.bench.protocol import CandidateReply, WorkerReply
 from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.runner import Measurement
 from fpnprof.bench.schedule import StopRule, Target, run_schedule
-from fpnprof.bench.spec import BenchSpec, CpuNodeTimer, EventNodeTimer, resolve_backend
+from fpnprof.bench.spec import BenchSpec
+from fpnprof.bench.timers import CpuNodeTimer, EventNodeTimer
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
@@ -348,6 +353,8 @@ def test_event_node_timer_records_around_each_node_and_syncs_once() -> None:
             log.append(f"record {self.name}")
             self.t = float(Event.count)
 
+        def synchronize(self) -> None: ...
+
         def elapsed_time(self, end: Event) -> float:
             return end.t - self.t
 
@@ -364,9 +371,15 @@ def test_event_node_timer_records_around_each_node_and_syncs_once() -> None:
 # Peaks --------------------------------------------------------------------------------------
 def test_measure_peaks_and_drift() -> None:
     times = iter([9.0, 2.0, 4.0, 3.0, 9.0, 1.0, 1.0, 1.0])  # a warm-up then 3 runs, each kernel
-    kernels = PeakKernels(
-        matmul=lambda: None, matmul_flops=6_000_000, copy=lambda: None, copy_bytes=2_000_000, time_ms=lambda fn: next(times)
-    )
+
+    class Event:  # a device event pair whose elapsed time is the next of ``times``
+        def record(self) -> None: ...
+        def synchronize(self) -> None: ...
+        def elapsed_time(self, end: object) -> float:
+            return next(times)
+
+    clock = DeviceClock(make_event=Event, synchronize=lambda: None)
+    kernels = PeakKernels(matmul=lambda: None, matmul_flops=6_000_000, copy=lambda: None, copy_bytes=2_000_000, clock=clock)
     measured = measure_peaks(kernels, runs=3, fastest=False)  # a probe: the median run
     assert measured["matmul_ms"] == 3.0 and measured["matmul_gflops"] == pytest.approx(2.0)
     assert measured["copy_gbytes_per_s"] == pytest.approx(2.0)
@@ -377,10 +390,20 @@ def test_measure_peaks_and_drift() -> None:
     assert Peaks(100.0, 4.0).ridge == 25.0
 
 
-def test_backend_auto_and_refusals() -> None:
+def test_backend_auto_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_backend("torch", "cpu") == "torch"
     assert resolve_backend("auto", "cpu") == "paddle"  # the CPU paddle build is a dependency
-    assert resolve_backend("auto", "gpu") in ("paddle", "torch")
+
+    def problem(text: str | None) -> Callable[[], str | None]:
+        return lambda: text
+
+    for paddle_gpu, torch_gpu, expected in ((None, None, "paddle"), ("CPU build", None, "torch")):
+        monkeypatch.setitem(BACKENDS, "paddle", replace(BACKENDS["paddle"], gpu_problem=problem(paddle_gpu)))
+        monkeypatch.setitem(BACKENDS, "torch", replace(BACKENDS["torch"], gpu_problem=problem(torch_gpu)))
+        assert resolve_backend("auto", "gpu") == expected
+    monkeypatch.setitem(BACKENDS, "torch", replace(BACKENDS["torch"], gpu_problem=problem("this is a CPU build of torch")))
+    with pytest.raises(ConfigError, match="no installed framework can run on the gpu: CPU build, and this is a CPU build"):
+        resolve_backend("auto", "gpu")
     with pytest.raises(ConfigError):
         resolve_backend("jax", "cpu")
     with pytest.raises(ConfigError):

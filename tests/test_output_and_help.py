@@ -164,12 +164,12 @@ def test_sweep_plot_labels_the_front() -> None:
 
 # A GPU that is not there -------------------------------------------------------------------------
 def test_gpu_with_only_the_cpu_paddle_installed_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fpnprof.bench.spec as spec
+    import fpnprof.backends.registry as registry
     from fpnprof.errors import ConfigError
 
-    monkeypatch.setattr(spec, "_installed", lambda name: name == "paddlepaddle")
+    monkeypatch.setattr(registry, "installed", lambda name: name == "paddlepaddle")
     with pytest.raises(ConfigError) as info:
-        spec.resolve_backend("auto", "gpu")
+        registry.resolve_backend("auto", "gpu")
     message = str(info.value)
     assert "paddlepaddle-gpu" in message and "CPU build" in message and "fpnprof[torch]" in message
     assert "pip install paddlepaddle," not in message

@@ -1,4 +1,5 @@
-"""Backends lower a graph to a framework model. ``load(name)`` imports a framework only when asked."""
+"""Backends lower a graph to a framework model. ``load(name)`` imports a framework only when asked;
+every backend's facts (engines, dtypes, install hints) are in :mod:`fpnprof.backends.registry`."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from fpnprof.backends.primitives import Executable, PeakKernels
+from fpnprof.backends.registry import BACKENDS, FVCORE_MACS, backend_info
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op
 
-#: A backend that can check fvcore's MACs against the analytic model (``check_macs``).
-FVCORE_MACS = "fvcore_macs"
+__all__ = ["BACKENDS", "FVCORE_MACS", "Backend", "load"]
 
 
 class Backend(Protocol):
     """What a backend module provides. It supplies its op table (``LOWER``) and framework glue;
-    the executor is the shared :class:`fpnprof.backends.common.ExecutionPlan`."""
+    the executor is the shared :class:`fpnprof.backends.common.ExecutionPlan`. Framework tensors
+    and models are ``Any`` inside; what crosses into timing is framework-free
+    (:mod:`fpnprof.backends.primitives`)."""
 
     @property
     def NAME(self) -> str: ...
@@ -34,29 +38,23 @@ class Backend(Protocol):
     def count_parameters(self, model: Any) -> tuple[int, int]: ...
     def version(self) -> str: ...
     def check_macs(self, model: Any, graph: Graph, p: Profile) -> list[str]: ...
-    def make_runner(self, graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any: ...
-    def peak_kernels(self, *, device: str, dtype: str, threads: int, best: bool = True) -> Any: ...
-
-
-BACKENDS = {
-    "paddle": ("fpnprof.backends.paddle_backend", "paddle", "pip install paddlepaddle"),
-    "torch": ("fpnprof.backends.torch_backend", "torch", "pip install 'fpnprof[torch]'"),
-}
+    def make_runner(self, graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Executable: ...
+    def peak_kernels(self, *, device: str, dtype: str, threads: int, best: bool = True) -> PeakKernels: ...
 
 
 def load(name: str) -> Backend:
     """Import a backend module, or raise BackendUnavailable with the install command."""
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    module, framework, install = BACKENDS[name]
+    info = backend_info(name)
     try:
         with warnings.catch_warnings():
             # Paddle warns about a missing C++ compiler cache on import: nothing to do with the user's run.
             warnings.filterwarnings("ignore", message="No ccache found")
-            importlib.import_module(framework)
+            importlib.import_module(info.framework)
     except ImportError:
-        raise BackendUnavailable(f"the {name} backend needs {framework}: {install}") from None
-    return cast(Backend, importlib.import_module(module))
+        raise BackendUnavailable(f"the {name} backend needs {info.framework}: {info.install}") from None
+    return cast(Backend, importlib.import_module(info.module))
 
 
 if TYPE_CHECKING:  # mypy checks that both modules satisfy the protocol

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from fpnprof.backends.primitives import NodeHook
 from fpnprof.model.graph import Graph, Node, Op
 
 #: Environment variable naming the folder where workers share deployment exports (set by the parent).
@@ -36,9 +37,8 @@ class ExecutionPlan:
         self.output_ids = graph.result_ids()
         self.steps = [(n.id, n.module_name, n.inputs) for n in graph if n.op is not Op.INPUT]
 
-    def run(self, modules: Any, inputs: Sequence[Any], timer: Any = None) -> dict[str, Any]:
-        """Every node's output by id; ``timer.start``/``timer.stop`` (a :class:`fpnprof.bench.spec.NodeTimer`)
-        around every node when given."""
+    def run(self, modules: Any, inputs: Sequence[Any], timer: NodeHook | None = None) -> dict[str, Any]:
+        """Every node's output by id; ``timer.start``/``timer.stop`` around every node when given."""
         values: dict[str, Any] = {}
         for index, node_id in enumerate(self.input_ids):  # no zip: Paddle's dy2static rewrites it
             values[node_id] = inputs[index]
@@ -114,6 +114,6 @@ class GraphRunner:
         build_modules(graph, lower, shared, self.nodes)
         self.plan = ExecutionPlan(graph)
 
-    def run(self, inputs: Sequence[Any], timer: Any = None) -> dict[str, Any]:
+    def run(self, inputs: Sequence[Any], timer: NodeHook | None = None) -> dict[str, Any]:
         """Every node's output by id (:meth:`ExecutionPlan.run`)."""
         return self.plan.run(self.nodes, inputs, timer)

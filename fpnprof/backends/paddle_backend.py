@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import paddle
@@ -13,6 +13,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, weighted_sum
+from fpnprof.backends.primitives import CPU_CLOCK, DeviceClock, Event, Executable, PeakKernels
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op
@@ -232,15 +233,11 @@ def _device(device: str) -> bool:
     return gpu
 
 
-def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
-    """A whole-pass timer and a factory of per-node timers for the device."""
-    from fpnprof.bench.spec import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
-
-    if gpu:
-        event = lambda: paddle.device.cuda.Event(enable_timing=True)  # noqa: E731
-        sync = paddle.device.synchronize
-        return EventTimer(event, sync), lambda: EventNodeTimer(event, sync)
-    return CpuTimer(), CpuNodeTimer
+def _clock(gpu: bool) -> DeviceClock:
+    if not gpu:
+        return CPU_CLOCK
+    # paddle's CPU build types its event as a bare stub; on a GPU build it has record/synchronize/elapsed_time
+    return DeviceClock(lambda: cast(Event, paddle.device.cuda.Event(enable_timing=True)), paddle.device.synchronize)
 
 
 def _info(gpu: bool, threads: int, engine: str) -> dict[str, Any]:
@@ -252,16 +249,13 @@ def _info(gpu: bool, threads: int, engine: str) -> dict[str, Any]:
     }
 
 
-def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
-    """A :class:`fpnprof.bench.spec.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    from fpnprof.bench.spec import Runner, per_node_pass
-
+def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Executable:
+    """One forward pass of ``graph`` on the chosen engine, with the device's clock, ready to time."""
     gpu = _device(device)
     base = int(paddle.device.cuda.memory_allocated()) if gpu else 0
     model = lower(graph)
     inputs = random_inputs(graph, seed)
     paddle.set_grad_enabled(False)
-    timed_pass = None
     if engine == "inference":
         predictor = _cached_predictor(model, graph, gpu=gpu, threads=threads)
         for name, tensor in zip(predictor.get_input_names(), inputs, strict=True):
@@ -272,12 +266,9 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = lambda: static(inputs)  # noqa: E731
     else:
         fn = lambda: model(inputs)  # noqa: E731
-    timer, node_timer = _timers(gpu)
-    if engine == "eager":
-        timed_pass = per_node_pass(lambda t: model.run(inputs, t), node_timer())
-
+    hooked = (lambda hook: model.run(inputs, hook)) if engine == "eager" else None
     peak = (lambda: int(paddle.device.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
-    return Runner(fn, timer, _info(gpu, threads, engine), peak, timed_pass)
+    return Executable(fn, _clock(gpu), _info(gpu, threads, engine), peak, hooked)
 
 
 def matmul_graph(n: int) -> Graph:
@@ -290,14 +281,13 @@ def matmul_graph(n: int) -> Graph:
     return b.graph
 
 
-def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> Any:
+def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> PeakKernels:
     """A matmul and a large copy in paddle, for :func:`fpnprof.bench.peaks.measure_peaks`.
 
     ``best``: at the peak's sizes and, on a CPU, the matmul through Paddle Inference's oneDNN kernels
     (a predictor whose threads then stay in the process and slow eager ops: use it in a process of
     its own); else the in-worker drift probe: eager ``paddle.matmul`` at its smaller sizes."""
     from fpnprof.backends.common import PEAK_SIZES, PROBE_SIZES
-    from fpnprof.bench.peaks import PeakKernels
 
     gpu = _device(device)
     n, copy_bytes = (PEAK_SIZES if best else PROBE_SIZES)[device]
@@ -307,7 +297,6 @@ def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) ->
     src = paddle.to_tensor(rng.standard_normal(copy_bytes // 4).astype("float32"))
     dst = paddle.empty_like(src)
     paddle.set_grad_enabled(False)
-    timer, _ = _timers(gpu)
     matmul: Callable[[], Any] = lambda: paddle.matmul(a, b)  # type: ignore[no-untyped-call]  # noqa: E731
     if best and not gpu:  # Paddle's eager CPU matmul runs far below its oneDNN kernels (measured 20-40 vs 130 GFLOP/s)
         matmul = make_runner(matmul_graph(n), device="cpu", engine="inference", dtype="fp32", threads=threads).fn
@@ -316,6 +305,6 @@ def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) ->
         matmul_flops=2 * n**3,
         copy=lambda: paddle.assign(src, dst),
         copy_bytes=2 * copy_bytes,
-        time_ms=timer.time,
+        clock=_clock(gpu),
         info={**_info(gpu, threads, "eager"), "matmul_n": n, "copy_mib": copy_bytes / 2**20, "dtype": dtype},
     )

@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fpnprof.backends import FVCORE_MACS
 from fpnprof.backends.aten_ops import expected_unsupported
 from fpnprof.backends.common import PEAK_SIZES, PROBE_SIZES, GraphRunner, add_all, conv_args, function_module, weighted_sum
+from fpnprof.backends.primitives import CPU_CLOCK, DeviceClock, Executable, PeakKernels
+from fpnprof.backends.registry import FVCORE_MACS
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op, Part
@@ -233,20 +234,14 @@ def _info(gpu: bool) -> dict[str, Any]:
     }
 
 
-def _timers(gpu: bool) -> tuple[Any, Callable[[], Any]]:
-    """A whole-pass timer and a factory of per-node timers for the device."""
-    from fpnprof.bench.spec import CpuNodeTimer, CpuTimer, EventNodeTimer, EventTimer
-
-    if gpu:
-        event = lambda: torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]  # noqa: E731
-        return EventTimer(event, torch.cuda.synchronize), lambda: EventNodeTimer(event, torch.cuda.synchronize)
-    return CpuTimer(), CpuNodeTimer
+def _clock(gpu: bool) -> DeviceClock:
+    if not gpu:
+        return CPU_CLOCK
+    return DeviceClock(lambda: torch.cuda.Event(enable_timing=True), torch.cuda.synchronize)  # type: ignore[no-untyped-call]
 
 
-def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Any:
-    """A :class:`fpnprof.bench.spec.Runner` for one forward pass of ``graph`` on the chosen engine."""
-    from fpnprof.bench.spec import Runner, per_node_pass
-
+def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: int, seed: int = 0) -> Executable:
+    """One forward pass of ``graph`` on the chosen engine, with the device's clock, ready to time."""
     if device != "gpu" and engine == "cudagraph":
         raise BackendUnavailable("the cudagraph engine needs --device gpu")
     gpu = _configure(device, dtype, threads)
@@ -259,7 +254,6 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
     model = lower(graph).to(device=dev, dtype=TORCH_DTYPES[dtype])
     inputs = random_inputs(graph, seed, dev, TORCH_DTYPES[dtype])
     torch.set_grad_enabled(False)
-    timed_pass = None
     if engine == "compile":
         compiled = torch.compile(model)
         fn: Callable[[], Any] = lambda: compiled(*inputs)  # noqa: E731
@@ -267,20 +261,15 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = _cuda_graph(model, inputs)
     else:
         fn = lambda: model(*inputs)  # noqa: E731
-    timer, node_timer = _timers(gpu)
-    if engine == "eager":
-        timed_pass = per_node_pass(lambda t: model.run(inputs, t), node_timer())
-
+    hooked = (lambda hook: model.run(inputs, hook)) if engine == "eager" else None
     peak = (lambda: int(torch.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
-    return Runner(fn, timer, _info(gpu), peak, timed_pass)
+    return Executable(fn, _clock(gpu), _info(gpu), peak, hooked)
 
 
-def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> Any:
+def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) -> PeakKernels:
     """A matmul and a large copy in torch, for :func:`fpnprof.bench.peaks.measure_peaks`: at the peak's
     sizes with ``best``, else at the in-worker drift probe's smaller ones (torch's eager matmul is its
     best kernel either way)."""
-    from fpnprof.bench.peaks import PeakKernels
-
     gpu = _configure(device, dtype, threads)
     dev = "cuda" if gpu else "cpu"
     n, copy_bytes = (PEAK_SIZES if best else PROBE_SIZES)[device]
@@ -291,13 +280,12 @@ def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) ->
     out = torch.empty(n, n, device=dev, dtype=tdtype)
     src = torch.randn(copy_bytes // 4, generator=gen, device=dev)
     dst = torch.empty_like(src)
-    timer, _ = _timers(gpu)
     torch.set_grad_enabled(False)
     return PeakKernels(
         matmul=lambda: torch.matmul(a, b, out=out),
         matmul_flops=2 * n**3,
         copy=lambda: dst.copy_(src),
         copy_bytes=2 * copy_bytes,
-        time_ms=timer.time,
+        clock=_clock(gpu),
         info={**_info(gpu), "matmul_n": n, "copy_mib": copy_bytes / 2**20, "dtype": dtype},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fpnprof.backends.registry import backend_info
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.cost.memory import estimated_bytes
 from fpnprof.cost.results import Profile
@@ -22,10 +23,6 @@ class Group:
         return len(self.indices) > 1
 
 
-#: Why Paddle Inference rows get worker processes of their own (paired among themselves).
-INFERENCE_APART = "Paddle Inference rows run in workers of their own (its oneDNN threads slow eager Paddle)"
-
-
 def machine_key(spec: BenchSpec) -> tuple[str, str, int, str]:
     """What a row's peaks depend on: backend, device, threads and dtype."""
     return (spec.backend, spec.device, spec.effective_threads, spec.config.dtype)
@@ -33,8 +30,9 @@ def machine_key(spec: BenchSpec) -> tuple[str, str, int, str]:
 
 def share_key(spec: BenchSpec) -> tuple[str, str, int, str, bool]:
     """Rows with the same key can share a worker process: threads and math mode are per process,
-    and Paddle Inference disturbs the other engines (:data:`INFERENCE_APART`)."""
-    return (*machine_key(spec), spec.backend == "paddle" and spec.engine == "inference")
+    and an engine that disturbs the others in a process runs apart (``BackendInfo.apart_engines``:
+    Paddle Inference's oneDNN threads slow eager Paddle)."""
+    return (*machine_key(spec), backend_info(spec.backend).runs_apart(spec.engine))
 
 
 def plan_groups(specs: Sequence[BenchSpec], profiles: Sequence[Profile], *, isolated: bool, memory: int) -> list[Group]:

@@ -13,29 +13,18 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from fpnprof.backends.primitives import PeakKernels
 from fpnprof.bench.breakdown import Peaks
+from fpnprof.bench.timers import timer_for
 
 PEAK_RUNS = 15
 PROBE_RUNS = 3
 WARMUP = 1
 
 
-@dataclass
-class PeakKernels:
-    """What a backend supplies: the two kernels, their work, and a timer that syncs the device."""
-
-    matmul: Callable[[], Any]
-    matmul_flops: int
-    copy: Callable[[], Any]
-    copy_bytes: int  # read + written
-    time_ms: Callable[[Callable[[], Any]], float]
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _time_ms(fn: Callable[[], Any], time_ms: Callable[[Callable[[], Any]], float], runs: int, fastest: bool) -> float:
+def _time_ms(fn: Callable[[], object], time_ms: Callable[[Callable[[], object]], float], runs: int, fastest: bool) -> float:
     for _ in range(WARMUP):
         time_ms(fn)
     times = [time_ms(fn) for _ in range(runs)]
@@ -44,8 +33,9 @@ def _time_ms(fn: Callable[[], Any], time_ms: Callable[[Callable[[], Any]], float
 
 def measure_peaks(kernels: PeakKernels, runs: int = PEAK_RUNS, *, fastest: bool = True) -> dict[str, Any]:
     """Matmul GFLOP/s and copy GB/s from the fastest run (a peak) or the median run (a probe)."""
-    matmul_ms = _time_ms(kernels.matmul, kernels.time_ms, runs, fastest)
-    copy_ms = _time_ms(kernels.copy, kernels.time_ms, runs, fastest)
+    time_ms = timer_for(kernels.clock).time
+    matmul_ms = _time_ms(kernels.matmul, time_ms, runs, fastest)
+    copy_ms = _time_ms(kernels.copy, time_ms, runs, fastest)
     return {
         "matmul_gflops": kernels.matmul_flops / matmul_ms / 1e6,
         "copy_gbytes_per_s": kernels.copy_bytes / copy_ms / 1e6,

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from fpnprof.bench.breakdown import aggregate, mean_times, node_work
+from fpnprof.bench.describe import summarize
 from fpnprof.bench.estimate import Estimate, median_estimate, round_logs
 from fpnprof.bench.groups import Group
 from fpnprof.bench.peaks import as_peaks, drift
 from fpnprof.bench.protocol import CandidateReply, WorkerReply
-from fpnprof.bench.spec import BenchSpec, summarize
+from fpnprof.bench.spec import BenchSpec
 from fpnprof.cost.results import Profile
 from fpnprof.model.parts import part_graph
 from fpnprof.model.setups import setup, variant_text

@@ -19,11 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fpnprof.backends import Backend
 from fpnprof.bench.overhead import op_overhead_ms, tiny_op_graph
 from fpnprof.bench.paired import run_rounds
 from fpnprof.bench.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
 from fpnprof.bench.protocol import CandidateReply, GroupJob, WorkerReply
-from fpnprof.bench.spec import BenchSpec, RssPeak, Runner
+from fpnprof.bench.rss import RssPeak
+from fpnprof.bench.spec import BenchSpec
+from fpnprof.bench.timers import Runner, runner_for
 from fpnprof.errors import FpnprofError
 from fpnprof.model.parts import part_graph
 
@@ -52,18 +55,20 @@ def warm_up(step_ms: Callable[[], float], runs: int) -> list[float]:
     return times
 
 
-def _build(backend: Any, spec: BenchSpec) -> _Built:
+def _build(backend: Backend, spec: BenchSpec) -> _Built:
     """Build and warm up one candidate; a failure is kept as that candidate's error."""
     rss = RssPeak()
     try:
         with rss.sampling():  # build and warm up under the sampler; timed runs run without it
-            runner = backend.make_runner(
-                part_graph(spec.config, spec.part),
-                device=spec.device,
-                engine=spec.engine,
-                dtype=spec.config.dtype,
-                threads=spec.effective_threads,
-                seed=spec.seed,
+            runner = runner_for(
+                backend.make_runner(
+                    part_graph(spec.config, spec.part),
+                    device=spec.device,
+                    engine=spec.engine,
+                    dtype=spec.config.dtype,
+                    threads=spec.effective_threads,
+                    seed=spec.seed,
+                )
             )
             times = warm_up(runner.step_ms, spec.warmup)
     except Exception as exc:  # a framework error fails this row only, with its reason
@@ -138,8 +143,10 @@ def run_group(job: GroupJob) -> WorkerReply:
     if job.breakdown:
         ops = {node.op for spec in job.specs for node in part_graph(spec.config, spec.part)}
         tiny = tiny_op_graph(ops)
-        runner = backend.make_runner(
-            tiny, device=first.device, engine="eager", dtype=first.config.dtype, threads=first.effective_threads
+        runner = runner_for(
+            backend.make_runner(
+                tiny, device=first.device, engine="eager", dtype=first.config.dtype, threads=first.effective_threads
+            )
         )
         if runner.timed_pass is not None:
             reply.op_overhead_ms = op_overhead_ms(tiny, runner.timed_pass)

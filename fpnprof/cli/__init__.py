@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from fpnprof import __version__
+from fpnprof.backends.registry import BACKEND_NAMES
 from fpnprof.cli.help import Command, Group, flow
 from fpnprof.cli.options import (
     NECK_NAMES,
@@ -98,7 +99,7 @@ def shapes(
         str,
         typer.Option(
             help="Framework for --verify: paddle or torch (torch also checks fvcore).",
-            autocompletion=completer(lambda: ("paddle", "torch")),
+            autocompletion=completer(lambda: BACKEND_NAMES),
         ),
     ] = "paddle",
     fmt: Format = "table",
@@ -120,11 +121,11 @@ def shapes(
 
       fpnprof shapes my_neck.toml --channels 128 --cells 2
     """
-    from fpnprof.backends import BACKENDS
+    from fpnprof.backends.registry import BACKEND_NAMES
     from fpnprof.cli.commands import run_shapes
 
     preflight(fmt, output)
-    require_choice("backend", backend, tuple(BACKENDS))
+    require_choice("backend", backend, BACKEND_NAMES)
     cfg = opts.config(neck)
     emit(run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None), fmt, output)
 
@@ -177,8 +178,8 @@ def bench(
 
       fpnprof bench bifpn --variant paper --size 64,128,256 --plot latency.png
     """
-    from fpnprof.bench.spec import parse_int_list
     from fpnprof.cli.commands import Timing, labels, run_bench_command
+    from fpnprof.cli.options import parse_int_list
 
     preflight(fmt, output, plot)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
@@ -368,8 +369,8 @@ def sweep(
 
       fpnprof sweep nasfpn.toml my_neck.toml --channels 64,128,256 -f jsonl
     """
-    from fpnprof.bench.spec import parse_int_list
     from fpnprof.cli.commands import Timing, run_sweep_command
+    from fpnprof.cli.options import parse_int_list
     from fpnprof.errors import ConfigError
 
     preflight(fmt, output, plot, formats=SWEEP_FORMATS)

@@ -75,15 +75,15 @@ def run_bench_command(
     on_progress: OnProgress | None = None,
 ) -> Report:
     """Expand the sweep, measure every row (paired unless isolated), and build the report."""
+    from fpnprof.backends.registry import ENGINE_NAMES, resolve_backend
     from fpnprof.bench.runner import run_bench
-    from fpnprof.bench.spec import ENGINES, BenchSpec, expand_sweep, parse_choices, resolve_backend
+    from fpnprof.bench.spec import BenchSpec, expand_sweep
+    from fpnprof.cli.options import parse_choices
     from fpnprof.model.parts import PARTS
     from fpnprof.report.bench_report import bench_report
 
     backend = resolve_backend(timing.backend, timing.device)
-    engines = parse_choices(
-        engine, "--engine", tuple(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
-    )
+    engines = parse_choices(engine, "--engine", ENGINE_NAMES)
     if timing.measurement.breakdown and "eager" not in engines:
         raise ConfigError("--breakdown times each node of fpnprof's own executor: it needs the eager engine in --engine")
     template = BenchSpec(
@@ -104,8 +104,9 @@ def run_bench_command(
 
 def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     """Matmul GFLOP/s and copy GB/s in the framework, in a worker with the bench's thread settings."""
+    from fpnprof.backends.registry import check_device, resolve_backend
     from fpnprof.bench.launch import measure_peak
-    from fpnprof.bench.spec import BenchSpec, check_device, check_spec, resolve_backend
+    from fpnprof.bench.spec import BenchSpec, check_spec
 
     backend = resolve_backend(backend, device)
     spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
@@ -147,8 +148,9 @@ def _latency(
 ) -> tuple[list[dict[str, Any]], BenchRun]:
     """Eager and every deployed engine for every neck (the neck alone), paired in one run; per
     neck, eager and the fastest deployed engine, each with its ratio to the baseline neck's."""
+    from fpnprof.backends.registry import backend_info, resolve_backend
     from fpnprof.bench.runner import run_bench
-    from fpnprof.bench.spec import BenchSpec, compare_engines, resolve_backend
+    from fpnprof.bench.spec import BenchSpec
     from fpnprof.report.bench_report import ci_text, ratio_text
 
     backend, device = resolve_backend(timing.backend, timing.device), timing.device
@@ -164,7 +166,7 @@ def _latency(
             label=label,
         )
         for label, cfg in configs
-        for e in compare_engines(backend, device)
+        for e in backend_info(backend).compare_engines(device)
     ]
     base_label, base_cfg = configs[baseline]
     run = run_bench(specs, timing.measurement, baseline=(base_label, base_cfg.variant), on_progress=on_progress, peaks=False)
@@ -259,8 +261,7 @@ def neck_defaults() -> list[dict[str, Any]]:
 
 
 def run_list() -> Report:
-    from fpnprof.backends import BACKENDS
-    from fpnprof.bench.spec import ENGINES
+    from fpnprof.backends.registry import BACKENDS
     from fpnprof.model.neckfile import shipped_files
 
     rows = [
@@ -271,9 +272,9 @@ def run_list() -> Report:
         {"what": "backbone", "values": ", ".join(BACKBONES)},
         {"what": "backend", "values": ", ".join(BACKENDS)},
         *[
-            {"what": f"engine ({backend}, {device})", "values": ", ".join(engines)}
-            for backend, per_device in ENGINES.items()
-            for device, engines in per_device.items()
+            {"what": f"engine ({backend.name}, {device})", "values": ", ".join(engines)}
+            for backend in BACKENDS.values()
+            for device, engines in backend.engines.items()
         ],
     ]
     defaults = neck_defaults()
@@ -285,7 +286,7 @@ def run_list() -> Report:
         "stems": list(STEMS),
         "backbones": list(BACKBONES),
         "backends": list(BACKENDS),
-        "engines": {backend: dict(per_device) for backend, per_device in ENGINES.items()},
+        "engines": {backend.name: dict(backend.engines) for backend in BACKENDS.values()},
     }
     default_columns = [
         Column("neck", "neck", "text"),
@@ -358,8 +359,9 @@ def _time_sweep(rows: list[SweepRow], timing: Timing, on_progress: OnProgress | 
     first configuration narrowed to the precision."""
     from dataclasses import replace
 
+    from fpnprof.backends.registry import resolve_backend
     from fpnprof.bench.runner import run_bench
-    from fpnprof.bench.spec import BenchSpec, resolve_backend
+    from fpnprof.bench.spec import BenchSpec
 
     backend = resolve_backend(timing.backend, timing.device)
     built = [i for i, r in enumerate(rows) if r.error is None]

@@ -12,9 +12,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from fpnprof.backends.registry import BACKEND_CHOICES
 from fpnprof.bench.schedule import MAX_TIME_S, MIN_WORKERS, PRECISION
 from fpnprof.errors import ConfigError
-from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig, parse_in_channels
+from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig
 from fpnprof.model.necks import NECKS, neck_names_text, neck_spec
 from fpnprof.report import FORMATS
 
@@ -44,9 +45,9 @@ def neck_names() -> list[str]:
 
 
 def engine_names() -> list[str]:
-    from fpnprof.bench.spec import ENGINES
+    from fpnprof.backends.registry import ENGINE_NAMES
 
-    return list(dict.fromkeys(e for per in ENGINES.values() for es in per.values() for e in es))
+    return list(ENGINE_NAMES)
 
 
 def part_names() -> list[str]:
@@ -139,7 +140,7 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         help="auto, paddle or torch. auto: paddle where it can run on the --device, else torch.",
-        autocompletion=completer(lambda: ("auto", "paddle", "torch")),
+        autocompletion=completer(lambda: BACKEND_CHOICES),
     ),
 ]
 Isolated = Annotated[
@@ -167,7 +168,8 @@ class NeckOptions:
         levels, except among ``several`` necks, where it keeps its own and the table says so."""
         spec = neck_spec(neck)
         fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
-        parsed = parse_in_channels(fields.pop("in_channels", None))
+        text = fields.pop("in_channels", None)
+        parsed = None if text is None else tuple(parse_int_list(text, "--in-channels"))
         if parsed is not None:
             fields["in_channels"] = parsed
         if spec.source is not None:  # a neck file has one form; --variant does not apply to it
@@ -305,3 +307,22 @@ class TimingOptions:
 def timing_options(fn: F) -> F:
     """Give a command the shared timing options (:data:`TIMING_OPTIONS`) as one ``timing_opts: TimingOptions``."""
     return _inject(fn, TIMING_OPTIONS, "timing_opts", TimingOptions)
+
+
+def parse_int_list(text: str, option: str) -> list[int]:
+    """Parse positive integers such as ``1,2,8`` (a sweep, or ``--in-channels``)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"{option} takes positive integers, got {text!r}")
+    return values
+
+
+def parse_choices(text: str, option: str, allowed: tuple[str, ...]) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if not values or bad:
+        raise ConfigError(f"{option} takes {', '.join(allowed)} (comma-separated), got {text!r}")
+    return values

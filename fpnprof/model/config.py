@@ -87,16 +87,3 @@ def require_choice(what: str, value: str, choices: Collection[str]) -> None:
     """Refuse a value outside ``choices`` with the list of valid ones."""
     if value not in choices:
         raise ConfigError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
-
-
-def parse_in_channels(text: str | None) -> tuple[int, ...] | None:
-    """Parse ``--in-channels 256,512,1024,2048``; None when the option was not given."""
-    if text is None:
-        return None
-    try:
-        values = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--in-channels must be comma-separated integers, got {text!r}") from None
-    if any(v < 1 for v in values):
-        raise ConfigError(f"--in-channels must be positive, got {text!r}")
-    return values

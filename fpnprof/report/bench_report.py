@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fpnprof.backends.registry import backend_info
 from fpnprof.bench.contention import BUSY_SHARE
 from fpnprof.bench.flags import advice
-from fpnprof.bench.groups import INFERENCE_APART
 from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.runner import BenchRun
 from fpnprof.model.config import NeckConfig
@@ -111,10 +111,11 @@ def _explain(rows: list[BenchRow], ratios_shown: bool) -> str:
     if any(r.get("ratio_paired") is False for r in rows):
         text += " (u: not timed together, a Welch interval)"
     text += f" {READ_MORE}."
-    if any(r["engine"] == "inference" for r in rows) and any(
-        r["engine"] != "inference" and r["backend"] == "paddle" for r in rows
-    ):
-        text += f" {INFERENCE_APART}."
+    for backend in dict.fromkeys(r["backend"] for r in rows):
+        info, mine = backend_info(backend), [r for r in rows if r["backend"] == backend]
+        apart = {info.runs_apart(r["engine"]) for r in mine}
+        if apart == {True, False}:  # some of its rows ran apart from the others
+            text += f" {info.apart_why}."
     lone = [r for r in rows if r.get("isolated_why")]
     if lone:
         text += " Timed alone: " + "; ".join(f"{label(r)} ({r['isolated_why']})" for r in lone) + "."
