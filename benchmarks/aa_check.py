@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from result_files import new_result_stem
+from result_files import save_result
 
 PAIRS = {"fpn": ["fpn", "fpn"], "bifpn (paper)": ["bifpn", "bifpn", "--variant", "paper"]}
 SMALL = ["--size", "32", "--channels", "32", "--batch", "1", "--levels", "4", "--part", "neck"]
@@ -66,10 +66,7 @@ def main() -> None:
         "summary": summary,
         "runs": results,
     }
-    stem = new_result_stem("aa-check", ns.tag)
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    stem.with_suffix(".md").write_text(table)
-    print(table)
+    save_result("aa-check", ns.tag, payload, table)
 
 
 if __name__ == "__main__":

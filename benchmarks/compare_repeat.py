@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from result_files import new_result_stem
+from result_files import save_result
 
 COMMAND = ["compare", "--variant", "paper", "--bench", "--format", "json"]
 ENGINES = ("eager", "deployed")
@@ -76,10 +76,7 @@ def main() -> None:
     stamp = datetime.now().strftime("%Y-%m-%d-%H%M")
     payload = {"date": stamp, "command": "fpnprof " + " ".join(COMMAND + ns.extra), "walls_s": [w1, w2], "summary": summary}
     payload["runs"] = [d1, d2]
-    stem = new_result_stem("compare-repeat", ns.tag)
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    stem.with_suffix(".md").write_text(table)
-    print(table)
+    save_result("compare-repeat", ns.tag, payload, table)
 
 
 if __name__ == "__main__":

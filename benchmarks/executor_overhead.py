@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import statistics
 import sys
@@ -26,7 +25,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import paddle.nn.functional as F  # noqa: E402
 from paddle import nn  # noqa: E402
-from result_files import new_result_stem  # noqa: E402
+from result_files import save_result  # noqa: E402
 
 from fpnprof.backends import paddle_backend  # noqa: E402
 from fpnprof.model.config import NeckConfig  # noqa: E402
@@ -208,9 +207,7 @@ def main() -> None:
         "threads": THREADS,
         "results": results,
     }
-    stem = new_result_stem("overhead", f"threads{THREADS}")
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {stem}.json")
+    save_result("overhead", f"threads{THREADS}", payload)
 
 
 if __name__ == "__main__":

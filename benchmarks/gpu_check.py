@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))  # also when a test loads this file by path
-from result_files import new_result_stem
+from result_files import save_result
 
 ROOT = Path(__file__).resolve().parent.parent
 GPU = ["--device", "gpu", "--backend", "torch"]
@@ -197,11 +197,7 @@ def main() -> None:
     words = [w for w in ns.only.split(",") if w]
     results = run_phases([p for p in PHASES if not words or any(w in p.name for w in words)], ns.budget)
     payload = {"date": date.today().isoformat(), "command": " ".join(sys.argv), "phases": results}
-    stem = new_result_stem("gpu", ns.tag, ns.out)
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    table = markdown(results)
-    stem.with_suffix(".md").write_text(table)
-    print(table)
+    save_result("gpu", ns.tag, payload, markdown(results), ns.out)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from datetime import date
 
-from result_files import new_result_stem
+from result_files import save_result
 
 COMMON = ["--levels", "5", "--batch", "1", "--size", "64", "--part", "neck,total"]
 
@@ -81,12 +81,7 @@ def main() -> None:
         "rows": rows,
         "provenance": provenance,
     }
-    stem = new_result_stem("headline", ns.tag)
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    table = markdown(rows)
-    stem.with_suffix(".md").write_text(table)
-    print(f"wrote {stem}.json and .md")
-    print(table)
+    save_result("headline", ns.tag, payload, markdown(rows))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from datetime import date
 
-from result_files import new_result_stem
+from result_files import save_result
 
 DEFAULT = [
     "fpn",
@@ -65,9 +65,7 @@ def main() -> None:
     worst = max(abs(r["change_pct"]) for r in rows)
     print(f"\nlargest change between the two runs: {worst:.1f}%")
     payload = {"date": date.today().isoformat(), "args": args, "rows": rows, "max_abs_change_pct": worst}
-    stem = new_result_stem("repeatability", "cpu")
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {stem}.json")
+    save_result("repeatability", "cpu", payload)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ committed result (the committed files change only when someone renames a new run
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -18,4 +20,16 @@ def new_result_stem(name: str, tag: str, folder: Path = RESULTS) -> Path:
     while any(stem.with_name(stem.name + s).exists() for s in (".json", ".md")):
         n += 1
         stem = folder / f"{base}-{n}"
+    return stem
+
+
+def save_result(name: str, tag: str, payload: dict[str, Any], table: str | None = None, folder: Path = RESULTS) -> Path:
+    """Write ``payload`` as JSON (and ``table`` as Markdown) under a new stem; print the table, or
+    where the JSON went."""
+    stem = new_result_stem(name, tag, folder)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+    if table is not None:
+        stem.with_suffix(".md").write_text(table)
+        print(table)
+    print(f"wrote {stem}.json" + (" and .md" if table is not None else ""))
     return stem

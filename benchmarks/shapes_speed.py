@@ -7,14 +7,13 @@ the side: the adaptive pool's window sum is a closed form.
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
 import time
 from datetime import datetime
 
-from result_files import new_result_stem
+from result_files import save_result
 
 from fpnprof.cli.commands import run_shapes
 from fpnprof.model.config import NeckConfig
@@ -53,11 +52,8 @@ def main() -> None:
         lines.append(f"| {r['neck']} ({r['variant']}) | {cells} | {r['ratio_max_min']:.2f} |")
     lines.append(f"\n`fpnprof shapes bifpn --size {SIDES[-1]} --batch 1` as a command (start-up included): {whole:.2f} s")
     table = "\n".join(lines) + "\n"
-    stem = new_result_stem("shapes-speed", "cpu")
     payload = {"date": datetime.now().isoformat(timespec="minutes"), "rows": rows, "cli_seconds": whole, "repeats": REPEATS}
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
-    stem.with_suffix(".md").write_text(table)
-    print(table)
+    save_result("shapes-speed", "cpu", payload, table)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ on the 2-core machine).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
 import time
 from datetime import date
 
-from result_files import new_result_stem
+from result_files import save_result
 
 from fpnprof.cost.sweep import expand, run_sweep
 from fpnprof.model.config import NeckConfig
@@ -54,15 +53,13 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['neck']} | {r['workers']} | {r['configs']} | {r['built']} | {r['seconds']:.2f} | {r['configs_per_s']:.0f} |")
-    stem = new_result_stem("sweep-speed", "cpu")
     payload = {
         "date": date.today().isoformat(),
         "command": " ".join(sys.argv),
         "python": platform.python_version(),
         "results": results,
     }
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {stem}.json")
+    save_result("sweep-speed", "cpu", payload)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from result_files import new_result_stem
+from result_files import save_result
 
 from fpnprof.bench.estimate import paired_round_logs, t_quantile
 
@@ -75,11 +75,8 @@ def main() -> None:
         lines.append(f"| {row['neck']}/{base['neck']} | {math.sqrt(between):.3f} | {math.sqrt(within):.3f} | {cells} |")
     lines.append(f"\npredicted 95% half-width of each ratio after {ns.budget:.0f} s, by rounds per worker")
     table = "\n".join(lines) + "\n"
-    stem = new_result_stem("worker-tradeoff", ns.tag)
     payload = {"date": datetime.now().isoformat(timespec="minutes"), "command": cmd, "fixed_s": fixed_s, "round_s": round_s}
-    stem.with_suffix(".json").write_text(json.dumps(payload | {"ratios": result, "bench": data}, indent=1) + "\n")
-    stem.with_suffix(".md").write_text(table)
-    print(table)
+    save_result("worker-tradeoff", ns.tag, payload | {"ratios": result, "bench": data}, table)
 
 
 if __name__ == "__main__":

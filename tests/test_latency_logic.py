@@ -528,13 +528,12 @@ def test_a_failed_row_is_reported_and_the_others_print() -> None:
 
 def test_benchmark_scripts_never_overwrite_a_result(tmp_path: Path) -> None:
     gpu_check = _gpu_check()  # loading it puts benchmarks/ on the path
-    from result_files import new_result_stem
+    from result_files import save_result
 
-    assert gpu_check.new_result_stem is new_result_stem
-    first = new_result_stem("headline", "cpu", tmp_path)
-    first.with_suffix(".json").write_text("{}")
-    second = new_result_stem("headline", "cpu", tmp_path)
-    second.with_suffix(".md").write_text("|")
-    third = new_result_stem("headline", "cpu", tmp_path)
-    assert len({first, second, third}) == 3 and not third.with_suffix(".json").exists()
+    assert gpu_check.save_result is save_result
+    first = save_result("headline", "cpu", {"run": 1}, "| one |", tmp_path)
+    second = save_result("headline", "cpu", {"run": 2}, None, tmp_path)
+    third = save_result("headline", "cpu", {"run": 3}, "| three |", tmp_path)
+    assert len({first, second, third}) == 3 and not second.with_suffix(".md").exists()
+    assert first.with_suffix(".md").read_text() == "| one |" and '"run": 3' in third.with_suffix(".json").read_text()
     assert first.name.startswith("headline-cpu-")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fpnprof.backends.primitives import NodeHook
 from fpnprof.model.graph import Graph, Node, Op
+from fpnprof.model.shapes import pad_value, symmetric_padding
 
 #: Environment variable naming the folder where workers share deployment exports (set by the parent).
 EXPORT_CACHE = "FPNPROF_EXPORT_CACHE"
@@ -98,6 +100,26 @@ def conv_args(node: Node) -> tuple[tuple[int, int, int], dict[str, Any]]:
         "padding": a["padding"],
         "groups": a["groups"],
     }
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """How a max-pool node lowers: a native pool with ``native_padding`` where its padding is one
+    that native pools take (:func:`~fpnprof.model.shapes.symmetric_padding`), else an explicit pad of
+    ``pad`` (left, right, top, bottom; as both frameworks' ``F.pad`` take it) with ``value`` first:
+    -inf for TensorFlow's SAME, 0 for mmcv's resize."""
+
+    kernel: int
+    stride: int
+    native_padding: int | None
+    pad: tuple[int, int, int, int]
+    value: float
+
+
+def pool_plan(node: Node) -> PoolPlan:
+    top, bottom, left, right = node.attrs["padding"]
+    a = node.attrs
+    return PoolPlan(a["kernel"], a["stride"], symmetric_padding(node), (left, right, top, bottom), pad_value(node))
 
 
 class GraphRunner:

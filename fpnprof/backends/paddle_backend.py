@@ -12,12 +12,11 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, weighted_sum
+from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, pool_plan, weighted_sum
 from fpnprof.backends.primitives import CPU_CLOCK, DeviceClock, Event, Executable, PeakKernels
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op
-from fpnprof.model.shapes import pad_value, symmetric_padding
 
 NAME = "paddle"
 CAPABILITIES: frozenset[str] = frozenset()  # no independent MAC counter for Paddle
@@ -65,16 +64,12 @@ def _conv(node: Node) -> nn.Layer:
 
 
 def _maxpool(node: Node) -> nn.Layer:
-    a = node.attrs
-    pad = symmetric_padding(node)
-    if pad is not None:
-        return nn.MaxPool2D(a["kernel"], a["stride"], padding=pad)
-    # an explicit (possibly asymmetric) padding first: -inf for TensorFlow's SAME, 0 for mmcv's resize;
+    plan = pool_plan(node)
+    if plan.native_padding is not None:
+        return nn.MaxPool2D(plan.kernel, plan.stride, padding=plan.native_padding)
     # values bound as defaults, not closed over, for dy2static
-    top, bottom, left, right = a["padding"]
-    value = pad_value(node)
     return _Fn(
-        lambda x, p=[left, right, top, bottom], k=a["kernel"], s=a["stride"], v=value: F.max_pool2d(
+        lambda x, p=list(plan.pad), k=plan.kernel, s=plan.stride, v=plan.value: F.max_pool2d(
             F.pad(x, p, mode="constant", value=v), k, s
         )
     )

@@ -14,13 +14,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from fpnprof.backends.aten_ops import expected_unsupported
-from fpnprof.backends.common import PEAK_SIZES, PROBE_SIZES, GraphRunner, add_all, conv_args, function_module, weighted_sum
+from fpnprof.backends.common import (
+    PEAK_SIZES,
+    PROBE_SIZES,
+    GraphRunner,
+    add_all,
+    conv_args,
+    function_module,
+    pool_plan,
+    weighted_sum,
+)
 from fpnprof.backends.primitives import CPU_CLOCK, DeviceClock, Executable, PeakKernels
 from fpnprof.backends.registry import FVCORE_MACS
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op, Part
-from fpnprof.model.shapes import pad_value, symmetric_padding
 
 NAME = "torch"
 CAPABILITIES = frozenset({FVCORE_MACS})
@@ -61,14 +69,10 @@ def _conv(node: Node) -> nn.Module:
 
 
 def _maxpool(node: Node) -> nn.Module:
-    a = node.attrs
-    pad = symmetric_padding(node)
-    if pad is not None:
-        return nn.MaxPool2d(a["kernel"], a["stride"], padding=pad)
-    # an explicit (possibly asymmetric) padding first: -inf for TensorFlow's SAME, 0 for mmcv's resize
-    top, bottom, left, right = a["padding"]
-    kernel, stride, value = a["kernel"], a["stride"], pad_value(node)
-    return _Fn(lambda x: F.max_pool2d(F.pad(x, (left, right, top, bottom), value=value), kernel, stride))
+    p = pool_plan(node)
+    if p.native_padding is not None:
+        return nn.MaxPool2d(p.kernel, p.stride, padding=p.native_padding)
+    return _Fn(lambda x: F.max_pool2d(F.pad(x, p.pad, value=p.value), p.kernel, p.stride))
 
 
 def _upsample(node: Node) -> nn.Module:

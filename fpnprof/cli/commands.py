@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 Labeled = tuple[str, NeckConfig]
 
 
+def with_plot(report: Report, path: Path, draw: Callable[[Path], object]) -> None:
+    """Draw the figure to ``path`` and say so under the table."""
+    draw(path)
+    report.notes.append(f"plot written to {path}")
+
+
 def labels(names: list[str]) -> list[str]:
     """Each listed neck's label: a neck listed twice is two rows, ``fpn`` and ``fpn#2`` (an A/A check)."""
     seen: dict[str, int] = {}
@@ -97,8 +103,7 @@ def run_bench_command(
     if plot is not None:
         from fpnprof.report.plots import latency_plot
 
-        latency_plot(run.rows, plot)
-        report.notes.append(f"plot written to {plot}")
+        with_plot(report, plot, lambda path: latency_plot(run.rows, path))
     return report
 
 
@@ -218,8 +223,7 @@ def run_compare(
     if plot is not None:
         from fpnprof.report.plots import macs_stacked_plot
 
-        macs_stacked_plot(profiles, plot, names)
-        report.notes.append(f"plot written to {plot}")
+        with_plot(report, plot, lambda path: macs_stacked_plot(profiles, path, names))
     return report
 
 
@@ -349,8 +353,7 @@ def run_sweep_command(
     if plot is not None:
         from fpnprof.report.plots import pareto_plot
 
-        pareto_plot(rows, plot)
-        report.notes.append(f"plot written to {plot}")
+        with_plot(report, plot, lambda path: pareto_plot(rows, path))
     return report
 
 

@@ -143,6 +143,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{minutes} minutes (--max-time {60 * minutes})"
 
 
+def flag_notes(ok: list[BenchRow]) -> list[str]:
+    """Each flagged row with its reasons, and what to do about them."""
+    notes = [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
+    what = advice(ok)
+    if what:
+        notes.append(f"{NOISY_MARK} what to do: {'; '.join(what)}.")
+    return notes
+
+
 def load_note(rows: list[BenchRow]) -> str | None:
     """Said only when other processes took more than BUSY_SHARE of the cores while measuring."""
     loads = [x for r in rows for x in r.get("other_load_workers", [])]
@@ -207,13 +216,8 @@ def bench_report(run: BenchRun) -> Report:
         notes.append(mixed)
     notes.append(_explain(rows, ratios_shown))
     notes.append(run_note(run))
-    for note in (load_note(rows), _peak_note(provenance, rows)):
-        if note:
-            notes.append(note)
-    notes += [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
-    what = advice(ok)
-    if what:
-        notes.append(f"{NOISY_MARK} what to do: {'; '.join(what)}.")
+    notes += [note for note in (load_note(ok), _peak_note(provenance, rows)) if note]
+    notes += flag_notes(ok)
     notes += [f"FAILED {label(r)}: {r['error']}" for r in failed]
     sections = [Section(title, columns, table_rows)]
     for r in ok:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fpnprof.bench.flags import advice
 from fpnprof.bench.runner import BenchRun
 from fpnprof.cost.results import Profile
 from fpnprof.model.setups import mixed_setup_note, same_setup, setup, shared, shared_title, variant_text
-from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, NOISY_MARK, READ_MORE, label, load_note, run_note, run_summary
+from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, READ_MORE, flag_notes, load_note, run_note, run_summary
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
 
@@ -199,11 +198,4 @@ def latency_notes(run: BenchRun) -> list[str]:
         run_note(run),
     ]
     ok = [r for r in run.rows if "median_ms" in r]
-    note = load_note(ok)
-    if note:
-        notes.append(note)
-    notes += [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
-    what = advice(ok)
-    if what:
-        notes.append(f"{NOISY_MARK} what to do: {'; '.join(what)}.")
-    return notes
+    return notes + [note for note in [load_note(ok)] if note] + flag_notes(ok)

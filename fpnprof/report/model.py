@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,24 +36,24 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
+#: How each kind of number reads: 1,234,567 params, 12.345 G, 3.21 MB, 4.56 ms, 1.23x, 4.5%.
+NUMBER_FORMATS: dict[str, Callable[[Any], str]] = {
+    "int": lambda v: f"{v:,}",
+    "giga": lambda v: f"{v / 1e9:.3f}",
+    "mb": lambda v: f"{v / 2**20:.2f}",
+    "ms": lambda v: f"{v:.3f}",
+    "float": lambda v: f"{v:.1f}",
+    "ratio": lambda v: f"{v:.2f}x",
+    "pct": lambda v: f"{v * 100:.1f}%",
+}
+
+
 def format_cell(value: Any, kind: str) -> str:
-    """A value as people read it: 1,234,567 params, 12.345 G, 3.21 MB, 4.56 ms."""
+    """A value as people read it (:data:`NUMBER_FORMATS`); a shape as 1x256x16x16; None as "-"."""
     if value is None:
         return "-"
-    if kind == "int":
-        return f"{value:,}"
-    if kind == "giga":
-        return f"{value / 1e9:.3f}"
-    if kind == "mb":
-        return f"{value / 2**20:.2f}"
-    if kind == "ms":
-        return f"{value:.3f}"
-    if kind == "float":
-        return f"{value:.1f}"
-    if kind == "ratio":
-        return f"{value:.2f}x"
-    if kind == "pct":
-        return f"{value * 100:.1f}%"
+    if kind in NUMBER_FORMATS:
+        return NUMBER_FORMATS[kind](value)
     if isinstance(value, (tuple, list)):
         return "x".join(str(v) for v in value)
     return str(value)

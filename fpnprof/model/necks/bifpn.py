@@ -29,7 +29,7 @@ from __future__ import annotations
 from fpnprof.errors import ConfigError
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig
-from fpnprof.model.necks.common import NeckSpec, at_level, seed_extra_inputs
+from fpnprof.model.necks.common import NeckSpec, at_level, by_variant, seed_extra_inputs
 
 PAPER_BN_EPS = 1e-3  # EfficientDet's batch_norm_epsilon
 
@@ -139,13 +139,9 @@ def _paper(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[i
     return feats
 
 
-def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:
-    return _tutorial(b, cfg, features) if cfg.variant == "tutorial" else _paper(b, cfg, features)
-
-
 SPEC = NeckSpec(
     "bifpn",
-    build,
+    by_variant(_tutorial, _paper),
     default_levels=5,
     description="BiFPN (Tan et al. 2020): repeated top-down and bottom-up cells with fusion",
     # the paper's form defaults to EfficientDet-D0's neck, as bifpn-paper.toml does

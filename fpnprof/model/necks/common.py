@@ -13,6 +13,15 @@ from fpnprof.model.config import VARIANTS, NeckConfig
 NeckBuilder = Callable[[GraphBuilder, NeckConfig, dict[int, str]], dict[int, str]]
 
 
+def by_variant(tutorial: NeckBuilder, paper: NeckBuilder) -> NeckBuilder:
+    """A builder that builds the tutorial's form or the paper's, as the config's variant says."""
+
+    def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:
+        return (tutorial if cfg.variant == "tutorial" else paper)(b, cfg, features)
+
+    return build
+
+
 @dataclass(frozen=True)
 class NeckSpec:
     """A neck fpnprof knows: the CLI, ``list``, help and completion read these (``fpnprof.model.necks.NECKS``)."""

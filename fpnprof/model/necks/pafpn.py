@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig
-from fpnprof.model.necks.common import NeckSpec, at_level, maxpool_extra_outputs, seed_extra_inputs
+from fpnprof.model.necks.common import NeckSpec, at_level, by_variant, maxpool_extra_outputs, seed_extra_inputs
 from fpnprof.model.necks.fpn import top_down
 
 
@@ -64,13 +64,9 @@ def _paper(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[i
     return outputs
 
 
-def build(b: GraphBuilder, cfg: NeckConfig, features: dict[int, str]) -> dict[int, str]:
-    return _tutorial(b, cfg, features) if cfg.variant == "tutorial" else _paper(b, cfg, features)
-
-
 SPEC = NeckSpec(
     "pafpn",
-    build,
+    by_variant(_tutorial, _paper),
     default_levels=4,
     description="Path Aggregation FPN (Liu et al. 2018): an FPN, then a bottom-up path",
     repeats=False,
