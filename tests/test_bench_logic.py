@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -118,3 +119,42 @@ def test_parts_split_the_model(neck: str) -> None:
     assert sum(r.totals.params for r in node_rows(neck_graph)) == p.neck_total.params
     assert sum(r.totals.macs for r in node_rows(trunk)) == p.backbone_total.macs
     assert len(part_graph(cfg, "total")) == len(trunk) + len(neck_graph) - len(neck_graph.inputs)
+
+
+# The neck resolved once -----------------------------------------------------------------------
+def test_a_neck_file_travels_to_the_workers_as_the_parent_read_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent reads a neck file once; every job carries its text, and a worker given that text
+    builds the same graph without the file (here deleted before the worker would read it)."""
+    from sim_machine import SimMachine
+
+    from fpnprof.bench.protocol import GroupJob
+    from fpnprof.bench.runner import Measurement, run_bench
+    from fpnprof.model.neckfile import _LOADED as loaded
+    from fpnprof.model.neckfile import SHIPPED, adopt_neck_text
+    from fpnprof.model.parts import part_graph
+
+    monkeypatch.chdir(tmp_path)
+    text = (SHIPPED / "bifpn-paper.toml").read_text()
+    Path("mine.toml").write_text(text)
+    cfg = NeckConfig("mine.toml", variant="paper", channels=8, size=64, batch=1, levels=3, min_level=3)
+    sim = SimMachine({"mine.toml": 10.0, "fpn": 5.0}, seed=1)
+    jobs: list[GroupJob] = []
+
+    def launch(job: GroupJob, env: dict[str, str] | None = None) -> object:
+        jobs.append(GroupJob.from_json(job.to_json()))  # as a worker reads it from the pipe
+        return sim.launch(job, env)
+
+    specs = [BenchSpec(config=cfg, part="neck"), BenchSpec(config=replace(cfg, neck="fpn", variant="tutorial"), part="neck")]
+    run_bench(specs, Measurement(repeat=2, processes=1), launch=launch, clock=sim.clock, peaks=False)  # type: ignore[arg-type]
+    assert jobs and all(job.neck_texts == {"mine.toml": text} for job in jobs)
+    parent_graph = part_graph(cfg, "neck")
+    Path("mine.toml").unlink()
+    loaded.clear()  # a fresh worker process: nothing read yet
+    part_graph.cache_clear()
+    with pytest.raises(Exception, match="not found"):
+        part_graph(cfg, "neck")
+    adopt_neck_text("mine.toml", jobs[0].neck_texts["mine.toml"])
+    worker_graph = part_graph(cfg, "neck")
+    assert [(n.id, n.op, n.inputs, n.shape) for n in worker_graph] == [(n.id, n.op, n.inputs, n.shape) for n in parent_graph]
+    loaded.clear()
+    part_graph.cache_clear()

@@ -73,25 +73,19 @@ def test_paddle_eager_and_inference_every_part() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("neck", ["pafpn", "bifpn"])
 @pytest.mark.parametrize("variant", ["tutorial", "paper"])
-def test_paddle_inference_runs_every_neck(neck: str, variant: str) -> None:
-    data = _bench(neck, "--variant", variant, "--engine", "inference,static", "--part", "neck")
-    assert [r["engine"] for r in data["rows"]] == ["inference", "static"]
+def test_paddle_inference_runs_every_neck(variant: str) -> None:
+    data = _bench("pafpn", "bifpn", "--variant", variant, "--engine", "inference,static", "--part", "neck")
+    assert [(r["neck"], r["engine"]) for r in data["rows"]] == [
+        (neck, engine) for neck in ("pafpn", "bifpn") for engine in ("inference", "static")
+    ]
 
 
 @pytest.mark.slow
-def test_torch_eager_threads_and_sweep() -> None:
-    data = _bench("bifpn", "--variant", "paper", "--backend", "torch", "--part", "neck", "--threads", "1")
+def test_torch_threads_and_repeat_split_over_the_workers() -> None:
+    data = _bench("bifpn", "--variant", "paper", "--backend", "torch", "--part", "neck", "--threads", "1", processes=2)
     (row,) = data["rows"]
     assert row["backend"] == "torch" and row["threads"] == 1 and row["math_mode"]["allow_tf32_matmul"] is False
-
-
-@pytest.mark.slow
-def test_repeat_is_split_over_the_workers() -> None:
-    result = run("bench", "fpn", *TINY, "--processes", "2", "--part", "neck", "--backend", "torch", "-f", "json")
-    assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.stdout)["rows"]
     assert row["workers"] == 2 and len(row["worker_medians_ms"]) == 2 and row["runs"] == 3  # --repeat is the total
     assert [len(w) for w in row["rounds_ms"]] == [2, 1] and row["ci95_ms"] is None
 
@@ -165,24 +159,44 @@ def test_bench_refusals(args: list[str], message: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["table", "csv", "markdown"])
-def test_bench_human_formats(fmt: str, tmp_path: Path) -> None:
-    target = tmp_path / f"bench.{fmt}"
-    result = run("bench", "fpn", *TINY, "--part", "neck", "--format", fmt, "--output", str(target))
+def test_bench_writes_csv_and_saves_json(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    target, saved = tmp_path / "bench.csv", tmp_path / "bench.json"
+    result = run("bench", "fpn", *TINY, "--part", "neck", "--format", "csv", "--output", str(target), "--save", str(saved))
     assert result.exit_code == 0, result.output
-    text = target.read_text()
-    if fmt == "csv":
-        import csv
-        import io
-
-        (row,) = list(csv.DictReader(io.StringIO(text)))
-        assert row["neck"] == "fpn" and float(row["median_ms"]) > 0 and row["runs"] == "3" and row["workers"] == "1"
-    else:
-        assert "fpn" in text and "±95%" in text and "eager" in text
+    (row,) = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert row["neck"] == "fpn" and float(row["median_ms"]) > 0 and row["runs"] == "3" and row["workers"] == "1"
+    (data,) = json.loads(saved.read_text())["rows"]
+    assert data["median_ms"] == pytest.approx(float(row["median_ms"]), rel=1e-3) and data["runs"] == 3
 
 
-def test_paired_rows_have_intervals_ratios_load_and_probe() -> None:
-    data = _bench("fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", processes=3)
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_bench_human_formats(fmt: str) -> None:
+    from fake_rows import fake_bench_run, fake_row
+
+    from fpnprof.report import render
+    from fpnprof.report.bench_report import bench_report
+
+    text = render(bench_report(fake_bench_run([fake_row("fpn", 1.5, engine="eager")])), fmt, width=160)
+    assert "fpn" in text and "±95%" in text and "eager" in text and "1.500" in text
+
+
+@pytest.fixture(scope="module")
+def torch_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """One paired torch bench of the paper FPN and BiFPN with a breakdown, over three workers: its
+    table (stdout) and its JSON (``--save``)."""
+    saved = tmp_path_factory.mktemp("pair") / "pair.json"
+    args = ["fpn", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown"]
+    result = run("bench", *args, *TINY, "--processes", "3", "--save", str(saved))
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(saved.read_text())
+    return result.stdout, data
+
+
+def test_paired_rows_have_intervals_ratios_load_and_probe(torch_pair: tuple[str, dict[str, Any]]) -> None:
+    _table, data = torch_pair
     fpn, bifpn = data["rows"]
     for row in (fpn, bifpn):
         low, high = row["ci95_ms"]
@@ -210,10 +224,9 @@ def test_isolated_rows_are_unpaired() -> None:
     assert bifpn["ratio_ci95"] is not None  # a Welch interval over the two rows' own workers
 
 
-@pytest.mark.slow
-def test_breakdown_levels_and_overhead_add_up_to_the_forward() -> None:
-    data = _bench("bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown")
-    (row,) = data["rows"]
+def test_breakdown_levels_and_overhead_add_up_to_the_forward(torch_pair: tuple[str, dict[str, Any]]) -> None:
+    table, data = torch_pair
+    row = data["rows"][1]
     b = row["breakdown"]
     forwards = [statistics.median(r) for w in row["rounds_ms"] for r in w]  # one pass after every round
     assert b["forward_ms"] == pytest.approx(statistics.fmean(forwards))
@@ -223,8 +236,7 @@ def test_breakdown_levels_and_overhead_add_up_to_the_forward() -> None:
     assert [x["name"] for x in b["by_level"]] == ["P3", "P4", "P5"]  # the paper BiFPN starts at P3 (D0)
     assert {x["bound"] for x in b["by_level"]} <= {"compute", "memory", "overhead"}
     assert all(x["fixed_ms"] is not None and x["fixed_ms"] > 0 for x in b["by_level"])  # tiny-op costs were measured
-    table = run("bench", "bifpn", "--variant", "paper", "--part", "neck", "--backend", "torch", "--breakdown", *TINY)
-    assert table.exit_code == 0 and "where the time goes" in table.stdout and "between nodes" in table.stdout
+    assert "where the time goes" in table and "between nodes" in table and "±95%" in table
 
 
 def test_breakdown_needs_eager() -> None:
@@ -233,14 +245,12 @@ def test_breakdown_needs_eager() -> None:
 
 
 @pytest.mark.slow
-def test_peak_prints_and_returns_json() -> None:
-    result = run("peak", "--backend", "torch", "--threads", "1", "-f", "json")
-    assert result.exit_code == 0, result.output
-    peak = json.loads(result.stdout)["peak"]
+def test_peak_prints_and_returns_json(tmp_path: Path) -> None:
+    table = run("peak", "--backend", "torch", "--threads", "1", "--save", str(tmp_path / "peak.json"))
+    assert table.exit_code == 0 and "matmul GFLOP/s" in table.stdout
+    peak = json.loads((tmp_path / "peak.json").read_text())["peak"]
     assert peak["matmul_gflops"] > 0 and peak["copy_gbytes_per_s"] > 0 and peak["threads"] == 1
     assert peak["ridge"] == pytest.approx(peak["matmul_gflops"] / peak["copy_gbytes_per_s"])
-    table = run("peak", "--backend", "torch", "--threads", "1")
-    assert table.exit_code == 0 and "matmul GFLOP/s" in table.stdout
 
 
 @NEEDS_CUDA_TORCH

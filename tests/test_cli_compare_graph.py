@@ -84,7 +84,9 @@ def test_compare_plot_png(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_compare_with_bench_tiny() -> None:
+def test_compare_with_bench_tiny(tmp_path: Path) -> None:
+    """One paired compare with a breakdown: the table on stdout, its JSON through --save."""
+    saved = tmp_path / "compare.json"
     result = run(
         "compare",
         "fpn",
@@ -104,12 +106,17 @@ def test_compare_with_bench_tiny() -> None:
         "3",
         "--processes",
         "3",
-        "-f",
-        "json",
+        "--breakdown",
+        "--save",
+        str(saved),
     )
     assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
+    assert "eager time per level" in result.stdout and "latency of the neck alone" in result.stdout
+    data: dict[str, Any] = json.loads(saved.read_text())
     rows, bench_rows = data["rows"], data["bench"]["rows"]
+    # each neck at its own lowest level (the paper BiFPN at EfficientDet-D0's P3), three levels up
+    levels = {row["neck"]: [x["name"] for x in row["breakdown"]["by_level"]] for row in rows}
+    assert levels == {"fpn": ["P2", "P3", "P4"], "bifpn": ["P3", "P4", "P5"]}
     for row in rows:
         mine = [r for r in bench_rows if r["neck"] == row["neck"]]
         assert row["eager_ms"] > 0 and row["deployed_engine"] == "inference"
@@ -181,18 +188,6 @@ def test_no_number_is_cut_at_narrow_widths(args: list[str], columns: int) -> Non
 
 
 @pytest.mark.slow
-def test_compare_bench_breakdown_adds_time_per_level() -> None:
-    tiny = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--repeat", "3", "--processes", "3"]
-    result = run("compare", "fpn", "bifpn", "--variant", "paper", "--bench", "--breakdown", "--backend", "torch", *tiny)
-    assert result.exit_code == 0, result.output
-    assert "eager time per level" in result.stdout and "latency of the neck alone" in result.stdout
-    data = json.loads(
-        run("compare", "fpn", "--variant", "paper", "--bench", "--breakdown", "--backend", "torch", *tiny, "-f", "json").stdout
-    )
-    (row,) = data["rows"]
-    assert [x["name"] for x in row["breakdown"]["by_level"]] == ["P2", "P3", "P4"]
-
-
 def test_latency_plot_log_axis_reads_as_plain_numbers() -> None:
     pytest.importorskip("matplotlib")
     from fpnprof.report.plots import _pyplot, latency_figure

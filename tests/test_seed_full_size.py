@@ -1,4 +1,6 @@
-"""Slow: the seed's five examples at full size (256 channels, batch 2, 64x64) in Paddle and torch."""
+"""Slow: the seed's examples at full size (256 channels, batch 2, 64x64) in Paddle and torch: the FPN,
+the PAFPN, and the largest BiFPN (6 levels, 5 cells), which holds every node kind of the two smaller
+BiFPN examples (test_seed_examples.py checks all five analytically against the seed's own numbers)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from frameworks import build, check_paddle, check_torch_counts
 
 from fpnprof.model.config import NeckConfig
 
-SEED_EXAMPLES = [("fpn", 4, 3), ("pafpn", 4, 3), ("bifpn", 5, 3), ("bifpn", 4, 5), ("bifpn", 6, 5)]
+SEED_EXAMPLES = [("fpn", 4, 3), ("pafpn", 4, 3), ("bifpn", 6, 5)]
 
 
 @pytest.mark.slow

@@ -15,12 +15,14 @@ from fpnprof.bench.spec import BenchSpec
 class GroupJob:
     """Build every candidate, warm each up, time them in interleaved rounds (``plan``), framed by the
     drift probe; with ``breakdown``, one per-node pass per eager candidate after every round and the
-    fixed cost of a tiny op of each kind."""
+    fixed cost of a tiny op of each kind. ``neck_texts`` carries each neck file the parent resolved
+    (name -> text): a worker builds exactly that neck and never reads the file again."""
 
     specs: list[BenchSpec]
     plan: RoundPlan
     breakdown: bool = False
     probe: bool = True
+    neck_texts: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -29,11 +31,13 @@ class GroupJob:
             "plan": asdict(self.plan),
             "breakdown": self.breakdown,
             "probe": self.probe,
+            "neck_texts": self.neck_texts,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GroupJob:
-        return cls([BenchSpec.from_json(s) for s in data["specs"]], RoundPlan(**data["plan"]), data["breakdown"], data["probe"])
+        specs = [BenchSpec.from_json(s) for s in data["specs"]]
+        return cls(specs, RoundPlan(**data["plan"]), data["breakdown"], data["probe"], data.get("neck_texts", {}))
 
 
 @dataclass

@@ -28,6 +28,7 @@ from fpnprof.bench.spec import BenchSpec, check_spec
 from fpnprof.cost.analysis import profile_graph
 from fpnprof.cost.memory import available_bytes, require_memory
 from fpnprof.errors import BackendUnavailable, ConfigError
+from fpnprof.model.neckfile import neck_text
 from fpnprof.model.parts import part_graph
 
 OnProgress = Callable[[Progress], None]
@@ -117,6 +118,7 @@ def run_bench(
     launch = launch or launch_group
     clock = clock or CLOCK
     profiles = check_all(specs)
+    texts = {s.config.neck: text for s in specs if (text := neck_text(s.config.neck)) is not None}
     groups = plan_groups(specs, profiles, isolated=m.isolated, memory=available_bytes())
     layout = Layout(groups)
     first = specs[0]
@@ -126,7 +128,7 @@ def run_bench(
 
         def start_worker(g: int, index: int) -> WorkerReply:
             members = [specs[i] for i in groups[g].indices]
-            job = GroupJob(members, m.plan(index, members[0].seed), breakdown=m.breakdown)
+            job = GroupJob(members, m.plan(index, members[0].seed), breakdown=m.breakdown, neck_texts=texts)
             return launch(job, worker_env(members[0], exports))
 
         schedule = run_schedule(

@@ -28,6 +28,7 @@ from fpnprof.bench.rss import RssPeak
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.bench.timers import Runner, runner_for
 from fpnprof.errors import FpnprofError
+from fpnprof.model.neckfile import adopt_neck_text
 from fpnprof.model.parts import part_graph
 
 #: Warm-up stops early once this much time is spent (after at least one run).
@@ -129,6 +130,8 @@ def time_group(built: list[_Built], job: GroupJob, probe: Callable[[], dict[str,
 def run_group(job: GroupJob) -> WorkerReply:
     from fpnprof.backends import load
 
+    for name, text in job.neck_texts.items():  # the necks the parent resolved, never re-read from disk
+        adopt_neck_text(name, text)
     first = job.specs[0]
     backend = load(first.backend)
     built = build_in_shuffled_order(lambda spec: _build(backend, spec), job)

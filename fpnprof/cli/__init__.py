@@ -29,6 +29,7 @@ from fpnprof.cli.options import (
     NeckList,
     NeckOptions,
     Output,
+    Save,
     Threads,
     TimingOptions,
     completer,
@@ -37,7 +38,7 @@ from fpnprof.cli.options import (
     part_names,
     timing_options,
 )
-from fpnprof.cli.output import JsonLines, deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display
+from fpnprof.cli.output import JsonLines, deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display, save_json
 from fpnprof.model.config import VARIANTS, require_choice
 from fpnprof.model.necks import NECKS
 from fpnprof.report import FORMATS
@@ -159,6 +160,7 @@ def bench(
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
+    save: Save = None,
 ) -> None:
     """Latency per neck, part and engine: a 95% interval for each, ratios to the first neck, % of peak.
 
@@ -181,7 +183,7 @@ def bench(
     from fpnprof.cli.commands import Timing, labels, run_bench_command
     from fpnprof.cli.options import parse_int_list
 
-    preflight(fmt, output, plot)
+    preflight(fmt, output, plot, save=save)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
     names = necks or list(NECKS)
     configs = [
@@ -193,7 +195,7 @@ def bench(
         report = run_bench_command(
             configs, batches=batches, sizes=sizes, part=part, engine=engine, timing=timing, plot=plot, on_progress=on_progress
         )
-    emit(report, fmt, output)
+    emit(report, fmt, output, save)
     if report.data.get("failed"):
         raise typer.Exit(1)
 
@@ -223,6 +225,7 @@ def compare(
     plot: Annotated[Path | None, typer.Option(help="Stacked per-level MACs per neck to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
+    save: Save = None,
 ) -> None:
     """Which neck? Params, GMACs, GFLOPs and activation memory side by side, as ratios to a baseline.
 
@@ -241,7 +244,7 @@ def compare(
     from fpnprof.cli.commands import Timing, labels, run_compare
     from fpnprof.errors import ConfigError
 
-    preflight(fmt, output, plot)
+    preflight(fmt, output, plot, save=save)
     if variant not in ("tutorial", "paper", "both"):
         raise ConfigError(f"--variant takes tutorial, paper or both, got {variant!r}")
     if breakdown and not bench:
@@ -259,7 +262,7 @@ def compare(
     timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown)) if bench else None
     with progress_display() as on_progress:
         report = run_compare(configs, baseline=baseline, bench=timing, plot=plot, on_progress=on_progress)
-    emit(report, fmt, output)
+    emit(report, fmt, output, save)
 
 
 @command()
@@ -304,6 +307,7 @@ def peak(
     threads: Threads = 0,
     fmt: Format = "table",
     output: Output = None,
+    save: Save = None,
 ) -> None:
     """The machine's peaks, measured now in the framework: matmul GFLOP/s and copy GB/s.
 
@@ -316,8 +320,8 @@ def peak(
     """
     from fpnprof.cli.commands import run_peak
 
-    preflight(fmt, output)
-    emit(run_peak(device=device, backend=backend, dtype=dtype, threads=threads), fmt, output)
+    preflight(fmt, output, save=save)
+    emit(run_peak(device=device, backend=backend, dtype=dtype, threads=threads), fmt, output, save)
 
 
 @command()
@@ -355,6 +359,7 @@ def sweep(
         ),
     ] = "table",
     output: Output = None,
+    save: Save = None,
 ) -> None:
     """Design sweep: every combination of the given widths, cells, levels and sizes, priced
     analytically on every core, with the MACs-vs-params Pareto front marked.
@@ -373,7 +378,7 @@ def sweep(
     from fpnprof.cli.options import parse_int_list
     from fpnprof.errors import ConfigError
 
-    preflight(fmt, output, plot, formats=SWEEP_FORMATS)
+    preflight(fmt, output, plot, formats=SWEEP_FORMATS, save=save)
     if fmt == "jsonl" and bench:
         raise ConfigError("--format jsonl streams the analytic rows; with --bench use json")
     if workers < 0:
@@ -401,8 +406,9 @@ def sweep(
         )
     if stream is not None:
         stream.close(report)
+        save_json(report, save)
     else:
-        emit(report, fmt, output)
+        emit(report, fmt, output, save)
 
 
 @command("list")

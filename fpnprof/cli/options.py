@@ -136,6 +136,14 @@ Format = Annotated[
     str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
 ]
 Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
+Save = Annotated[
+    Path | None,
+    typer.Option(
+        "--save",
+        help="Also write the whole result as JSON to FILE (atomically), while the table prints as usual.",
+        metavar="FILE",
+    ),
+]
 BackendOpt = Annotated[
     str,
     typer.Option(

@@ -65,11 +65,15 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def preflight(fmt: str, output: Path | None, plot: Path | None = None, formats: tuple[str, ...] = FORMATS) -> None:
+def preflight(
+    fmt: str, output: Path | None, plot: Path | None = None, formats: tuple[str, ...] = FORMATS, save: Path | None = None
+) -> None:
     """Check the options that only matter at the end (format, files) before any work starts."""
     require_choice("format", fmt, formats)
     if output is not None:
         check_writable(output, "--output")
+    if save is not None:
+        check_writable(save, "--save")
     if plot is not None:
         from fpnprof.report.plots import check_plot_path
 
@@ -85,9 +89,16 @@ def deliver(text: str, output: Path | None) -> None:
         typer.echo(text, nl=False)
 
 
-def emit(report: Report, fmt: str, output: Path | None) -> None:
+def save_json(report: Report, save: Path | None) -> None:
+    """``--save``: the whole result as JSON, whatever the format on screen."""
+    if save is not None:
+        deliver(render(report, "json"), save)
+
+
+def emit(report: Report, fmt: str, output: Path | None, save: Path | None = None) -> None:
     """Render a report (``fmt`` already checked by :func:`preflight`): files and pipes get the full
-    table, a terminal one that fits its width."""
+    table, a terminal one that fits its width; with ``save``, the JSON goes to that file as well."""
+    save_json(report, save)
     if output is not None:
         deliver(render(report, fmt, width=160), output)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from fpnprof.model.config import RESNET18_CHANNELS, NeckConfig
@@ -10,9 +11,11 @@ from fpnprof.model.graph import Graph, Op, Part
 PARTS = ("neck", "backbone", "total")
 
 
+@functools.lru_cache(maxsize=32)
 def part_graph(cfg: NeckConfig, part: str) -> Graph:
     """The graph to time for one part: the whole model, the backbone alone, or the neck alone
-    (fed with features of the backbone's shapes)."""
+    (fed with features of the backbone's shapes). Built once per process and configuration: callers
+    read it, never change it."""
     from fpnprof.model.necks import build_graph
 
     if part == "neck" and cfg.backbone == "resnet18":

@@ -1,9 +1,10 @@
 """Neck files: a neck described in TOML (docs/NECK_FORMAT.md), read as plain data and built like a
-built-in one. ``load_neck_file`` turns a path into a :class:`~fpnprof.model.necks.common.NeckSpec`."""
+built-in one. ``load_neck_file`` turns a path into a :class:`~fpnprof.model.necks.common.NeckSpec`,
+once per process; a bench worker gets the parent's text (``adopt_neck_text``) and never reads the
+disk, so every process builds the neck the parent resolved."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from fpnprof.errors import ConfigError, NeckFileError
@@ -35,28 +36,50 @@ def locate(name: str) -> Path:
     raise ConfigError(f"neck file {name!r} not found (shipped: {', '.join(shipped_files())})")
 
 
-def read_neck_file(path: Path, name: str) -> NeckFile:
-    """Parse the file at ``path``; errors name it as the user did (``name``)."""
+#: Neck files this process has read or been given: name -> (text, spec).
+_LOADED: dict[str, tuple[str, NeckSpec]] = {}
+
+
+def read_text(path: Path, name: str) -> str:
+    """The file's text; errors name it as the user did (``name``)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise NeckFileError(name, "file", None, f"cannot be read: {exc}") from None
-    return parse_neck_file(name, text)
 
 
-@functools.lru_cache(maxsize=64)
+def read_neck_file(path: Path, name: str) -> NeckFile:
+    """Parse the file at ``path``; errors name it as the user did (``name``)."""
+    return parse_neck_file(name, read_text(path, name))
+
+
 def load_neck_file(name: str) -> NeckSpec:
     """The neck in file ``name`` as a spec (read once per process)."""
-    path = locate(name)
-    nf = read_neck_file(path, name)
-    return NeckSpec(
+    if name not in _LOADED:
+        path = locate(name)
+        adopt_neck_text(name, read_text(path, name), str(path))
+    return _LOADED[name][1]
+
+
+def neck_text(name: str) -> str | None:
+    """The text of a neck file this process has loaded, or None (a built-in neck, or not loaded)."""
+    loaded = _LOADED.get(name)
+    return loaded[0] if loaded else None
+
+
+def adopt_neck_text(name: str, text: str, source: str | None = None) -> NeckSpec:
+    """Parse ``text`` as the neck file ``name`` and keep it: later lookups of ``name`` use it."""
+    nf = parse_neck_file(name, text)
+    spec = NeckSpec(
         name=name,
         build=lambda b, cfg, features: build_file_neck(nf, b, cfg, features),
         default_levels=nf.defaults.get("levels", 4),
         description=nf.description,
         variants=("paper",),
         defaults=nf.defaults,
-        source=str(path),
+        source=source or name,
         repeats=nf.repeat,
         fixed_levels=nf.fixed_levels,
     )
+    _LOADED[name] = (text, spec)
+    return spec
