@@ -30,5 +30,11 @@ def no_temp_folder_left() -> Iterator[None]:
     assert not left, f"temporary folders left behind: {sorted(left)}"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (in their order): run on two xdist workers (README), the long ones then
+    overlap with the many short ones instead of ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(SESSION_TMP, ignore_errors=True)
