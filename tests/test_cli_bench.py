@@ -5,26 +5,20 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import struct
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import run
+from cli_helpers import png_size, run
 
+from fpnprof.backends.registry import BACKENDS
 
-def _dist_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-# The "no GPU" refusals hold only where the build has no CUDA; GPU runs need one.
-CPU_TORCH_ONLY = pytest.mark.skipif("+cpu" not in (_dist_version("torch") or "+cpu"), reason="this torch has CUDA")
-CPU_PADDLE_ONLY = pytest.mark.skipif(_dist_version("paddlepaddle-gpu") is not None, reason="paddlepaddle-gpu is installed")
-NEEDS_CUDA_TORCH = pytest.mark.skipif("+cpu" in (_dist_version("torch") or "+cpu"), reason="needs a CUDA build of torch")
+# The "no GPU" refusals hold only where the build has no CUDA; GPU runs need one. The product's own
+# check of the installed builds (package metadata, no import) decides, so the tests and it agree.
+TORCH_GPU_BUILD = BACKENDS["torch"].gpu_problem() is None
+CPU_TORCH_ONLY = pytest.mark.skipif(TORCH_GPU_BUILD, reason="this torch has CUDA")
+CPU_PADDLE_ONLY = pytest.mark.skipif(BACKENDS["paddle"].gpu_problem() is None, reason="paddlepaddle-gpu is installed")
+NEEDS_CUDA_TORCH = pytest.mark.skipif(not TORCH_GPU_BUILD, reason="needs a CUDA build of torch")
 
 #: --processes 1: one worker, so no interval (tests that need one give --processes 3, later on the line: the last wins)
 TINY = ["--channels", "8", "--size", "32", "--batch", "1", "--levels", "3", "--warmup", "1", "--repeat", "3", "--processes", "1"]
@@ -48,7 +42,7 @@ ROW_KEYS = {
 
 
 def _bench(*args: str, processes: int = 1) -> dict[str, Any]:
-    result = run("bench", *args, *TINY, "--processes", str(processes), "--format", "json")
+    result = run("bench", *args, *TINY, "--processes", str(processes), "--no-peak", "--format", "json")
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -97,13 +91,6 @@ def test_torch_compile_on_a_tiny_fpn() -> None:
     assert row["engine"] == "compile" and row["runs"] == 3
 
 
-def _png_size(path: Path) -> tuple[int, int]:
-    header = path.read_bytes()[:24]
-    assert header[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", header[16:24])
-    return width, height
-
-
 @pytest.mark.slow
 def test_size_sweep_with_plot(tmp_path: Path) -> None:
     target = tmp_path / "latency.png"
@@ -121,6 +108,7 @@ def test_size_sweep_with_plot(tmp_path: Path) -> None:
         "0",
         "--part",
         "neck",
+        "--no-peak",
         "--plot",
         str(target),
         "-f",
@@ -128,7 +116,7 @@ def test_size_sweep_with_plot(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert [r["size"] for r in json.loads(result.stdout)["rows"]] == [16, 32]
-    assert _png_size(target) == (800, 500)
+    assert png_size(target) == (800, 500)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +152,8 @@ def test_bench_writes_csv_and_saves_json(tmp_path: Path) -> None:
     import io
 
     target, saved = tmp_path / "bench.csv", tmp_path / "bench.json"
-    result = run("bench", "fpn", *TINY, "--part", "neck", "--format", "csv", "--output", str(target), "--save", str(saved))
+    args = ["--part", "neck", "--no-peak", "--format", "csv", "--output", str(target), "--save", str(saved)]
+    result = run("bench", "fpn", *TINY, *args)
     assert result.exit_code == 0, result.output
     (row,) = list(csv.DictReader(io.StringIO(target.read_text())))
     assert row["neck"] == "fpn" and float(row["median_ms"]) > 0 and row["runs"] == "3" and row["workers"] == "1"
@@ -255,9 +244,10 @@ def test_peak_prints_and_returns_json(tmp_path: Path) -> None:
 
 @NEEDS_CUDA_TORCH
 def test_gpu_paired_bench_with_cudagraph_and_breakdown() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+        pytest.skip("a CUDA build of torch, but no CUDA device")
     data = _bench(
         "fpn", "bifpn", "--variant", "paper", "--part", "neck", "--device", "gpu", "--engine", "eager,cudagraph", "--breakdown"
     )

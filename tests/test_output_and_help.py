@@ -131,7 +131,6 @@ def test_a_fraction_that_is_not_whole_is_refused_not_floored(tmp_path: Path) -> 
 
 # Plots -------------------------------------------------------------------------------------------
 def test_compare_plot_shows_every_neck_on_a_log_axis() -> None:
-    pytest.importorskip("matplotlib")
     from fpnprof.cost.analysis import profile
     from fpnprof.model.config import NeckConfig
     from fpnprof.report.plots import _pyplot, macs_figure
@@ -148,7 +147,6 @@ def test_compare_plot_shows_every_neck_on_a_log_axis() -> None:
 
 
 def test_sweep_plot_labels_the_front() -> None:
-    pytest.importorskip("matplotlib")
     from fpnprof.cost.sweep import expand, run_sweep
     from fpnprof.model.config import NeckConfig
     from fpnprof.report.plots import _pyplot, pareto_figure

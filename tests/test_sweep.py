@@ -48,7 +48,6 @@ def test_pool_and_single_process_agree_and_refusals_are_kept() -> None:
 
 
 def test_sweep_table_plot_and_refusals(tmp_path: object) -> None:
-    pytest.importorskip("matplotlib")
     from pathlib import Path
 
     plot = Path(str(tmp_path)) / "front.svg"

@@ -6,12 +6,11 @@ rounds, estimator and stopping rule, so their tables are deterministic.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import run
+from cli_helpers import check_golden, run
 from sim_machine import SimMachine
 
 import fpnprof.bench.runner
@@ -65,11 +64,7 @@ def test_golden_at_width(name: str, columns: int, fake_machine: None) -> None:
     text = result.stdout
     assert "…" not in text
     assert all(len(line) <= columns for line in text.splitlines()), max(text.splitlines(), key=len)
-    path = GOLDEN / f"{name}-{columns}.txt"
-    if os.environ.get("FPNPROF_UPDATE_GOLDEN"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed; rerun with FPNPROF_UPDATE_GOLDEN=1 if intended"
+    check_golden(GOLDEN / f"{name}-{columns}.txt", text)
 
 
 @pytest.mark.parametrize("name", ["compare-bench", "bench"])

@@ -109,6 +109,14 @@ def backend_info(name: str) -> BackendInfo:
     return BACKENDS[name]
 
 
+def check_dtype(backend: str, device: str, dtype: str) -> None:
+    """Refuse a dtype the backend does not measure on the device."""
+    require_choice("device", device, DEVICES)
+    dtypes = backend_info(backend).dtypes[device]
+    if dtype not in dtypes:
+        raise ConfigError(f"{backend} on {device} measures {', '.join(dtypes)}, not {dtype}")
+
+
 def check_device(backend: str, device: str) -> None:
     """Refuse a GPU run that the installed build cannot do, from package metadata (no import)."""
     info = backend_info(backend)

@@ -14,20 +14,19 @@ from typing import Any
 from fpnprof.backends.common import EXPORT_CACHE
 from fpnprof.bench.contention import cpu_sample, gpu_processes, load_between
 from fpnprof.bench.protocol import GroupJob, WorkerReply
-from fpnprof.bench.spec import BenchSpec
+from fpnprof.bench.spec import effective_threads
 from fpnprof.errors import BackendUnavailable
-from fpnprof.model.config import NeckConfig
 
 WORKER_TIMEOUT_S = 3600
 #: How a worker is started (tests point this at a fake worker that crashes).
 WORKER_COMMAND = [sys.executable, "-m", "fpnprof.bench.worker"]
 
 
-def worker_env(spec: BenchSpec, exports: str | None = None) -> dict[str, str]:
-    """Threads and Paddle's IR flag must be in the environment before the framework is imported;
-    ``exports``: a folder the workers share deployment exports in."""
+def worker_env(threads_wanted: int, exports: str | None = None) -> dict[str, str]:
+    """Threads (``--threads``; 0: every core) and Paddle's IR flag must be in the environment before the
+    framework is imported; ``exports``: a folder the workers share deployment exports in."""
     env = dict(os.environ)
-    threads = str(spec.effective_threads)
+    threads = str(effective_threads(threads_wanted))
     env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "FLAGS_enable_pir_api": "0", "GLOG_minloglevel": "2"})
     if exports:
         env[EXPORT_CACHE] = exports
@@ -84,6 +83,5 @@ def launch_group(job: GroupJob, env: dict[str, str]) -> WorkerReply:
 def measure_peak(backend: str, device: str, threads: int, dtype: str) -> dict[str, Any]:
     """The framework's best matmul and copy rates, in a worker of their own (Paddle's best CPU
     matmul leaves oneDNN threads behind that would slow the rows measured beside it)."""
-    spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
-    payload = {"kind": "peak", "backend": backend, "device": device, "dtype": dtype, "threads": spec.effective_threads}
-    return call_worker(payload, worker_env(spec), f"{backend} {device} peak")
+    payload = {"kind": "peak", "backend": backend, "device": device, "dtype": dtype, "threads": effective_threads(threads)}
+    return call_worker(payload, worker_env(threads), f"{backend} {device} peak")

@@ -129,7 +129,7 @@ def run_bench(
         def start_worker(g: int, index: int) -> WorkerReply:
             members = [specs[i] for i in groups[g].indices]
             job = GroupJob(members, m.plan(index, members[0].seed), breakdown=m.breakdown, neck_texts=texts)
-            return launch(job, worker_env(members[0], exports))
+            return launch(job, worker_env(members[0].threads, exports))
 
         schedule = run_schedule(
             len(groups),

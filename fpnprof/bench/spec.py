@@ -13,10 +13,15 @@ import os
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from fpnprof.backends.registry import DEVICES, backend_info
+from fpnprof.backends.registry import DEVICES, backend_info, check_dtype
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig, require_choice
 from fpnprof.model.parts import PARTS
+
+
+def effective_threads(threads: int) -> int:
+    """``--threads 0`` means every core."""
+    return threads or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class BenchSpec:
 
     @property
     def effective_threads(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        return effective_threads(self.threads)
 
 
 def check_spec(spec: BenchSpec) -> None:
@@ -59,9 +64,7 @@ def check_spec(spec: BenchSpec) -> None:
         raise ConfigError(
             f"engine {spec.engine!r} does not apply to {spec.backend} on {spec.device}; choose from {', '.join(engines)}"
         )
-    dtypes = info.dtypes[spec.device]
-    if spec.config.dtype not in dtypes:
-        raise ConfigError(f"{spec.backend} on {spec.device} measures {', '.join(dtypes)}, not {spec.config.dtype}")
+    check_dtype(spec.backend, spec.device, spec.config.dtype)
     if spec.warmup < 0 or spec.threads < 0:
         raise ConfigError("--warmup and --threads must be >= 0")
     if spec.part == "backbone" and spec.config.backbone == "none":

@@ -157,6 +157,12 @@ def bench(
         str, typer.Option(help="neck, backbone, total, or a comma list.", autocompletion=completer(part_names))
     ] = "neck,backbone,total",
     breakdown: Breakdown = False,
+    peak: Annotated[
+        bool,
+        typer.Option(
+            "--peak/--no-peak", help="Measure the machine's matmul and copy peaks for the % peak column (a worker of ~5 s)."
+        ),
+    ] = True,
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
@@ -190,7 +196,7 @@ def bench(
         (label, opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype))
         for label, n in zip(labels(names), names, strict=True)
     ]
-    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown))
+    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown), peak)
     with progress_display() as on_progress:
         report = run_bench_command(
             configs, batches=batches, sizes=sizes, part=part, engine=engine, timing=timing, plot=plot, on_progress=on_progress

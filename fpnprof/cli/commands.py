@@ -47,6 +47,8 @@ class Timing:
     threads: int
     warmup: int
     measurement: Measurement
+    #: measure the machine's peaks (bench's % peak column); compare and sweep never show them
+    peaks: bool = True
 
 
 def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, verify_with: str | None = None) -> Report:
@@ -98,7 +100,7 @@ def run_bench_command(
     specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
     if plot is not None and len(batches) < 2 and len(sizes) < 2:  # the file itself: cli preflight
         raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
-    run = run_bench(specs, timing.measurement, on_progress=on_progress)
+    run = run_bench(specs, timing.measurement, on_progress=on_progress, peaks=timing.peaks)
     report = bench_report(run)
     if plot is not None:
         from fpnprof.report.plots import latency_plot
@@ -109,15 +111,16 @@ def run_bench_command(
 
 def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
     """Matmul GFLOP/s and copy GB/s in the framework, in a worker with the bench's thread settings."""
-    from fpnprof.backends.registry import check_device, resolve_backend
+    from fpnprof.backends.registry import check_device, check_dtype, resolve_backend
     from fpnprof.bench.launch import measure_peak
-    from fpnprof.bench.spec import BenchSpec, check_spec
+    from fpnprof.bench.spec import effective_threads
 
     backend = resolve_backend(backend, device)
-    spec = BenchSpec(config=NeckConfig(neck="fpn", dtype=dtype), backend=backend, device=device, threads=threads)
-    check_spec(spec)
+    check_dtype(backend, device, dtype)
     check_device(backend, device)
-    result = measure_peak(backend, device, spec.effective_threads, dtype)
+    if threads < 0:
+        raise ConfigError("--threads must be >= 0")
+    result = measure_peak(backend, device, effective_threads(threads), dtype)
     row = {
         "backend": backend,
         "device": device,

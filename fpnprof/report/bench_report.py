@@ -135,7 +135,7 @@ def run_note(run: BenchRun) -> str:
             why += f"; about {_duration(run.seconds + more)} would resolve them at this pace"
     else:
         why = f"every ratio within ±{100 * m.precision:.1f}% (--precision)"
-    return f"measured {run.seconds:.0f} s with {run.workers} workers; stopped at {why}."
+    return f"measured {run.seconds:.0f} s with {run.workers} worker{'s' if run.workers != 1 else ''}; stopped at {why}."
 
 
 def _duration(seconds: float) -> str:
