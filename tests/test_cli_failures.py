@@ -125,6 +125,9 @@ def test_a_signal_ends_workers_writes_nothing_and_exits_128_plus_it(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a suite started in the background (`cmd &` without job control) has
+        # SIGINT ignored, and an ignored signal stays ignored across exec
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     workers: list[int] = []

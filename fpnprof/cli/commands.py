@@ -17,6 +17,7 @@ from fpnprof.report.profile_report import profile_report
 if TYPE_CHECKING:
     from fpnprof.bench.runner import BenchRun, Measurement, OnProgress
     from fpnprof.cost.sweep import SweepRow
+    from fpnprof.report.compare_latency import NeckLatency
 
 #: A neck as the user listed it: its label (``fpn``, or ``fpn#2`` for the second ``fpn``) and configuration.
 Labeled = tuple[str, NeckConfig]
@@ -153,13 +154,13 @@ def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
 
 def _latency(
     configs: list[Labeled], baseline: int, timing: Timing, on_progress: OnProgress | None
-) -> tuple[list[dict[str, Any]], BenchRun]:
+) -> tuple[list[NeckLatency], BenchRun]:
     """Eager and every deployed engine for every neck (the neck alone), paired in one run; per
     neck, eager and the fastest deployed engine, each with its ratio to the baseline neck's."""
     from fpnprof.backends.registry import backend_info, resolve_backend
     from fpnprof.bench.runner import run_bench
     from fpnprof.bench.spec import BenchSpec
-    from fpnprof.report.bench_report import ci_text, ratio_text
+    from fpnprof.report.compare_latency import NeckLatency
 
     backend, device = resolve_backend(timing.backend, timing.device), timing.device
     specs = [
@@ -182,27 +183,8 @@ def _latency(
     failed = [r for r in rows if r.get("error")]
     if failed:
         raise BackendUnavailable(f"{failed[0]['neck']} {failed[0]['engine']}: {failed[0]['error']}")
-    out = []
-    for label, cfg in configs:
-        mine = [r for r in rows if (r["neck"], r["config"]["variant"]) == (label, cfg.variant)]
-        eager = next(r for r in mine if r["engine"] == "eager")
-        deployed = min((r for r in mine if r["engine"] != "eager"), key=lambda r: r["median_ms"], default=eager)
-        entry: dict[str, Any] = {"deployed_engine": deployed["engine"], "breakdown": eager.get("breakdown")}
-        for kind, row in (("eager", eager), ("deployed", deployed)):
-            entry |= {
-                f"{kind}_ms": row["median_ms"],
-                f"{kind}_ci": ci_text(row),
-                f"{kind}_ci95_ms": row["ci95_ms"],
-                f"{kind}_ips": row["images_per_s"],
-                f"{kind}_ratio": row.get("ratio"),
-                f"{kind}_ratio_ci95": row.get("ratio_ci95"),
-                f"{kind}_resolved": row.get("resolved"),
-                f"{kind}_ratio_text": ratio_text(row),
-                f"{kind}_flags": row.get("flags", []),
-            }
-        entry["noisy"] = any(r.get("noisy") for r in (eager, deployed))
-        out.append(entry)
-    return out, run
+    mine = [[r for r in rows if (r["neck"], r["config"]["variant"]) == (label, cfg.variant)] for label, cfg in configs]
+    return [NeckLatency.from_rows(m) for m in mine], run
 
 
 def run_compare(

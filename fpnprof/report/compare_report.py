@@ -8,6 +8,7 @@ from fpnprof.bench.runner import BenchRun
 from fpnprof.cost.results import Profile
 from fpnprof.model.setups import mixed_setup_note, same_setup, setup, shared, shared_title, variant_text
 from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, READ_MORE, flag_notes, load_note, run_note, run_summary
+from fpnprof.report.compare_latency import NeckLatency
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
 
@@ -39,26 +40,6 @@ LATENCY_COLUMNS = [
     Column("ratio_text", "x base [95% CI]", "num"),
     Column("ips", "img/s", "float", drop=2),
 ]
-
-
-def latency_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Two table rows per neck: eager, then its fastest deployed engine."""
-    out = []
-    for r in rows:
-        for kind in ("eager", "deployed"):
-            engine = "eager" if kind == "eager" else f"{r['deployed_engine']} (deployed)"
-            out.append(
-                {
-                    "neck": r["neck"],
-                    "variant": r["variant"],
-                    "engine": engine,
-                    "ms": r[f"{kind}_ms"],
-                    "ci": r[f"{kind}_ci"],
-                    "ratio_text": r[f"{kind}_ratio_text"],
-                    "ips": r[f"{kind}_ips"],
-                }
-            )
-    return out
 
 
 def name_columns(rows: list[dict[str, Any]]) -> list[Column]:
@@ -101,7 +82,7 @@ def compare_report(
     profiles: list[Profile],
     names: list[str] | None = None,
     baseline: int = 0,
-    latency: list[dict[str, Any]] | None = None,
+    latency: list[NeckLatency] | None = None,
     run: BenchRun | None = None,
 ) -> Report:
     """``names``: each profile's label (default: its neck); ``latency``: per profile, eager and
@@ -124,7 +105,7 @@ def compare_report(
             "level_macs": {r.name: r.totals.macs for r in p.levels},
         }
         if latency is not None:
-            row.update(latency[i])
+            row.update(latency[i].to_json())
         rows.append(row)
     base = rows[baseline]
     for row in rows:
@@ -165,7 +146,11 @@ def compare_report(
             Section(
                 f"latency of the neck alone, eager and deployed; x base: ms over {_name(base)}'s ms on the same kind of engine",
                 LATENCY_COLUMNS,
-                latency_rows(rows),
+                [
+                    t
+                    for r, neck in zip(rows, latency, strict=True)
+                    for t in neck.table_rows({"neck": r["neck"], "variant": r["variant"]})
+                ],
             )
         )
         if all(r.get("breakdown") for r in rows):
