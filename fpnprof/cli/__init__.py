@@ -274,6 +274,42 @@ def compare(
 @command()
 @guarded
 @neck_options
+def conventions(
+    neck: Neck,
+    opts: NeckOptions,
+    part: Annotated[
+        str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(part_names))
+    ] = "neck",
+    per_level: Annotated[bool, typer.Option("--per-level", help="Add each counter's prediction per level.", metavar="")] = False,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure", help="Run every installed counter on the torch lowering and check each prediction.", metavar=""
+        ),
+    ] = False,
+    fmt: Format = "table",
+    output: Output = None,
+) -> None:
+    """Which FLOPs? What fvcore, torch's FlopCounterMode, thop and ptflops report for a neck, each set
+    against fpnprof's FLOPs op by op, predicted without a framework.
+
+    Examples:
+
+      fpnprof conventions bifpn --variant paper --stem imagenet --size 512 --batch 1
+
+      fpnprof conventions nasfpn.toml --per-level
+
+      fpnprof conventions fpn --measure --format json
+    """
+    from fpnprof.cli.commands import run_conventions
+
+    preflight(fmt, output)
+    emit(run_conventions(opts.config(neck), part=part, per_level=per_level, measure=measure), fmt, output)
+
+
+@command()
+@guarded
+@neck_options
 def graph(
     neck: Neck,
     opts: NeckOptions,

@@ -17,7 +17,9 @@ from fpnprof.report.profile_report import profile_report
 if TYPE_CHECKING:
     from fpnprof.bench.runner import BenchRun, Measurement, OnProgress
     from fpnprof.cost.sweep import SweepRow
+    from fpnprof.model.graph import Graph
     from fpnprof.report.compare_latency import NeckLatency
+    from fpnprof.report.conventions_report import Measured
 
 #: A neck as the user listed it: its label (``fpn``, or ``fpn#2`` for the second ``fpn``) and configuration.
 Labeled = tuple[str, NeckConfig]
@@ -374,4 +376,42 @@ def _time_sweep(rows: list[SweepRow], timing: Timing, on_progress: OnProgress | 
             out[i] = replace(rows[i], latency_ms=m["median_ms"], latency_ci_pct=m["ci95_half_pct"])
         else:
             out[i] = replace(rows[i], error=m.get("error") or "not timed")
+    return out
+
+
+def run_conventions(cfg: NeckConfig, *, part: str = "neck", per_level: bool = False, measure: bool = False) -> Report:
+    """Every counter's predicted count for the neck; with ``measure``, each installed counter run for real."""
+    from fpnprof.cost.counters import COUNTERS, fpnprof_flops_by_op, predict
+    from fpnprof.model.config import require_choice
+    from fpnprof.model.parts import PARTS, part_graph
+    from fpnprof.report.conventions_report import conventions_report
+
+    require_choice("part", part, PARTS)
+    graph = part_graph(cfg, part)
+    p = profile_graph(cfg, graph)
+    predictions = [predict(graph, c) for c in COUNTERS.values()]
+    measured = _measure_counters(graph) if measure else None
+    flops = p.neck_total.flops if part == "neck" else p.model_total.flops
+    by_level = {row.level: row.totals.flops for row in p.levels}
+    return conventions_report(cfg, part, flops, fpnprof_flops_by_op(graph), by_level, predictions, measured, per_level=per_level)
+
+
+def _measure_counters(graph: Graph) -> dict[str, Measured]:
+    """Each counter on the torch lowering: its total, or one line on why not."""
+    from fpnprof.backends import load
+    from fpnprof.backends.counting import CounterMissing, installed_version, measure
+    from fpnprof.cost.counters import COUNTERS
+    from fpnprof.report.conventions_report import Measured
+
+    load("torch")  # one clear error when torch is missing
+    out = {}
+    for key, c in COUNTERS.items():
+        version = installed_version(c.package)
+        try:
+            out[key] = Measured(measure(key, graph), version)
+        except CounterMissing:
+            out[key] = Measured(None, None, "not installed: pip install 'fpnprof[counters]'")
+        except Exception as exc:  # a counter that crashes gets one line, the others still run
+            first = (str(exc).strip().splitlines() or [""])[0]
+            out[key] = Measured(None, version, f"crashed: {type(exc).__name__}: {first}"[:120])
     return out

@@ -1,0 +1,188 @@
+"""What the popular FLOP counters report for a neck, predicted from its graph without a framework.
+
+Each counter means something else by "FLOPs". Its rule per op is written here, read from its own
+source and checked against it (``fpnprof conventions --measure``; ``tests/test_counters.py`` runs
+every installed counter on every shipped neck). A rule follows fpnprof's torch lowering (which ops
+are modules, which are functional calls), since module-hooking counters see only the former:
+
+* **fvcore** (FlopCountAnalysis): one per multiply-accumulate of a traced aten op it has a handle
+  for; conv without its bias, BatchNorm 2 per element, nearest upsample 1 per output element,
+  adaptive average pool 1 per input element; adds, multiplies, concat, activations, pools: 0.
+* **FlopCounterMode** (torch.utils.flop_counter): 2 per MAC of the ops it has formulas for: here
+  only convolutions (bias not counted).
+* **thop** (ultralytics-thop ``profile``): module hooks. Conv: MACs (bias not counted); BatchNorm
+  (affine): 4 per element; ReLU, max pools: 0; SiLU and anything functional (adds, upsampling in
+  fpnprof's lowering, fusions): 0.
+* **ptflops, pytorch backend**: module hooks plus patched ``torch.nn.functional`` calls. Conv: MACs
+  + 1 per output element for a bias; BatchNorm 2 per element; nn.ReLU, nn.MaxPool2d and
+  nn.AdaptiveMaxPool2d 2 per input element (the module hook and the patched functional call inside
+  it both count); SiLU 1 per element (only ``F.silu`` is patched); a max pool fpnprof pads
+  explicitly 1 per element of the padded input; ``F.interpolate`` 1 per output element;
+  ``F.adaptive_avg_pool2d`` 1 per input element; tensor operators (+, *, /): 0.
+* **ptflops, aten backend**: aten convolutions only: MACs + 1 per output element for a bias.
+
+Versions: the rules are those of the versions in :data:`COUNTERS`; the ``[counters]`` extra pins them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fpnprof.cost.ops import node_cost
+from fpnprof.model.graph import Graph, Node, Op, Part, Shape
+from fpnprof.model.shapes import numel, symmetric_padding
+
+#: A counter's count for one node, given its input shapes (the node carries its output shape).
+CountRule = Callable[[Node, Sequence[Shape]], int]
+
+
+def conv_macs(node: Node, shapes: Sequence[Shape]) -> int:
+    a = node.attrs
+    return numel(node.shape) * int(a["in_channels"] // a["groups"]) * int(a["kernel"]) ** 2
+
+
+def conv_bias(node: Node, shapes: Sequence[Shape]) -> int:
+    """One per output element when the conv has a bias (ptflops adds it)."""
+    return numel(node.shape) if node.attrs["bias"] else 0
+
+
+def per_output(k: int) -> CountRule:
+    return lambda node, shapes: k * numel(node.shape)
+
+
+def per_input(k: int) -> CountRule:
+    return lambda node, shapes: k * numel(shapes[0])
+
+
+def padded_input(node: Node, shapes: Sequence[Shape]) -> int:
+    """Elements of a max pool's input after the lowering's explicit ``F.pad`` (none for a native pool)."""
+    n, c, h, w = shapes[0]
+    top, bottom, left, right = (int(p) for p in node.attrs["padding"])
+    return n * c * (h + top + bottom) * (w + left + right)
+
+
+def ptflops_maxpool(node: Node, shapes: Sequence[Shape]) -> int:
+    """A native ``nn.MaxPool2d`` counts its input twice (module hook and ``F.max_pool2d``); an explicitly
+    padded pool is a functional call on the padded input, counted once."""
+    return 2 * numel(shapes[0]) if symmetric_padding(node) is not None else padded_input(node, shapes)
+
+
+def fvcore_rule(node: Node, shapes: Sequence[Shape]) -> int:
+    """fvcore's count is fpnprof's MACs convention (``fpnprof.cost.rules``), proven equal op by op."""
+    return node_cost(node, shapes).macs
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    """One counter: how to name it, which version its rules are for, what its number means, and its
+    count per op (an op it has no rule for counts 0)."""
+
+    key: str
+    name: str
+    package: str
+    version: str
+    unit: str
+    meaning: str
+    rules: Mapping[Op, CountRule] = field(default_factory=dict)
+
+    def node_count(self, node: Node, shapes: Sequence[Shape]) -> int:
+        rule = self.rules.get(node.op)
+        return rule(node, shapes) if rule is not None else 0
+
+
+COUNTERS: dict[str, CounterSpec] = {
+    c.key: c
+    for c in (
+        CounterSpec(
+            "fvcore",
+            "fvcore FlopCountAnalysis",
+            "fvcore",
+            "0.1.5.post20221221",
+            "MACs",
+            "multiply-accumulates of the aten ops it knows; adds, pools, activations 0",
+            {op: fvcore_rule for op in Op},
+        ),
+        CounterSpec(
+            "flopcounter",
+            "torch FlopCounterMode",
+            "torch",
+            "2.13.0",
+            "FLOPs",
+            "2 per MAC of matmul-like ops (here convs, no bias); all else 0",
+            {Op.CONV: lambda node, shapes: 2 * conv_macs(node, shapes)},
+        ),
+        CounterSpec(
+            "thop",
+            "thop profile",
+            "ultralytics-thop",
+            "2.2.3",
+            "MACs",
+            "module hooks: conv MACs, BatchNorm 4 per element; functional ops unseen",
+            {Op.CONV: conv_macs, Op.BATCHNORM: per_output(4)},
+        ),
+        CounterSpec(
+            "ptflops",
+            "ptflops (pytorch)",
+            "ptflops",
+            "0.7.5",
+            "MACs",
+            "module hooks and some functionals: conv MACs + bias, BN, activations, pools",
+            {
+                Op.CONV: lambda node, shapes: conv_macs(node, shapes) + conv_bias(node, shapes),
+                Op.BATCHNORM: per_output(2),
+                Op.RELU: per_output(2),
+                Op.SWISH: per_output(1),
+                Op.UPSAMPLE: per_output(1),
+                Op.MAXPOOL: ptflops_maxpool,
+                Op.ADAPTIVE_MAXPOOL: per_input(2),
+                Op.ATTENTION: per_input(1),
+            },
+        ),
+        CounterSpec(
+            "ptflops-aten",
+            "ptflops (aten)",
+            "ptflops",
+            "0.7.5",
+            "MACs",
+            "aten convolutions only: MACs + bias",
+            {Op.CONV: lambda node, shapes: conv_macs(node, shapes) + conv_bias(node, shapes)},
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A counter's predicted count for a graph: in all, per neck level, and per op kind."""
+
+    counter: CounterSpec
+    total: int
+    by_level: dict[int, int]
+    by_op: dict[str, int]
+
+
+def predict(graph: Graph, counter: CounterSpec) -> Prediction:
+    """The counter's count over every node of ``graph`` (levels: the neck's nodes by level)."""
+    total = 0
+    by_level: dict[int, int] = {}
+    by_op: dict[str, int] = {}
+    for node in graph:
+        if node.op is Op.INPUT:
+            continue
+        count = counter.node_count(node, [graph[i].shape for i in node.inputs])
+        total += count
+        by_op[node.op.value] = by_op.get(node.op.value, 0) + count
+        if node.part is Part.NECK:
+            by_level[node.level] = by_level.get(node.level, 0) + count
+    return Prediction(counter, total, by_level, by_op)
+
+
+def fpnprof_flops_by_op(graph: Graph) -> dict[str, int]:
+    """fpnprof's own FLOPs per op kind, to set each counter's convention against."""
+    out: dict[str, int] = {}
+    for node in graph:
+        if node.op is not Op.INPUT:
+            flops = node_cost(node, [graph[i].shape for i in node.inputs]).flops
+            out[node.op.value] = out.get(node.op.value, 0) + flops
+    return out
