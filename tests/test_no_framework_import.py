@@ -12,7 +12,13 @@ BLOCK = "import sys\nfor m in ('paddle', 'torch', 'fvcore'): sys.modules[m] = No
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["shapes", "bifpn", "--levels", "6"], ["shapes", "fpn", "-f", "json", "--detail", "--by-op"], ["list"]],
+    [
+        ["--help"],
+        ["shapes", "bifpn", "--levels", "6"],
+        ["shapes", "fpn", "-f", "json", "--detail", "--by-op"],
+        ["list"],
+        ["conventions", "nasfpn.toml", "--per-level"],
+    ],
 )
 def test_analytic_commands_run_with_frameworks_blocked(argv: list[str]) -> None:
     code = BLOCK + "from fpnprof.cli import app\napp(" + repr(argv) + ", standalone_mode=False)\n"
