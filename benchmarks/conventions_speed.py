@@ -22,7 +22,14 @@ from fpnprof.model.config import NeckConfig
 
 NECKS = [("fpn", "paper"), ("pafpn", "paper"), ("bifpn", "paper"), ("nasfpn.toml", "paper")]
 FRAMEWORKS = ("torch", "paddle", "fvcore", "thop", "ptflops")
-CHECK = "import sys, runpy; sys.argv = ['fpnprof', *sys.argv[1:]]\ntry:\n    runpy.run_module('fpnprof', run_name='__main__')\nexcept SystemExit:\n    pass\nprint('IMPORTED', [m for m in {f} if m in sys.modules])\n"
+CHECK = """import sys, runpy
+sys.argv = ['fpnprof', *sys.argv[1:]]
+try:
+    runpy.run_module('fpnprof', run_name='__main__')
+except SystemExit:
+    pass
+print('IMPORTED', [m for m in {f} if m in sys.modules])
+"""
 
 
 def in_process(neck: str, variant: str) -> float:
