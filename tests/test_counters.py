@@ -52,11 +52,11 @@ def test_every_counter_reports_what_fpnprof_predicts(neck: str, variant: str) ->
         assert mismatches(graph, list(COUNTERS.values())) == [], (size, batch)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     neck=st.sampled_from(NECKS),
-    channels=st.integers(1, 24),
-    size=st.integers(24, 100),
+    channels=st.integers(1, 16),
+    size=st.integers(2, 6).map(lambda k: 16 * k),  # the tutorial BiFPN needs exact halves over 5 levels
     batch=st.integers(1, 2),
 )
 def test_random_configurations_fvcore_and_flopcounter(neck: tuple[str, str], channels: int, size: int, batch: int) -> None:

@@ -19,7 +19,7 @@ from fpnprof.model.neckfile import SHIPPED
 from fpnprof.report.bench_report import bench_report
 from fpnprof.report.table_format import printable, render
 
-COMMANDS = ["shapes", "bench", "compare", "graph", "peak", "sweep", "list"]
+COMMANDS = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
 
 
 # User text is printed as it is ------------------------------------------------------------------

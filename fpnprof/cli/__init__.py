@@ -295,7 +295,7 @@ def conventions(
 
     Examples:
 
-      fpnprof conventions bifpn --variant paper --stem imagenet --size 512 --batch 1
+      fpnprof conventions bifpn --variant paper --size 512 --batch 1
 
       fpnprof conventions nasfpn.toml --per-level
 
