@@ -28,6 +28,7 @@ from fpnprof.cli.options import (
     Neck,
     NeckList,
     NeckOptions,
+    OnePart,
     Output,
     Save,
     Threads,
@@ -277,9 +278,7 @@ def compare(
 def conventions(
     neck: Neck,
     opts: NeckOptions,
-    part: Annotated[
-        str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(part_names))
-    ] = "neck",
+    part: OnePart = "neck",
     per_level: Annotated[bool, typer.Option("--per-level", help="Add each counter's prediction per level.", metavar="")] = False,
     measure: Annotated[
         bool,
@@ -313,9 +312,7 @@ def conventions(
 def graph(
     neck: Neck,
     opts: NeckOptions,
-    part: Annotated[
-        str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(part_names))
-    ] = "neck",
+    part: OnePart = "neck",
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="mermaid or dot.", autocompletion=completer(lambda: ("mermaid", "dot")))
     ] = "mermaid",

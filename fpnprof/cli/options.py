@@ -136,6 +136,9 @@ Format = Annotated[
     str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
 ]
 Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
+OnePart = Annotated[
+    str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(part_names))
+]
 Save = Annotated[
     Path | None,
     typer.Option(
