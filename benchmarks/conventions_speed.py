@@ -2,7 +2,7 @@
 
 Times the analysis in-process (the median of 7 runs per neck, at EfficientDet-D0's neck setting) and
 the whole command as a user runs it (a fresh ``python -m fpnprof`` process, the median of 5), and
-checks that neither torch, paddle, fvcore, thop nor ptflops was imported.
+checks that neither torch, paddle, fvcore, thop, ptflops nor deepspeed was imported.
 
     python benchmarks/conventions_speed.py
 """
@@ -21,7 +21,7 @@ from fpnprof.cli.commands import run_conventions
 from fpnprof.model.config import NeckConfig
 
 NECKS = [("fpn", "paper"), ("pafpn", "paper"), ("bifpn", "paper"), ("nasfpn.toml", "paper")]
-FRAMEWORKS = ("torch", "paddle", "fvcore", "thop", "ptflops")
+FRAMEWORKS = ("torch", "paddle", "fvcore", "thop", "ptflops", "deepspeed")
 CHECK = """import sys, runpy
 sys.argv = ['fpnprof', *sys.argv[1:]]
 try:

@@ -95,12 +95,29 @@ def _ptflops(backend: str) -> Callable[[Graph], int]:
     return run
 
 
+def _deepspeed(index: int) -> Callable[[Graph], int]:
+    """DeepSpeed's ``get_model_profile``: index 0 its FLOPs, 1 its MACs."""
+
+    def run(graph: Graph) -> int:
+        try:
+            from deepspeed.profiling.flops_profiler import get_model_profile
+        except ImportError:
+            raise CounterMissing from None
+        model, inputs = _lowered(graph)
+        counts = get_model_profile(model, args=list(inputs), print_profile=False, detailed=False, as_string=False)
+        return int(counts[index])
+
+    return run
+
+
 MEASURE: dict[str, Callable[[Graph], int]] = {
     "fvcore": _fvcore,
     "flopcounter": _flopcounter,
     "thop": _thop,
     "ptflops": _ptflops("pytorch"),
     "ptflops-aten": _ptflops("aten"),
+    "deepspeed": _deepspeed(0),
+    "deepspeed-macs": _deepspeed(1),
 }
 
 

@@ -20,8 +20,17 @@ are modules, which are functional calls), since module-hooking counters see only
   explicitly 1 per element of the padded input; ``F.interpolate`` 1 per output element;
   ``F.adaptive_avg_pool2d`` 1 per input element; tensor operators (+, *, /): 0.
 * **ptflops, aten backend**: aten convolutions only: MACs + 1 per output element for a bias.
+* **DeepSpeed's flops profiler** (``get_model_profile``; calflops copies its approach): patched
+  ``torch.nn.functional`` calls, no module hooks, no tensor operators. FLOPs: conv 2 per MAC + 1 per
+  output element for a bias; BatchNorm (eval, affine) 2 per element; ReLU, SiLU 1 per element; a
+  max pool 1 per element of the tensor ``F.max_pool2d`` gets (the padded one where fpnprof pads
+  explicitly; a native pool's own padding not counted), adaptive pools 1 per input element;
+  ``F.interpolate`` with a size: the product of the size alone (batch and channels left out).
+  MACs: convolutions only, bias not counted.
 
-Versions: the rules are those of the versions in :data:`COUNTERS`; the ``[counters]`` extra pins them.
+Versions: the rules are those of the versions in :data:`COUNTERS`; the ``[counters]`` extra pins
+thop and ptflops; DeepSpeed is an sdist that must build against the installed torch, so it is
+installed apart: ``pip install --no-build-isolation deepspeed==0.19.8`` (README).
 """
 
 from __future__ import annotations
@@ -68,6 +77,12 @@ def ptflops_maxpool(node: Node, shapes: Sequence[Shape]) -> int:
     return 2 * numel(shapes[0]) if symmetric_padding(node) is not None else padded_input(node, shapes)
 
 
+def deepspeed_maxpool(node: Node, shapes: Sequence[Shape]) -> int:
+    """``F.max_pool2d``'s input, once: the node's input for a native pool (its padding is the pool's
+    own), the padded tensor where the lowering pads explicitly first."""
+    return numel(shapes[0]) if symmetric_padding(node) is not None else padded_input(node, shapes)
+
+
 def fvcore_rule(node: Node, shapes: Sequence[Shape]) -> int:
     """fvcore's count is fpnprof's MACs convention (``fpnprof.cost.rules``), proven equal op by op."""
     return node_cost(node, shapes).macs
@@ -80,6 +95,7 @@ class CounterSpec:
 
     key: str
     name: str
+    short: str
     package: str
     version: str
     unit: str
@@ -98,6 +114,7 @@ COUNTERS: dict[str, CounterSpec] = {
             "fvcore",
             "fvcore FlopCountAnalysis",
             "fvcore",
+            "fvcore",
             "0.1.5.post20221221",
             "MACs",
             "multiply-accumulates of the aten ops it knows; adds, pools, activations 0",
@@ -106,6 +123,7 @@ COUNTERS: dict[str, CounterSpec] = {
         CounterSpec(
             "flopcounter",
             "torch FlopCounterMode",
+            "FCM",
             "torch",
             "2.13.0",
             "FLOPs",
@@ -115,6 +133,7 @@ COUNTERS: dict[str, CounterSpec] = {
         CounterSpec(
             "thop",
             "thop profile",
+            "thop",
             "ultralytics-thop",
             "2.2.3",
             "MACs",
@@ -124,6 +143,7 @@ COUNTERS: dict[str, CounterSpec] = {
         CounterSpec(
             "ptflops",
             "ptflops (pytorch)",
+            "ptflops",
             "ptflops",
             "0.7.5",
             "MACs",
@@ -142,11 +162,41 @@ COUNTERS: dict[str, CounterSpec] = {
         CounterSpec(
             "ptflops-aten",
             "ptflops (aten)",
+            "aten",
             "ptflops",
             "0.7.5",
             "MACs",
             "aten convolutions only: MACs + bias",
             {Op.CONV: lambda node, shapes: conv_macs(node, shapes) + conv_bias(node, shapes)},
+        ),
+        CounterSpec(
+            "deepspeed",
+            "DeepSpeed flops profiler",
+            "DS",
+            "deepspeed",
+            "0.19.8",
+            "FLOPs",
+            "patched functionals: conv 2/MAC + bias, BN, activations, pools; upsample H*W only",
+            {
+                Op.CONV: lambda node, shapes: 2 * conv_macs(node, shapes) + conv_bias(node, shapes),
+                Op.BATCHNORM: per_output(2),
+                Op.RELU: per_output(1),
+                Op.SWISH: per_output(1),
+                Op.UPSAMPLE: lambda node, shapes: node.shape[2] * node.shape[3],
+                Op.MAXPOOL: deepspeed_maxpool,
+                Op.ADAPTIVE_MAXPOOL: per_input(1),
+                Op.ATTENTION: per_input(1),
+            },
+        ),
+        CounterSpec(
+            "deepspeed-macs",
+            "DeepSpeed flops profiler (MACs)",
+            "DS MACs",
+            "deepspeed",
+            "0.19.8",
+            "MACs",
+            "its MACs: convolutions only, no bias",
+            {Op.CONV: conv_macs},
         ),
     )
 }

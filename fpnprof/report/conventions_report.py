@@ -105,7 +105,7 @@ def conventions_report(
     op_columns = [
         Column("op", "op", "text"),
         Column("flops", "fpnprof FLOPs", "int"),
-        *[Column(p.counter.key, p.counter.key, "num") for p in predictions],
+        *[Column(p.counter.key, p.counter.short, "num", label=p.counter.name) for p in predictions],
     ]
     sections.append(Section("per op kind: each counter's count over fpnprof's FLOPs for that op", op_columns, op_rows))
     if per_level:
@@ -120,12 +120,13 @@ def conventions_report(
         level_columns = [
             Column("level", "level"),
             Column("flops", "fpnprof FLOPs", "int"),
-            *[Column(p.counter.key, p.counter.key, "int") for p in predictions],
+            *[Column(p.counter.key, p.counter.short, "int", label=p.counter.name) for p in predictions],
         ]
         sections.append(Section("predicted per level (the neck's nodes at each level)", level_columns, level_rows))
     notes = [
         "0: the counter drops an op fpnprof counts; +N: it counts what fpnprof does not; Nx: its count over "
-        "fpnprof's FLOPs for that op (0.50x: MACs for multiply-adds).",
+        "fpnprof's FLOPs for that op (0.50x: MACs for multiply-adds). FCM: torch FlopCounterMode; aten: ptflops' "
+        "aten backend; DS: DeepSpeed's flops profiler.",
         "Predictions follow fpnprof's torch lowering (which ops are modules, which functional calls) and the "
         "rule versions shown; quote a count with its counter and version, e.g. "
         f"'{_si(predictions[0].total)} MACs (fvcore {predictions[0].counter.version}, {where}, batch {cfg.batch}, "
