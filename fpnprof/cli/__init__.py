@@ -289,8 +289,8 @@ def conventions(
     fmt: Format = "table",
     output: Output = None,
 ) -> None:
-    """Which FLOPs? What fvcore, torch's FlopCounterMode, thop and ptflops report for a neck, each set
-    against fpnprof's FLOPs op by op, predicted without a framework.
+    """Which FLOPs? What fvcore, torch's FlopCounterMode, thop, ptflops and DeepSpeed's profiler report
+    for a neck, each set against fpnprof's FLOPs op by op, predicted without a framework.
 
     Examples:
 
