@@ -18,10 +18,10 @@ import sim_machine
 from sim_machine import SimMachine
 
 import fpnprof.bench.worker
+from fpnprof.bench.defaults import MIN_WORKERS
 from fpnprof.bench.estimate import MIN_CI_WORKERS, from_worker_logs, paired_round_logs, round_logs, t_quantile
 from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.runner import BenchRun, Measurement, run_bench
-from fpnprof.bench.schedule import MIN_WORKERS
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.model.config import NeckConfig
 

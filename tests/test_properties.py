@@ -47,7 +47,7 @@ def configs(draw: st.DrawFn) -> NeckConfig:
         reject()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(cfg=configs())
 def test_analytic_numbers_equal_torch_and_fvcore(cfg: NeckConfig) -> None:
     try:
@@ -174,7 +174,7 @@ def no_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fpnprof.bench.launch, "call_worker", refuse)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(args=argument_lists())
 def test_cli_fuzz_never_a_traceback(args: list[str], tmp_path: Path, no_measuring: None) -> None:
     result = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])

@@ -8,11 +8,13 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from fpnprof.backends.primitives import Executable, PeakKernels
 from fpnprof.backends.registry import BACKENDS, FVCORE_MACS, backend_info
-from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
-from fpnprof.model.graph import Graph, Node, Op
+
+if TYPE_CHECKING:  # annotations only: importing the registry (as the CLI does) stays light
+    from fpnprof.backends.primitives import Executable, PeakKernels
+    from fpnprof.cost.results import Profile
+    from fpnprof.model.graph import Graph, Node, Op
 
 __all__ = ["BACKENDS", "FVCORE_MACS", "Backend", "load"]
 

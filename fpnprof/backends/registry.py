@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import require_choice
@@ -19,6 +18,8 @@ TORCH_INSTALL = "pip install 'fpnprof[torch]'"
 
 def installed(distribution: str) -> bool:
     """Whether a distribution is installed, from package metadata (no import)."""
+    from importlib import metadata  # 30 ms: only when a backend is resolved
+
     try:
         metadata.distribution(distribution)
     except metadata.PackageNotFoundError:
@@ -65,6 +66,8 @@ def _paddle_gpu_problem() -> str | None:
 def _torch_gpu_problem() -> str | None:
     if not installed("torch"):
         return "torch is not installed"
+    from importlib import metadata
+
     if "+cpu" in metadata.version("torch"):  # the wheel's local version tag; no import needed
         return "this is a CPU build of torch"
     return None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpnprof.backends.registry import check_device
+from fpnprof.bench.defaults import MAX_TIME_S, MIN_WORKERS, PRECISION
 from fpnprof.bench.flags import flag_rows
 from fpnprof.bench.groups import Group, machine_key, plan_groups
 from fpnprof.bench.launch import launch_group, measure_peak, worker_env
@@ -23,7 +24,7 @@ from fpnprof.bench.paired import RoundPlan
 from fpnprof.bench.protocol import GroupJob, WorkerReply
 from fpnprof.bench.ratios import Layout, attach_ratios, baselines, targets
 from fpnprof.bench.rows import BenchRow, make_row
-from fpnprof.bench.schedule import MAX_TIME_S, MIN_WORKERS, PRECISION, Progress, StopRule, run_schedule
+from fpnprof.bench.schedule import Progress, StopRule, run_schedule
 from fpnprof.bench.spec import BenchSpec, check_spec
 from fpnprof.cost.analysis import profile_graph
 from fpnprof.cost.memory import available_bytes, require_memory

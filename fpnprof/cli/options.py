@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from fpnprof.backends.registry import BACKEND_CHOICES
-from fpnprof.bench.schedule import MAX_TIME_S, MIN_WORKERS, PRECISION
+from fpnprof.bench.defaults import MAX_TIME_S, MIN_WORKERS, PRECISION
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig
 from fpnprof.model.necks import NECKS, neck_names_text, neck_spec
