@@ -8,7 +8,7 @@ report. Imports torch and the counters only when called.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
+import importlib
 import io
 import warnings
 from collections.abc import Callable, Iterator
@@ -30,19 +30,26 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _counter_module(name: str) -> Any:
+    """The counter's module, or :class:`CounterMissing` when its package is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise CounterMissing from None
+
+
 def _lowered(graph: Graph) -> tuple[Any, tuple[Any, ...]]:
     tb: Any = load("torch")
     return tb.lower(graph), tuple(tb.random_inputs(graph))
 
 
 def _fvcore(graph: Graph) -> int:
-    try:
-        from fvcore.nn import FlopCountAnalysis
-    except ImportError:
-        raise CounterMissing from None
+    """fvcore's total, as ``shapes --verify`` gets it (``torch_backend.fvcore_counts``)."""
+    _counter_module("fvcore.nn")
+    from fpnprof.backends import torch_backend
+
     model, inputs = _lowered(graph)
-    analysis = FlopCountAnalysis(model, inputs).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    return int(analysis.total())
+    return torch_backend.fvcore_counts(model, inputs)[0]
 
 
 def _flopcounter(graph: Graph) -> int:
@@ -56,20 +63,14 @@ def _flopcounter(graph: Graph) -> int:
 
 
 def _thop(graph: Graph) -> int:
-    try:
-        import thop
-    except ImportError:
-        raise CounterMissing from None
+    thop = _counter_module("thop")
     model, inputs = _lowered(graph)
     return int(thop.profile(model, inputs, verbose=False)[0])
 
 
 def _ptflops(backend: str) -> Callable[[Graph], int]:
     def run(graph: Graph) -> int:
-        try:
-            from ptflops import get_model_complexity_info
-        except ImportError:
-            raise CounterMissing from None
+        ptflops = _counter_module("ptflops")
         import torch
 
         model, inputs = _lowered(graph)
@@ -82,7 +83,7 @@ def _ptflops(backend: str) -> Callable[[Graph], int]:
             def forward(self, xs: tuple[torch.Tensor, ...]) -> Any:
                 return self.inner(*xs)
 
-        macs, _ = get_model_complexity_info(
+        macs, _ = ptflops.get_model_complexity_info(
             Positional(),
             (1,),
             input_constructor=lambda _: {"xs": inputs},
@@ -99,12 +100,9 @@ def _deepspeed(index: int) -> Callable[[Graph], int]:
     """DeepSpeed's ``get_model_profile``: index 0 its FLOPs, 1 its MACs."""
 
     def run(graph: Graph) -> int:
-        try:
-            from deepspeed.profiling.flops_profiler import get_model_profile
-        except ImportError:
-            raise CounterMissing from None
+        profiler = _counter_module("deepspeed.profiling.flops_profiler")
         model, inputs = _lowered(graph)
-        counts = get_model_profile(model, args=list(inputs), print_profile=False, detailed=False, as_string=False)
+        counts = profiler.get_model_profile(model, args=list(inputs), print_profile=False, detailed=False, as_string=False)
         return int(counts[index])
 
     return run
@@ -119,13 +117,6 @@ MEASURE: dict[str, Callable[[Graph], int]] = {
     "deepspeed": _deepspeed(0),
     "deepspeed-macs": _deepspeed(1),
 }
-
-
-def installed_version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def measure(key: str, graph: Graph) -> int:

@@ -16,15 +16,19 @@ FVCORE_MACS = "fvcore_macs"
 TORCH_INSTALL = "pip install 'fpnprof[torch]'"
 
 
-def installed(distribution: str) -> bool:
-    """Whether a distribution is installed, from package metadata (no import)."""
+def installed_version(distribution: str) -> str | None:
+    """A distribution's installed version, from package metadata (no import), or None."""
     from importlib import metadata  # 30 ms: only when a backend is resolved
 
     try:
-        metadata.distribution(distribution)
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        return False
-    return True
+        return None
+
+
+def installed(distribution: str) -> bool:
+    """Whether a distribution is installed, from package metadata (no import)."""
+    return installed_version(distribution) is not None
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,7 @@ def _paddle_gpu_problem() -> str | None:
 def _torch_gpu_problem() -> str | None:
     if not installed("torch"):
         return "torch is not installed"
-    from importlib import metadata
-
-    if "+cpu" in metadata.version("torch"):  # the wheel's local version tag; no import needed
+    if "+cpu" in (installed_version("torch") or ""):  # the wheel's local version tag; no import needed
         return "this is a CPU build of torch"
     return None
 

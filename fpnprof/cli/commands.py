@@ -391,15 +391,16 @@ def run_conventions(cfg: NeckConfig, *, part: str = "neck", per_level: bool = Fa
     p = profile_graph(cfg, graph)
     predictions = [predict(graph, c) for c in COUNTERS.values()]
     measured = _measure_counters(graph) if measure else None
-    flops = p.neck_total.flops if part == "neck" else p.model_total.flops
+    by_op = fpnprof_flops_by_op(p.nodes)
     by_level = {row.level: row.totals.flops for row in p.levels}
-    return conventions_report(cfg, part, flops, fpnprof_flops_by_op(graph), by_level, predictions, measured, per_level=per_level)
+    return conventions_report(cfg, part, sum(by_op.values()), by_op, by_level, predictions, measured, per_level=per_level)
 
 
 def _measure_counters(graph: Graph) -> dict[str, Measured]:
     """Each counter on the torch lowering: its total, or one line on why not."""
     from fpnprof.backends import load
-    from fpnprof.backends.counting import CounterMissing, installed_version, measure
+    from fpnprof.backends.counting import CounterMissing, measure
+    from fpnprof.backends.registry import installed_version
     from fpnprof.cost.counters import COUNTERS
     from fpnprof.report.conventions_report import Measured
 

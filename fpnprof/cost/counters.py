@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fpnprof.cost.ops import node_cost
+from fpnprof.cost.results import NodeRow
 from fpnprof.model.graph import Graph, Node, Op, Part, Shape
 from fpnprof.model.shapes import numel, symmetric_padding
 
@@ -52,8 +53,12 @@ def conv_macs(node: Node, shapes: Sequence[Shape]) -> int:
 
 
 def conv_bias(node: Node, shapes: Sequence[Shape]) -> int:
-    """One per output element when the conv has a bias (ptflops adds it)."""
+    """One per output element when the conv has a bias (ptflops and DeepSpeed add it)."""
     return numel(node.shape) if node.attrs["bias"] else 0
+
+
+def conv_macs_and_bias(node: Node, shapes: Sequence[Shape]) -> int:
+    return conv_macs(node, shapes) + conv_bias(node, shapes)
 
 
 def per_output(k: int) -> CountRule:
@@ -71,16 +76,15 @@ def padded_input(node: Node, shapes: Sequence[Shape]) -> int:
     return n * c * (h + top + bottom) * (w + left + right)
 
 
-def ptflops_maxpool(node: Node, shapes: Sequence[Shape]) -> int:
-    """A native ``nn.MaxPool2d`` counts its input twice (module hook and ``F.max_pool2d``); an explicitly
-    padded pool is a functional call on the padded input, counted once."""
-    return 2 * numel(shapes[0]) if symmetric_padding(node) is not None else padded_input(node, shapes)
+def maxpool_input(native: int) -> CountRule:
+    """A counter that counts the elements ``F.max_pool2d`` receives: where fpnprof pads explicitly, the
+    padded tensor once (a functional call); a native ``nn.MaxPool2d`` (its padding is the pool's own)
+    ``native`` times its input (ptflops: 2, its module hook and the patched call inside it; DeepSpeed: 1)."""
 
+    def rule(node: Node, shapes: Sequence[Shape]) -> int:
+        return native * numel(shapes[0]) if symmetric_padding(node) is not None else padded_input(node, shapes)
 
-def deepspeed_maxpool(node: Node, shapes: Sequence[Shape]) -> int:
-    """``F.max_pool2d``'s input, once: the node's input for a native pool (its padding is the pool's
-    own), the padded tensor where the lowering pads explicitly first."""
-    return numel(shapes[0]) if symmetric_padding(node) is not None else padded_input(node, shapes)
+    return rule
 
 
 def fvcore_rule(node: Node, shapes: Sequence[Shape]) -> int:
@@ -149,12 +153,12 @@ COUNTERS: dict[str, CounterSpec] = {
             "MACs",
             "module hooks and some functionals: conv MACs + bias, BN, activations, pools",
             {
-                Op.CONV: lambda node, shapes: conv_macs(node, shapes) + conv_bias(node, shapes),
+                Op.CONV: conv_macs_and_bias,
                 Op.BATCHNORM: per_output(2),
                 Op.RELU: per_output(2),
                 Op.SWISH: per_output(1),
                 Op.UPSAMPLE: per_output(1),
-                Op.MAXPOOL: ptflops_maxpool,
+                Op.MAXPOOL: maxpool_input(2),
                 Op.ADAPTIVE_MAXPOOL: per_input(2),
                 Op.ATTENTION: per_input(1),
             },
@@ -167,7 +171,7 @@ COUNTERS: dict[str, CounterSpec] = {
             "0.7.5",
             "MACs",
             "aten convolutions only: MACs + bias",
-            {Op.CONV: lambda node, shapes: conv_macs(node, shapes) + conv_bias(node, shapes)},
+            {Op.CONV: conv_macs_and_bias},
         ),
         CounterSpec(
             "deepspeed",
@@ -183,7 +187,7 @@ COUNTERS: dict[str, CounterSpec] = {
                 Op.RELU: per_output(1),
                 Op.SWISH: per_output(1),
                 Op.UPSAMPLE: lambda node, shapes: node.shape[2] * node.shape[3],
-                Op.MAXPOOL: deepspeed_maxpool,
+                Op.MAXPOOL: maxpool_input(1),
                 Op.ADAPTIVE_MAXPOOL: per_input(1),
                 Op.ATTENTION: per_input(1),
             },
@@ -228,11 +232,11 @@ def predict(graph: Graph, counter: CounterSpec) -> Prediction:
     return Prediction(counter, total, by_level, by_op)
 
 
-def fpnprof_flops_by_op(graph: Graph) -> dict[str, int]:
-    """fpnprof's own FLOPs per op kind, to set each counter's convention against."""
+def fpnprof_flops_by_op(rows: Sequence[NodeRow]) -> dict[str, int]:
+    """fpnprof's own FLOPs per op kind over the priced nodes (``Profile.nodes``, every part), to set
+    each counter's convention against."""
     out: dict[str, int] = {}
-    for node in graph:
-        if node.op is not Op.INPUT:
-            flops = node_cost(node, [graph[i].shape for i in node.inputs]).flops
-            out[node.op.value] = out.get(node.op.value, 0) + flops
+    for row in rows:
+        if row.op != Op.INPUT.value:
+            out[row.op] = out.get(row.op, 0) + row.totals.flops
     return out
