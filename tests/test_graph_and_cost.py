@@ -116,3 +116,12 @@ def test_efficientdet_topology() -> None:
     ]
     assert nodes[4][2] == [(4, 0), (4, 1), (3, 1)]  # P4 input, td4, td3 (the final P3)
     assert nodes[-1][2] == [(7, 0), (6, 2)]  # P7 input, bu6
+
+
+def test_a_conv_without_output_channels_is_refused() -> None:
+    """A block whose width rounds down to 0 (YOLOv5's C3 halves its width) must not build a 0-channel
+    conv: the analytic numbers would print and every framework would crash on it."""
+    b = GraphBuilder()
+    x = b.input("x", (1, 8, 8, 8))
+    with pytest.raises(GraphError, match="0 output channels"):
+        b.conv(x, 0, 1, "c")

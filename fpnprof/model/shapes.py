@@ -65,6 +65,8 @@ def _input(node: Node, shapes: Sequence[Shape]) -> Shape:
 def _conv(node: Node, shapes: Sequence[Shape]) -> Shape:
     n, c, h, w = one_input(node, shapes)
     a = node.attrs
+    if a["out_channels"] < 1:
+        raise GraphError(f"{node.id}: conv with {a['out_channels']} output channels (a width too small for this block)")
     if c != a["in_channels"]:
         raise GraphError(f"{node.id}: conv expects {a['in_channels']} input channels, got {c}")
     k, s, p = a["kernel"], a["stride"], a["padding"]
