@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import fpnprof.backends.counting as counting
-from fpnprof.backends.counting import CounterMissing, measure
+from fpnprof.backends.counting import CounterBroken, CounterMissing, measure
 from fpnprof.cost.counters import COUNTERS, CounterSpec, per_output, predict
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig
@@ -104,6 +104,19 @@ def test_measure_says_equal_missing_or_crashed_in_one_line(monkeypatch: pytest.M
     assert rows["ptflops-aten"]["problem"] == "crashed: RuntimeError: boom"
     table = run("conventions", "fpn", "--channels", "8", "--measure", columns=160)
     assert "equal" in table.stdout and "not installed: pip install 'fpnprof[counters]'" in table.stdout
+
+
+def test_paddle_flops_under_numpy_2_4_is_refused_with_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """paddle.flops 3.3.1 crashes with numpy >= 2.4 (a TypeError deep in its table): say so instead."""
+    import numpy
+
+    monkeypatch.setattr(numpy, "__version__", "2.4.6")
+    with pytest.raises(CounterBroken, match=r"numpy >= 2.4 \(here 2.4.6\): pip install 'numpy<2.4'"):
+        measure("paddle-flops", neck_graph("fpn", "paper", 64, 1))
+    result = run("conventions", "fpn", "--channels", "8", "--measure", "-f", "json")
+    rows = {c["key"]: c for c in json.loads(result.stdout)["counters"]}
+    assert rows["paddle-flops"]["measured"] is None and rows["paddle-flops"]["problem"].startswith("cannot run: paddle.flops")
+    assert rows["fvcore"]["measured"] == rows["fvcore"]["predicted"]
 
 
 def test_the_readme_table_is_what_fpnprof_predicts() -> None:

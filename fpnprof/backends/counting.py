@@ -1,8 +1,9 @@
-"""Run the popular FLOP counters on fpnprof's torch lowering of a graph (``conventions --measure``).
+"""Run the popular FLOP counters on fpnprof's lowering of a graph (``conventions --measure``).
 
-Each returns the counter's own total for one forward pass of the graph's random inputs. A counter
-that is not installed raises :class:`CounterMissing`; anything it raises itself is the caller's to
-report. Imports torch and the counters only when called.
+Each returns the counter's own total for one forward pass of the graph's random inputs, on the
+torch lowering (paddle.flops: the Paddle one). A counter that is not installed raises
+:class:`CounterMissing`, one that cannot run in this environment :class:`CounterBroken`; anything it
+raises itself is the caller's to report. Imports the framework and the counters only when called.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from fpnprof.model.graph import Graph
 
 class CounterMissing(Exception):
     """The counter's package is not installed."""
+
+
+class CounterBroken(Exception):
+    """The counter is installed but cannot run here; the message says why and what to install."""
 
 
 @contextlib.contextmanager
@@ -108,6 +113,29 @@ def _deepspeed(index: int) -> Callable[[Graph], int]:
     return run
 
 
+def _paddle_flops(graph: Graph) -> int:
+    """``paddle.flops`` on the Paddle lowering. It feeds a model one random tensor, so the graph's
+    inputs are made inside a wrapper's ``forward`` (tensor creation is no layer: nothing counted)."""
+    import numpy
+
+    if tuple(int(p) for p in numpy.__version__.split(".")[:2]) >= (2, 4):
+        raise CounterBroken(f"paddle.flops crashes with numpy >= 2.4 (here {numpy.__version__}): pip install 'numpy<2.4'")
+    import paddle
+
+    pb: Any = load("paddle")
+    model, inputs = pb.lower(graph), pb.random_inputs(graph)
+
+    class FromGraphInputs(paddle.nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, _: Any) -> Any:
+            return self.inner(inputs)
+
+    return int(paddle.flops(FromGraphInputs(), [1]))
+
+
 MEASURE: dict[str, Callable[[Graph], int]] = {
     "fvcore": _fvcore,
     "flopcounter": _flopcounter,
@@ -116,10 +144,11 @@ MEASURE: dict[str, Callable[[Graph], int]] = {
     "ptflops-aten": _ptflops("aten"),
     "deepspeed": _deepspeed(0),
     "deepspeed-macs": _deepspeed(1),
+    "paddle-flops": _paddle_flops,
 }
 
 
 def measure(key: str, graph: Graph) -> int:
-    """The counter's total on the graph's torch lowering, its own output silenced."""
+    """The counter's total on the graph's lowering, its own output silenced."""
     with _quiet():
         return MEASURE[key](graph)

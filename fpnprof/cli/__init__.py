@@ -282,9 +282,7 @@ def conventions(
     per_level: Annotated[bool, typer.Option("--per-level", help="Add each counter's prediction per level.", metavar="")] = False,
     measure: Annotated[
         bool,
-        typer.Option(
-            "--measure", help="Run every installed counter on the torch lowering and check each prediction.", metavar=""
-        ),
+        typer.Option("--measure", help="Run every installed counter on its lowering and check each prediction.", metavar=""),
     ] = False,
     fmt: Format = "table",
     output: Output = None,

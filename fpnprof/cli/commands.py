@@ -397,9 +397,9 @@ def run_conventions(cfg: NeckConfig, *, part: str = "neck", per_level: bool = Fa
 
 
 def _measure_counters(graph: Graph) -> dict[str, Measured]:
-    """Each counter on the torch lowering: its total, or one line on why not."""
+    """Each counter on its lowering: its total, or one line on why not."""
     from fpnprof.backends import load
-    from fpnprof.backends.counting import CounterMissing, measure
+    from fpnprof.backends.counting import CounterBroken, CounterMissing, measure
     from fpnprof.backends.registry import installed_version
     from fpnprof.cost.counters import COUNTERS
     from fpnprof.report.conventions_report import Measured
@@ -412,6 +412,8 @@ def _measure_counters(graph: Graph) -> dict[str, Measured]:
             out[key] = Measured(measure(key, graph), version)
         except CounterMissing:
             out[key] = Measured(None, None, "not installed: pip install 'fpnprof[counters]'")
+        except CounterBroken as exc:
+            out[key] = Measured(None, version, f"cannot run: {exc}")
         except Exception as exc:  # a counter that crashes gets one line, the others still run
             first = (str(exc).strip().splitlines() or [""])[0]
             out[key] = Measured(None, version, f"crashed: {type(exc).__name__}: {first}"[:120])

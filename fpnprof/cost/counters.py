@@ -27,6 +27,11 @@ are modules, which are functional calls), since module-hooking counters see only
   explicitly; a native pool's own padding not counted), adaptive pools 1 per input element;
   ``F.interpolate`` with a size: the product of the size alone (batch and channels left out).
   MACs: convolutions only, bias not counted.
+* **paddle.flops** (``paddle.hapi.dynamic_flops``): hooks on the leaf layers of fpnprof's *Paddle*
+  lowering. Conv2D: MACs + 1 per output element for a bias; BatchNorm2D (eval) 2 per element; ReLU,
+  Swish, pools, and every function layer (adds, upsampling, fusions, attention): 0. It crashes with
+  numpy >= 2.4 (``int()`` of its one-element count buffers), so the ``[counters]`` extra pins numpy
+  below 2.4.
 
 Versions: the rules are those of the versions in :data:`COUNTERS`; the ``[counters]`` extra pins
 thop and ptflops; DeepSpeed is an sdist that must build against the installed torch, so it is
@@ -105,6 +110,8 @@ class CounterSpec:
     unit: str
     meaning: str
     rules: Mapping[Op, CountRule] = field(default_factory=dict)
+    #: the backend whose lowering the counter runs on (its module structure is what hooks see)
+    lowering: str = "torch"
 
     def node_count(self, node: Node, shapes: Sequence[Shape]) -> int:
         rule = self.rules.get(node.op)
@@ -201,6 +208,17 @@ COUNTERS: dict[str, CounterSpec] = {
             "MACs",
             "its MACs: convolutions only, no bias",
             {Op.CONV: conv_macs},
+        ),
+        CounterSpec(
+            "paddle-flops",
+            "paddle.flops",
+            "paddle",
+            "paddlepaddle",
+            "3.3.1",
+            "MACs",
+            "Paddle layer hooks: conv MACs + bias, BatchNorm 2 per element; functional ops unseen",
+            {Op.CONV: conv_macs_and_bias, Op.BATCHNORM: per_output(2)},
+            lowering="paddle",
         ),
     )
 }

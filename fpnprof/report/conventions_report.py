@@ -12,6 +12,9 @@ from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import title
 
 SCHEMA_VERSION = 1
+#: Per-op columns a narrow terminal hides first: counters whose per-op ratios repeat another's
+#: (DeepSpeed's MACs: convs alone, as ptflops' aten without the bias).
+OP_TABLE_DROP = {"deepspeed-macs": 2, "ptflops-aten": 1}
 FPNPROF_MEANING = "every multiply and add: conv bias, BN, adds, fusions, activations, pool comparisons"
 
 
@@ -104,8 +107,11 @@ def conventions_report(
     ]
     op_columns = [
         Column("op", "op", "text"),
-        Column("flops", "fpnprof FLOPs", "int"),
-        *[Column(p.counter.key, p.counter.short, "num", label=p.counter.name) for p in predictions],
+        Column("flops", "FLOPs", "int", label="fpnprof FLOPs"),
+        *[
+            Column(p.counter.key, p.counter.short, "num", label=p.counter.name, drop=OP_TABLE_DROP.get(p.counter.key, 0))
+            for p in predictions
+        ],
     ]
     sections.append(Section("per op kind: each counter's count over fpnprof's FLOPs for that op", op_columns, op_rows))
     if per_level:
@@ -126,14 +132,15 @@ def conventions_report(
     notes = [
         "0: the counter drops an op fpnprof counts; +N: it counts what fpnprof does not; Nx: its count over "
         "fpnprof's FLOPs for that op (0.50x: MACs for multiply-adds). FCM: torch FlopCounterMode; aten: ptflops' "
-        "aten backend; DS: DeepSpeed's flops profiler.",
-        "Predictions follow fpnprof's torch lowering (which ops are modules, which functional calls) and the "
+        "aten backend; DS: DeepSpeed's flops profiler; paddle: paddle.flops.",
+        "Predictions follow fpnprof's lowering (torch; Paddle for paddle.flops: which ops are layers, which "
+        "functional calls) and the "
         "rule versions shown; quote a count with its counter and version, e.g. "
         f"'{_si(predictions[0].total)} MACs (fvcore {predictions[0].counter.version}, {where}, batch {cfg.batch}, "
         f"{cfg.size}x{cfg.size})'.",
     ]
     if measured is None:
-        notes.append("--measure runs every installed counter on the torch lowering and checks each prediction.")
+        notes.append("--measure runs every installed counter on its lowering and checks each prediction.")
     else:
         for p in predictions:
             m = measured[p.counter.key]
