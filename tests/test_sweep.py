@@ -78,13 +78,13 @@ def test_rows_stream_out_as_they_are_priced(monkeypatch: pytest.MonkeyPatch) -> 
     import fpnprof.cost.sweep as sweep
 
     log: list[tuple[str, int]] = []
-    real = sweep.profile  # type: ignore[attr-defined]
+    real = sweep.profile_graph  # type: ignore[attr-defined]
 
-    def logged(cfg: NeckConfig) -> object:
+    def logged(cfg: NeckConfig, graph: object) -> object:
         log.append(("price", cfg.channels))
-        return real(cfg)
+        return real(cfg, graph)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sweep, "profile", logged)
+    monkeypatch.setattr(sweep, "profile_graph", logged)
     configs, _ = expand([NeckConfig("fpn", variant="paper")], {"channels": [16, 32, 48]})
     run_sweep(configs, workers=1, on_priced=lambda row: log.append(("row", row.config.channels)))
     assert log == [("price", 16), ("row", 16), ("price", 32), ("row", 32), ("price", 48), ("row", 48)]

@@ -303,3 +303,11 @@ def peak_kernels(*, device: str, dtype: str, threads: int, best: bool = True) ->
         clock=_clock(gpu),
         info={**_info(gpu, threads, "eager"), "matmul_n": n, "copy_mib": copy_bytes / 2**20, "dtype": dtype},
     )
+
+
+def gpu_name() -> str | None:
+    """The GPU's name (a latency model's stamp), or None where there is none."""
+    try:
+        return str(paddle.device.cuda.get_device_name())
+    except Exception:  # no GPU, or a CPU-only build
+        return None

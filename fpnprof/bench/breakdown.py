@@ -104,11 +104,12 @@ class Breakdown:
         }
 
 
-def node_work(graph: Graph, dtype_bytes: int) -> list[NodeWork]:
-    """Every computing node's FLOPs and minimum bytes moved (inputs + output + weights)."""
+def node_work(graph: Graph, dtype_bytes: int, part: Part | None = None) -> list[NodeWork]:
+    """Every computing node's (of ``part`` only, if given) FLOPs and minimum bytes moved (inputs +
+    output + weights)."""
     out = []
     for node in graph:
-        if node.op is Op.INPUT:
+        if node.op is Op.INPUT or (part is not None and node.part is not part):
             continue
         inputs = [graph[i].shape for i in node.inputs]
         cost = node_cost(node, inputs)

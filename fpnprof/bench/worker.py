@@ -163,10 +163,30 @@ def run_peak(data: dict[str, Any]) -> dict[str, Any]:
     return measure_peaks(kernels, PEAK_RUNS)
 
 
+def run_necks(data: dict[str, Any]) -> dict[str, Any]:
+    """Time necks for the latency model (:func:`fpnprof.bench.kernels.time_necks`)."""
+    from fpnprof.backends import load
+    from fpnprof.bench.kernels import time_necks
+    from fpnprof.model.config import NeckConfig
+
+    configs = [(NeckConfig(**{**c, "in_channels": tuple(c["in_channels"])}), data["part"]) for c in data["configs"]]
+    timings = time_necks(
+        load(data["backend"]), configs, data["spec"], runs=data["runs"], passes=data["passes"], seed=data["seed"]
+    )
+    return {"necks": [{"median_ms": t.median_ms, "node_ms": t.node_ms} for t in timings]}
+
+
 def main() -> None:
     data = json.loads(sys.stdin.read())
+    kind = data.get("kind")
     try:
-        result = run_peak(data) if data.get("kind") == "peak" else run_group(GroupJob.from_json(data)).to_json()
+        result = (
+            run_peak(data)
+            if kind == "peak"
+            else run_necks(data)
+            if kind == "necks"
+            else run_group(GroupJob.from_json(data)).to_json()
+        )
     except FpnprofError as exc:
         result = {"error": str(exc)}
     sys.stdout.write("\n" + json.dumps(result) + "\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,6 +46,31 @@ from fpnprof.report import FORMATS
 
 #: sweep's formats: the shared ones, and JSON Lines streamed as configurations are priced.
 SWEEP_FORMATS = (*FORMATS, "jsonl")
+
+#: The latency model's file and how strictly it must match this machine (calibrate, predict).
+ModelPath = Annotated[
+    Path | None,
+    typer.Option("--model", help="The latency model file (default: one per setup in the user's data directory).", metavar="PATH"),
+]
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Use a model from another machine or framework version (every table warns).", metavar=""),
+]
+LatencyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="predicted: add the latency model's predicted ms (fpnprof calibrate), marked predicted.",
+        show_default=False,
+        autocompletion=completer(lambda: ("predicted",)),
+    ),
+]
+OneEngine = Annotated[
+    str,
+    typer.Option(
+        help="The engine the model is for: eager (calibrated); see fpnprof list.", autocompletion=completer(engine_names)
+    ),
+]
+
 
 app = typer.Typer(
     name="fpnprof",
@@ -104,6 +129,10 @@ def shapes(
             autocompletion=completer(lambda: BACKEND_NAMES),
         ),
     ] = "paddle",
+    latency: LatencyOpt = None,
+    threads: Annotated[int, typer.Option(help="With --latency predicted: the model's CPU threads (0 = all cores).")] = 0,
+    model: ModelPath = None,
+    force: Force = False,
     fmt: Format = "table",
     output: Output = None,
 ) -> None:
@@ -122,6 +151,8 @@ def shapes(
       fpnprof shapes nasfpn.toml --verify --backend torch
 
       fpnprof shapes my_neck.toml --channels 128 --cells 2
+
+      fpnprof shapes bifpn --variant paper --latency predicted --backend torch
     """
     from fpnprof.backends.registry import BACKEND_NAMES
     from fpnprof.cli.commands import run_shapes
@@ -129,7 +160,11 @@ def shapes(
     preflight(fmt, output)
     require_choice("backend", backend, BACKEND_NAMES)
     cfg = opts.config(neck)
-    emit(run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None), fmt, output)
+    predictor = predictor_for(latency, backend, "cpu", threads, model, force)
+    report = run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None)
+    if predictor is not None:
+        predictor.add_to(report, [(neck, cfg)])
+    emit(report, fmt, output)
 
 
 @command()
@@ -227,8 +262,11 @@ def compare(
     device: Annotated[
         str, typer.Option(help="With --bench: cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))
     ] = "cpu",
-    threads: Annotated[int, typer.Option(help="With --bench: CPU threads (0 = all cores).")] = 0,
+    threads: Annotated[int, typer.Option(help="With --bench or --latency: CPU threads (0 = all cores).")] = 0,
     breakdown: Breakdown = False,
+    latency: LatencyOpt = None,
+    model: ModelPath = None,
+    force: Force = False,
     plot: Annotated[Path | None, typer.Option(help="Stacked per-level MACs per neck to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
@@ -267,8 +305,11 @@ def compare(
         )
     )
     timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown)) if bench else None
+    predictor = predictor_for(latency, backend, device, threads, model, force)
     with progress_display() as on_progress:
         report = run_compare(configs, baseline=baseline, bench=timing, plot=plot, on_progress=on_progress)
+    if predictor is not None:
+        predictor.add_to(report, configs)
     emit(report, fmt, output, save)
 
 
@@ -381,6 +422,9 @@ def sweep(
         bool,
         typer.Option(help="Also time every neck (eager, side by side) and mark the front against latency.", metavar=""),
     ] = False,
+    latency: LatencyOpt = None,
+    model: ModelPath = None,
+    force: Force = False,
     backend: BackendOpt = "auto",
     device: Device = "cpu",
     threads: Threads = 0,
@@ -410,6 +454,8 @@ def sweep(
       fpnprof sweep bifpn --variant paper --channels 64,128 --cells 2,3 --bench
 
       fpnprof sweep nasfpn.toml my_neck.toml --channels 64,128,256 -f jsonl
+
+      fpnprof sweep bifpn --variant paper --channels 32,64,96 --latency predicted
     """
     from fpnprof.cli.commands import Timing, run_sweep_command
     from fpnprof.cli.options import parse_int_list
@@ -420,6 +466,9 @@ def sweep(
         raise ConfigError("--format jsonl streams the analytic rows; with --bench use json")
     if workers < 0:
         raise ConfigError(f"--workers must be 0 (every core) or more, got {workers}")
+    if latency and bench:
+        raise ConfigError("--latency predicted and --bench each mark a latency front: choose one")
+    predictor = predictor_for(latency, backend, device, threads, model, force)
     axes = {"channels": parse_int_list(channels, "--channels"), "cells": parse_int_list(cells, "--cells")}
     if levels is not None:
         axes["levels"] = parse_int_list(levels, "--levels")
@@ -440,12 +489,107 @@ def sweep(
             plot=plot,
             on_progress=on_progress,
             on_priced=stream.row if stream else None,
+            predictor=predictor,
         )
     if stream is not None:
         stream.close(report)
         save_json(report, save)
     else:
         emit(report, fmt, output, save)
+
+
+def predictor_for(latency: str | None, backend: str, device: str, threads: int, model: Path | None, force: bool) -> Any:
+    """The latency model for ``--latency predicted`` (None without it)."""
+    if latency is None:
+        return None
+    from fpnprof.cli.latency_commands import Predictor, Setup
+    from fpnprof.errors import ConfigError
+
+    if latency != "predicted":
+        raise ConfigError(f"--latency takes predicted, got {latency!r} (to measure, use --bench or fpnprof bench)")
+    return Predictor.load(Setup.resolve(backend, device, "eager", threads), model, force)
+
+
+@command()
+@guarded
+def calibrate(
+    backend: BackendOpt = "auto",
+    device: Device = "cpu",
+    engine: OneEngine = "eager",
+    threads: Threads = 0,
+    model: ModelPath = None,
+    necks: Annotated[int, typer.Option(help="Calibration necks (random shipped-neck configurations).")] = 24,
+    budget: Annotated[float, typer.Option(help="Seconds to spend at most, roughly; more kernel samples while it lasts.")] = 300.0,
+    seed: Annotated[int, typer.Option(help="Seed of the kernel shapes and calibration necks.")] = 0,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Check the saved model on held-out necks instead of calibrating.", metavar="")
+    ] = False,
+    held_out: Annotated[int, typer.Option("--held-out", help="With --validate: necks to time.")] = 50,
+    runs: Annotated[int, typer.Option(help="With --validate: timed runs per neck (their median).")] = 15,
+    force: Force = False,
+    fmt: Format = "table",
+    output: Output = None,
+    save: Save = None,
+) -> None:
+    """Fit a latency model of this machine: time kernels of every op class on sampled shapes and
+    random necks, fit each class (fixed cost + FLOPs / rate + bytes / bandwidth), bound it, save it.
+    Then `fpnprof predict` prices any neck in milliseconds without timing it.
+
+    Examples:
+
+      fpnprof calibrate --backend torch
+
+      fpnprof calibrate --backend torch --validate --held-out 50
+
+      fpnprof calibrate --backend paddle --threads 1 --model my-model.json
+    """
+    from fpnprof.cli.latency_commands import Setup, run_calibrate, run_validate
+
+    preflight(fmt, output, save=save)
+    setup = Setup.resolve(backend, device, engine, threads)
+    with progress_display() as on_progress:
+        if validate:
+            report = run_validate(setup, model, necks=held_out, runs=runs, force=force, on_progress=on_progress)
+        else:
+            report = run_calibrate(setup, model, necks=necks, budget_s=budget, seed=seed, on_progress=on_progress)
+    emit(report, fmt, output, save)
+
+
+@command()
+@guarded
+@neck_options
+def predict(
+    necks: NeckList = None,
+    *,
+    opts: NeckOptions,
+    part: OnePart = "neck",
+    backend: BackendOpt = "auto",
+    device: Device = "cpu",
+    engine: OneEngine = "eager",
+    threads: Threads = 0,
+    model: ModelPath = None,
+    force: Force = False,
+    fmt: Format = "table",
+    output: Output = None,
+    save: Save = None,
+) -> None:
+    """Predicted latency, per level and in all, from this machine's latency model (fpnprof calibrate),
+    with its interval: no neck is run. Marked "predicted" everywhere; time a neck with fpnprof bench.
+
+    Examples:
+
+      fpnprof predict bifpn --variant paper --backend torch
+
+      fpnprof predict fpn pafpn bifpn --channels 128 --backend torch -f json
+    """
+    from fpnprof.cli.commands import labels
+    from fpnprof.cli.latency_commands import Setup, run_predict
+
+    preflight(fmt, output, save=save)
+    setup = Setup.resolve(backend, device, engine, threads)
+    names = necks or list(NECKS)
+    configs = [(label, opts.config(n, several=len(names) > 1)) for label, n in zip(labels(names), names, strict=True)]
+    emit(run_predict(configs, part, setup, model, force), fmt, output, save)
 
 
 @command("list")

@@ -16,6 +16,7 @@ from fpnprof.report.profile_report import profile_report
 
 if TYPE_CHECKING:
     from fpnprof.bench.runner import BenchRun, Measurement, OnProgress
+    from fpnprof.cli.latency_commands import Predictor
     from fpnprof.cost.sweep import SweepRow
     from fpnprof.model.graph import Graph
     from fpnprof.report.compare_latency import NeckLatency
@@ -309,13 +310,15 @@ def run_sweep_command(
     plot: Path | None = None,
     on_progress: OnProgress | None = None,
     on_priced: Callable[[SweepRow], None] | None = None,
+    predictor: Predictor | None = None,
 ) -> Report:
     """Price the Cartesian product analytically (all cores) and mark the Pareto front of params
-    against MACs; with ``bench``, time every neck too (eager, paired) and mark it against latency.
-    ``on_priced`` gets each row as it is priced (streaming)."""
+    against MACs; with ``bench``, time every neck too (eager, paired) and mark it against latency;
+    with ``predictor``, mark it against predicted latency instead. ``on_priced`` gets each row as it
+    is priced (streaming)."""
     import time
 
-    from fpnprof.cost.sweep import expand, latency_key, mark_front, run_sweep
+    from fpnprof.cost.sweep import expand, latency_key, mark_front, predicted_key, run_sweep
     from fpnprof.report.sweep_report import sweep_report
 
     configs, knob_notes = expand(bases, axes)
@@ -331,11 +334,23 @@ def run_sweep_command(
             eta = elapsed / done * (total - done) if done else 0.0
             on_progress(Progress(done, total, eta, "pricing", "configurations"))
 
-    rows = run_sweep(configs, workers=workers, on_row=progress, on_priced=on_priced)
+    rows = run_sweep(
+        configs, workers=workers, on_row=progress, on_priced=on_priced, extra=predictor.row if predictor is not None else None
+    )
     seconds = time.perf_counter() - start
     if bench is not None:
         rows = mark_front(_time_sweep(rows, bench, on_progress), latency_key)
-    report = sweep_report(rows, [a for a in axes if len(axes[a]) > 1], seconds, timed=bench is not None)
+    if predictor is not None:
+        rows = mark_front(rows, predicted_key)
+    report = sweep_report(
+        rows,
+        [a for a in axes if len(axes[a]) > 1],
+        seconds,
+        timed=bench is not None,
+        predicted=predictor.setup_text if predictor is not None else None,
+    )
+    if predictor is not None and predictor.warning:
+        report.notes.insert(0, predictor.warning)
     report.notes += knob_notes
     if plot is not None:
         from fpnprof.report.plots import pareto_plot

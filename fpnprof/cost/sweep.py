@@ -6,6 +6,7 @@ sweep of a thousand configurations uses every core.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,9 +15,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fpnprof.cost.analysis import profile
+from fpnprof.cost.analysis import profile_graph
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph
+from fpnprof.model.necks import build_graph
 
 #: Axes a sweep may vary, as NeckConfig fields.
 AXES = ("channels", "cells", "levels", "size")
@@ -39,6 +42,10 @@ class SweepRow:
     #: with ``sweep --bench``: the neck's eager median and its CI half-width (% of the median)
     latency_ms: float | None = None
     latency_ci_pct: float | None = None
+    #: with ``sweep --latency predicted``: the latency model's prediction and its interval (never measured)
+    predicted_ms: float | None = None
+    predicted_low_ms: float | None = None
+    predicted_high_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
@@ -58,6 +65,9 @@ class SweepRow:
             "error": self.error,
             "latency_ms": self.latency_ms,
             "latency_ci95_half_pct": self.latency_ci_pct,
+            "predicted_latency_ms": self.predicted_ms,
+            "predicted_low_ms": self.predicted_low_ms,
+            "predicted_high_ms": self.predicted_high_ms,
         }
 
 
@@ -99,14 +109,22 @@ def expand(bases: Sequence[NeckConfig], axes: Mapping[str, Sequence[int]]) -> tu
     return list(dict.fromkeys(configs)), list(dict.fromkeys(notes))
 
 
-def price(cfg: NeckConfig) -> SweepRow:
-    """One configuration's analytic numbers (a refused configuration keeps its reason)."""
+#: More to work out per configuration from its built graph, in the pricing process (``sweep --latency
+#: predicted``: the latency model's prediction); must pickle, to travel to the pool.
+RowExtra = Callable[[SweepRow, Graph], SweepRow]
+
+
+def price(cfg: NeckConfig, extra: RowExtra | None = None) -> SweepRow:
+    """One configuration's analytic numbers (a refused configuration keeps its reason), then ``extra``
+    on the row and the graph built for it."""
     try:
-        p = profile(cfg)
+        graph = build_graph(cfg)
+        p = profile_graph(cfg, graph)
     except ConfigError as exc:
         return SweepRow(cfg, error=str(exc))
     t = p.neck_total
-    return SweepRow(cfg, params=t.params, macs=t.macs, flops=t.flops, peak_bytes=p.peak_bytes)
+    row = SweepRow(cfg, params=t.params, macs=t.macs, flops=t.flops, peak_bytes=p.peak_bytes)
+    return extra(row, graph) if extra is not None else row
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
@@ -143,25 +161,33 @@ def latency_key(row: SweepRow) -> tuple[float, float] | None:
     return None if row.latency_ms is None else (row.latency_ms, -row.params)
 
 
+def predicted_key(row: SweepRow) -> tuple[float, float] | None:
+    """Predicted time against capacity (``sweep --latency predicted``)."""
+    return None if row.predicted_ms is None else (row.predicted_ms, -row.params)
+
+
 def run_sweep(
     configs: Sequence[NeckConfig],
     *,
     workers: int | None = None,
     on_row: Callable[[int, int], None] | None = None,
     on_priced: Callable[[SweepRow], None] | None = None,
+    extra: RowExtra | None = None,
 ) -> list[SweepRow]:
-    """Price every configuration (in ``workers`` processes; 1 = in this one), in input order, then
+    """Price every configuration (in ``workers`` processes; 1 = in this one; ``extra`` on each row there
+    too), in input order, then
     mark the Pareto front of capacity against compute: the configurations with the most params for
     their MACs (none other has more params for fewer or equal MACs). ``on_priced`` gets each row as
     soon as it is priced (before the front is known)."""
     workers = workers or os.cpu_count() or 1
     done: list[SweepRow] = []
     with ExitStack() as stack:
-        rows: Iterable[SweepRow] = map(price, configs)
+        one = functools.partial(price, extra=extra)
+        rows: Iterable[SweepRow] = map(one, configs)
         if workers > 1 and len(configs) >= POOL_FROM:
             pool = ProcessPoolExecutor(max_workers=workers)
             stack.callback(pool.shutdown, cancel_futures=True)  # Ctrl-C: drop what has not started
-            rows = pool.map(price, configs, chunksize=max(1, len(configs) // (4 * workers)))
+            rows = pool.map(one, configs, chunksize=max(1, len(configs) // (4 * workers)))
         for row in rows:
             done.append(row)
             if on_priced is not None:

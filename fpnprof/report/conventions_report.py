@@ -106,7 +106,7 @@ def conventions_report(
         for op in ops
     ]
     op_columns = [
-        Column("op", "op", "text"),
+        Column("op", "op"),  # never folded: an op name is the row's key
         Column("flops", "FLOPs", "int", label="fpnprof FLOPs"),
         *[
             Column(p.counter.key, p.counter.short, "num", label=p.counter.name, drop=OP_TABLE_DROP.get(p.counter.key, 0))

@@ -9,22 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fpnprof import __version__
+from fpnprof.backends.machine import cpu_name
 
 
 def provenance() -> dict[str, Any]:
     """What every result carries."""
     return {"fpnprof": __version__, "python": platform.python_version()}
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def bench_provenance(rows: Sequence[Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ SCHEMA_VERSION = 1
 FRONT_MARK = "*"
 
 
-def _columns(varied: list[str], timed: bool) -> list[Column]:
+def _columns(varied: list[str], timed: bool, predicted: bool) -> list[Column]:
     def axis(key: str, header: str, kind: str, name: str) -> Column:
         """A swept axis always shows; one that is not swept may go in a narrow terminal."""
         return Column(key, header, kind, drop=0 if name in varied else 3)
@@ -28,10 +28,14 @@ def _columns(varied: list[str], timed: bool) -> list[Column]:
         Column("flops", "GFLOPs", "giga", drop=4),
         Column("peak_bytes", "peak act. MB", "mb", drop=1),
         *([Column("latency_ms", "ms (neck)", "ms"), Column("ci", "±95%", "num", drop=2)] if timed else []),
+        *([Column("predicted_latency_ms", "predicted ms", "ms"), Column("interval", "interval", drop=2)] if predicted else []),
     ]
 
 
-def sweep_report(rows: list[SweepRow], varied: list[str], seconds: float, *, timed: bool = False) -> Report:
+def sweep_report(
+    rows: list[SweepRow], varied: list[str], seconds: float, *, timed: bool = False, predicted: str | None = None
+) -> Report:
+    """``predicted``: the latency model's setup when latency is predicted (the front is then by it)."""
     ok = [r for r in rows if r.error is None]
     table = [
         r.to_json()
@@ -40,13 +44,15 @@ def sweep_report(rows: list[SweepRow], varied: list[str], seconds: float, *, tim
             "variant": variant_text(r.config),
             "front": FRONT_MARK if r.front else "",
             "ci": f"±{r.latency_ci_pct:.1f}%" if r.latency_ci_pct else "-",
+            "interval": f"{r.predicted_low_ms:.2f}-{r.predicted_high_ms:.2f}" if r.predicted_low_ms is not None else "-",
         }
         for r in ok
     ]
-    cost = "latency" if timed else "MACs"
-    cost_key = "latency_ms" if timed else "macs"
+    cost, cost_key = (
+        ("PREDICTED latency", "predicted_latency_ms") if predicted else ("latency", "latency_ms") if timed else ("MACs", "macs")
+    )
     front = sorted((t for t in table if t["front"]), key=lambda t: (t[cost_key], t["params"]))
-    columns = _columns(varied, timed)
+    columns = _columns(varied, timed, predicted is not None)
     sections = [
         Section(
             f"sweep: {len(rows)} configurations, neck alone "
@@ -60,6 +66,8 @@ def sweep_report(rows: list[SweepRow], varied: list[str], seconds: float, *, tim
         f"priced {len(rows)} configurations in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):,.0f} configs/s); "
         "params, GMACs and GFLOPs are the neck's; peak act. MB is the whole forward pass's."
     ]
+    if predicted:
+        notes.append(f"predicted ms: fpnprof's latency model of {predicted}, not measured; time a row with fpnprof bench.")
     refused = [r for r in rows if r.error is not None]
     if refused:
         notes.append(f"{len(refused)} configurations cannot be built, e.g. {refused[0].error}")

@@ -54,18 +54,14 @@ def _table(section: Section, columns: list[Column], bar_width: int) -> Table:
         collapse_padding=True,
         pad_edge=False,
     )
-    rows = section.rows + section.totals
     for col in columns:
-        # text may wrap in a narrow terminal, down to TEXT_MIN (never squeezed away); numbers, shapes and
-        # bars never do
+        # text may wrap in a narrow terminal; numbers, shapes and bars never do
         text = col.kind == "text"
-        widest = max([len(col.header)] + [len(_cell(r, col, bar_width).plain) for r in rows])
         table.add_column(
             literal(col.header),
             justify="right" if col.kind in NUMERIC_KINDS else "left",
             no_wrap=not text,
             overflow="fold" if text else "ellipsis",
-            min_width=min(widest, TEXT_MIN) if text else None,
         )
     for row in section.rows:
         table.add_row(*[_cell(row, c, bar_width) for c in columns])

@@ -1,0 +1,159 @@
+"""Measurements the latency model (:mod:`fpnprof.latency`) is fitted and checked on, run in a worker:
+single ops on chosen shapes, each timed by the executor's per-node timer, and whole necks, each timed
+as ``bench`` times a forward pass.
+
+A *kernel sample* is one op on given input shapes. Samples are timed many to a graph: each sample's
+inputs are graph inputs of its own, so every node runs on tensors of exactly its sample's shapes, and
+one instrumented pass times them all.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fpnprof.backends import Backend
+from fpnprof.bench.timers import Runner, runner_for
+from fpnprof.model.builder import GraphBuilder
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph, Op, Shape
+from fpnprof.model.parts import part_graph
+
+#: Untimed passes before the timed ones (the first pass allocates and picks kernels).
+WARM_PASSES = 2
+
+
+@dataclass(frozen=True)
+class KernelSample:
+    """One op on given input shapes (attrs as the graph builder would set them)."""
+
+    op: Op
+    inputs: tuple[Shape, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op.value, "inputs": [list(s) for s in self.inputs], "attrs": _plain(self.attrs)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KernelSample:
+        attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in data["attrs"].items()}
+        return cls(Op(data["op"]), tuple(tuple(s) for s in data["inputs"]), attrs)
+
+
+def _plain(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()}
+
+
+def samples_graph(samples: Sequence[KernelSample]) -> Graph:
+    """Sample ``i`` becomes node ``s<i>`` reading inputs ``s<i>.x<j>`` of its own shapes."""
+    b = GraphBuilder()
+    for i, s in enumerate(samples):
+        xs = tuple(b.input(f"s{i}.x{j}", shape) for j, shape in enumerate(s.inputs))
+        b.add(s.op, xs, f"s{i}", **s.attrs)
+    return b.graph
+
+
+def _runner(backend: Backend, graph: Graph, spec: Mapping[str, Any]) -> Runner:
+    return runner_for(
+        backend.make_runner(graph, device=spec["device"], engine=spec["engine"], dtype=spec["dtype"], threads=spec["threads"])
+    )
+
+
+def time_samples(backend: Backend, samples: Sequence[KernelSample], spec: Mapping[str, Any], passes: int) -> list[float]:
+    """Each sample's median milliseconds over ``passes`` instrumented passes (eager engines only)."""
+    graph = samples_graph(samples)
+    runner = _runner(backend, graph, spec)
+    timed = runner.timed_pass
+    if timed is None:
+        raise ValueError(f"engine {spec['engine']!r} runs no per-node executor: its kernels cannot be timed one by one")
+    for _ in range(WARM_PASSES):
+        timed()
+    runs = [timed() for _ in range(passes)]
+    return [statistics.median(r[f"s{i}"] for r in runs) for i in range(len(samples))]
+
+
+@dataclass(frozen=True)
+class NeckTiming:
+    """A forward pass: the median of its plain runs, and (eager) each node's median over the
+    instrumented passes interleaved with them."""
+
+    median_ms: float
+    node_ms: dict[str, float]
+
+
+def time_graph(backend: Backend, graph: Graph, spec: Mapping[str, Any], runs: int, passes: int) -> NeckTiming:
+    """``runs`` plain forwards after a warm-up, with ``passes`` instrumented ones spread among them
+    (none where the engine has no per-node executor)."""
+    runner = _runner(backend, graph, spec)
+    timed = runner.timed_pass if passes else None
+    for _ in range(WARM_PASSES):
+        runner.step_ms()
+    plain: list[float] = []
+    node_runs: list[dict[str, float]] = []
+    for i in range(max(runs, passes)):
+        if i < runs:
+            plain.append(runner.step_ms())
+        if timed is not None and i < passes:
+            node_runs.append(timed())
+    nodes = {n: statistics.median(r[n] for r in node_runs) for n in node_runs[0]} if node_runs else {}
+    return NeckTiming(statistics.median(plain), nodes)
+
+
+def time_necks(
+    backend: Backend,
+    configs: Sequence[tuple[NeckConfig, str]],
+    spec: Mapping[str, Any],
+    *,
+    runs: int,
+    passes: int,
+    seed: int,
+    on_done: Callable[[int], None] | None = None,
+) -> list[NeckTiming]:
+    """Each (config, part) timed by :func:`time_graph`, visited in an order shuffled by ``seed`` (so
+    build order is no bias); returned in the given order."""
+    order = list(range(len(configs)))
+    random.Random(seed).shuffle(order)
+    out: dict[int, NeckTiming] = {}
+    for done, i in enumerate(order, 1):
+        cfg, part = configs[i]
+        out[i] = time_graph(backend, part_graph(cfg, part), spec, runs, passes)
+        if on_done is not None:
+            on_done(done)
+    return [out[i] for i in range(len(configs))]
+
+
+def time_necks_apart(
+    backend: str,
+    configs: Sequence[NeckConfig],
+    spec: Mapping[str, Any],
+    *,
+    runs: int,
+    passes: int,
+    seed: int,
+    workers: int,
+    on_done: Callable[[int], None] | None = None,
+) -> list[list[NeckTiming]]:
+    """Every neck timed in each of ``workers`` fresh processes in turn (a process carries its own bias,
+    which so shows in the spread), each visiting the necks in its own shuffled order. Per worker, per neck."""
+    from fpnprof.bench.launch import call_worker, worker_env
+
+    out = []
+    for w in range(workers):
+        payload = {
+            "kind": "necks",
+            "backend": backend,
+            "spec": dict(spec),
+            "part": "neck",
+            "configs": [c.as_dict() for c in configs],
+            "runs": runs,
+            "passes": passes,
+            "seed": seed + w,
+        }
+        reply = call_worker(payload, worker_env(int(spec["threads"])), f"{backend} necks")
+        out.append([NeckTiming(n["median_ms"], n["node_ms"]) for n in reply["necks"]])
+        if on_done is not None:
+            on_done(w + 1)
+    return out

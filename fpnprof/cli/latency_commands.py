@@ -1,0 +1,174 @@
+"""What ``calibrate``, ``predict`` and ``--latency predicted`` do, apart from parsing their options."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fpnprof.bench.runner import OnProgress
+from fpnprof.bench.schedule import Progress
+from fpnprof.errors import ConfigError
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph, Part
+from fpnprof.report.model import Report
+
+#: Validation draws its necks with the calibration seed plus this (never the calibration's draws).
+VALIDATION_SEED_OFFSET = 1_000_003
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where a model applies: backend (resolved), device, engine, threads (0 = all cores, resolved)."""
+
+    backend: str
+    device: str
+    engine: str
+    threads: int
+
+    @classmethod
+    def resolve(cls, backend: str, device: str, engine: str, threads: int) -> Setup:
+        from fpnprof.backends.registry import backend_info, check_device, resolve_backend
+        from fpnprof.bench.spec import effective_threads
+
+        name = resolve_backend(backend, device)
+        check_device(name, device)
+        engines = backend_info(name).engines[device]
+        if engine not in engines:
+            raise ConfigError(f"engine {engine!r} does not apply to {name} on {device}; choose from {', '.join(engines)}")
+        if threads < 0:
+            raise ConfigError("--threads must be >= 0")
+        return cls(name, device, engine, effective_threads(threads))
+
+    def here(self) -> dict[str, Any]:
+        from fpnprof.latency.model import machine_fingerprint
+
+        return machine_fingerprint(self.backend, self.device, self.engine, self.threads)
+
+    def model_path(self, path: Path | None) -> Path:
+        from fpnprof.latency.model import default_path
+
+        return path or default_path(self.backend, self.device, self.engine, self.threads)
+
+
+def _reporter(on_progress: OnProgress | None, start: float) -> Any:
+    def report(phase: str, done: int, total: int) -> None:
+        if on_progress is not None:
+            elapsed = time.monotonic() - start
+            on_progress(Progress(done, total, elapsed / done * (total - done) if done else 0.0, f"calibrate: {phase}", phase))
+
+    return report
+
+
+def run_calibrate(
+    setup: Setup, path: Path | None, *, necks: int, budget_s: float, seed: int, on_progress: OnProgress | None = None
+) -> Report:
+    from fpnprof.latency.calibrate import CalibrationPlan, calibrate
+    from fpnprof.latency.calibrate import Progress as CalProgress
+    from fpnprof.latency.model import save_model
+    from fpnprof.latency.sampling import random_necks
+    from fpnprof.report.latency_report import calibration_report
+
+    if necks < 8:
+        raise ConfigError(f"--necks must be at least 8 (the interval is cross-fitted over 4 folds), got {necks}")
+    if budget_s <= 0:
+        raise ConfigError("--budget must be > 0 seconds")
+    plan = CalibrationPlan(
+        setup.backend,
+        setup.device,
+        setup.engine,
+        threads=setup.threads,
+        necks=random_necks(necks, random.Random(seed)),
+        budget_s=budget_s,
+        seed=seed,
+    )
+    model = calibrate(plan, CalProgress(_reporter(on_progress, time.monotonic())))
+    target = save_model(model, setup.model_path(path))
+    return calibration_report(model, target)
+
+
+def run_validate(
+    setup: Setup, path: Path | None, *, necks: int, runs: int, force: bool, on_progress: OnProgress | None = None
+) -> Report:
+    from fpnprof.latency.model import load_model
+    from fpnprof.latency.sampling import random_necks
+    from fpnprof.latency.validate import validate
+    from fpnprof.report.latency_report import validation_report
+
+    if necks < 1 or runs < 1:
+        raise ConfigError("--held-out and --runs must be >= 1")
+    model, warning = load_model(setup.model_path(path), setup.here(), force=force)
+    seed = int(model.calibration.get("seed", 0)) + VALIDATION_SEED_OFFSET
+    seen = {_key(c) for c in model.calibration.get("neck_configs", [])}
+    drawn = [c for c in random_necks(necks * 3, random.Random(seed)) if _key(c.as_dict()) not in seen]
+    held_out = list(dict.fromkeys(drawn))[:necks]
+    start = time.monotonic()
+    report = _reporter(on_progress, start)
+    v = validate(model, held_out, runs=runs, seed=seed, on_done=lambda done: report("held-out necks (fresh processes)", done, 2))
+    out = validation_report(v, model, time.monotonic() - start, seed)
+    if warning:
+        out.notes.insert(0, warning)
+    return out
+
+
+def _key(cfg: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()))
+
+
+def load_for(setup: Setup, path: Path | None, force: bool) -> tuple[Any, str | None]:
+    from fpnprof.latency.model import load_model
+
+    return load_model(setup.model_path(path), setup.here(), force=force)
+
+
+def run_predict(configs: list[tuple[str, NeckConfig]], part: str, setup: Setup, path: Path | None, force: bool) -> Report:
+    from fpnprof.latency.predict import predict_graph
+    from fpnprof.model.config import require_choice
+    from fpnprof.model.parts import PARTS, part_graph
+    from fpnprof.report.latency_report import prediction_report
+
+    require_choice("part", part, PARTS)
+    model, warning = load_for(setup, path, force)
+    items = [(label, cfg, predict_graph(model, part_graph(cfg, part), cfg.dtype_bytes)) for label, cfg in configs]
+    return prediction_report(items, model, part, warning)
+
+
+@dataclass
+class Predictor:
+    """Predicted latency for sweep rows (``--latency predicted``): the model loaded once, each
+    built row's neck priced by it."""
+
+    model: Any
+    warning: str | None
+    setup_text: str
+
+    @classmethod
+    def load(cls, setup: Setup, path: Path | None, force: bool) -> Predictor:
+        from fpnprof.report.latency_report import setup as setup_text
+
+        model, warning = load_for(setup, path, force)
+        return cls(model, warning, setup_text(model))
+
+    def row(self, row: Any, graph: Graph) -> Any:
+        """A sweep row with its neck's predicted latency (the neck's nodes of the row's whole graph)."""
+        from dataclasses import replace
+
+        from fpnprof.latency.predict import predict_graph
+
+        p = predict_graph(self.model, graph, row.config.dtype_bytes, Part.NECK)
+        return replace(row, predicted_ms=p.total_ms, predicted_low_ms=p.low_ms, predicted_high_ms=p.high_ms)
+
+    def add_to(self, report: Report, configs: list[tuple[str, NeckConfig]]) -> None:
+        """Append the predicted latency of each neck (alone) to a report: its sections, its JSON
+        under ``predicted_latency``, its notes; all marked predicted."""
+        from fpnprof.latency.predict import predict_graph
+        from fpnprof.model.parts import part_graph
+        from fpnprof.report.latency_report import prediction_report
+
+        items = [(label, cfg, predict_graph(self.model, part_graph(cfg, "neck"), cfg.dtype_bytes)) for label, cfg in configs]
+        extra = prediction_report(items, self.model, "neck", self.warning)
+        report.sections += extra.sections
+        report.data["predicted_latency"] = extra.data
+        report.notes += extra.notes

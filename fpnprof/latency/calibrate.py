@@ -1,0 +1,265 @@
+"""``fpnprof calibrate``: time this machine's kernels and whole necks, fit the latency model, bound it.
+
+1. *Kernels*: every class's ops on shapes drawn from the ranges necks use
+   (:mod:`fpnprof.latency.sampling`), timed many to a graph by the executor's per-node timer;
+   rounds of more samples go to the classes whose fit is worst, while the time budget lasts.
+2. *Necks*: random configurations of the shipped necks, each timed plain (the median of its runs)
+   and per node (in context: after the nodes before it, as in every real forward pass), in each of
+   two fresh worker processes (a process carries its own bias: the band must hold across them).
+3. *Fit*: each class on its isolated and in-context samples; the executor's terms on the necks.
+4. *Band*: the necks are split in folds; each fold is predicted by a model fitted without it, and
+   the measured / predicted ratios (one per neck and process) give a split-conformal band
+   (:func:`fpnprof.latency.fit.conformal_band`).
+
+Runs in this process, its thread settings put in the environment before the framework is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_samples
+from fpnprof.bench.launch import worker_env
+from fpnprof.errors import ConfigError
+from fpnprof.latency.fit import ClassFit, ExecutorFit, conformal_band, fit_class, fit_executor
+from fpnprof.latency.kernels import graph_kernels
+from fpnprof.latency.model import LatencyModel
+from fpnprof.latency.sampling import DRAWS, draw_samples
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.parts import part_graph
+
+#: Per class in the first round; per class again for each class a later round revisits.
+FIRST_SAMPLES = 16
+MORE_SAMPLES = 12
+MAX_SAMPLES = 64
+#: A class whose 90th-percentile error is above this gets more samples (while the budget lasts).
+TARGET_P90 = 0.25
+#: Samples timed in one graph.
+BATCH = 32
+FOLDS = 4
+#: Fresh processes that each time every calibration neck (their spread goes into the band).
+NECK_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed kernel: its class, work and median milliseconds; ``neck`` is the calibration neck
+    it ran in (None: an isolated sample)."""
+
+    cls: str
+    flops: int
+    bytes: int
+    ms: float
+    neck: int | None = None
+
+
+@dataclass
+class Progress:
+    """What the CLI shows: the phase, done and total steps."""
+
+    report: Callable[[str, int, int], None] = lambda phase, done, total: None
+
+
+@dataclass
+class CalibrationPlan:
+    backend: str
+    device: str = "cpu"
+    engine: str = "eager"
+    dtype: str = "fp32"
+    threads: int = 1
+    necks: list[NeckConfig] = field(default_factory=list)
+    passes: int = 7
+    neck_runs: int = 9
+    budget_s: float = 420.0
+    coverage: float = 0.9
+    seed: int = 0
+
+
+def framework(backend: str, threads: int) -> Any:
+    """The backend, its threads set in the environment first (effective only before the framework's
+    first import in this process)."""
+    from fpnprof.backends import load
+
+    for key, value in worker_env(threads).items():
+        if key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "FLAGS_enable_pir_api", "GLOG_minloglevel"):
+            os.environ[key] = value
+    return load(backend)
+
+
+def spec_of(plan: CalibrationPlan) -> dict[str, Any]:
+    return {"device": plan.device, "engine": plan.engine, "dtype": plan.dtype, "threads": plan.threads}
+
+
+def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: CalibrationPlan, progress: Progress) -> list[Sample]:
+    """The samples in shuffled batches (each graph mixes classes), as :class:`Sample` rows."""
+    order = list(range(len(samples)))
+    random.Random(plan.seed + len(samples)).shuffle(order)
+    ms: dict[int, float] = {}
+    for start in range(0, len(order), BATCH):
+        chunk = order[start : start + BATCH]
+        for i, t in zip(chunk, time_samples(backend, [samples[i] for i in chunk], spec_of(plan), plan.passes), strict=True):
+            ms[i] = t
+        progress.report("kernels", min(start + BATCH, len(order)), len(order))
+    kernels = graph_kernels(samples_graph(samples), "eager")
+    return [Sample(k.cls, k.flops, k.bytes, ms[i]) for i, k in enumerate(kernels)]
+
+
+def in_context_samples(cfg: NeckConfig, node_ms: dict[str, float], index: int) -> list[Sample]:
+    """Every neck node's in-context time as a sample of its class (eager: a kernel per node)."""
+    graph = part_graph(cfg, "neck")
+    return [
+        Sample(k.cls, k.flops, k.bytes, node_ms[k.nodes[0]], index)
+        for k in graph_kernels(graph, "eager")
+        if node_ms.get(k.nodes[0], 0.0) > 0
+    ]
+
+
+def fit_classes(samples: Sequence[Sample]) -> dict[str, ClassFit]:
+    by_class: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_class.setdefault(s.cls, []).append(s)
+    return {
+        cls: fit_class([s.flops for s in rows], [s.bytes for s in rows], [s.ms for s in rows])
+        for cls, rows in sorted(by_class.items())
+        if len(rows) >= 3
+    }
+
+
+def neck_terms(classes: dict[str, ClassFit], cfg: NeckConfig) -> tuple[int, float]:
+    """A neck's kernel count and the sum of its kernels' isolated predictions."""
+    kernels = graph_kernels(part_graph(cfg, "neck"), "eager")
+    return len(kernels), sum(classes[k.cls].ms(k.flops, k.bytes) for k in kernels)
+
+
+def fit_all(
+    isolated: Sequence[Sample], context: Sequence[Sample], necks: Sequence[NeckConfig], measured: Sequence[float], keep: set[int]
+) -> tuple[dict[str, ClassFit], ExecutorFit]:
+    """Classes on the isolated samples and the in-context samples of the necks in ``keep``; the
+    executor on those necks."""
+    classes = fit_classes([*isolated, *(s for s in context if s.neck in keep)])
+    terms = [neck_terms(classes, necks[i]) for i in sorted(keep)]
+    executor = fit_executor([t[0] for t in terms], [t[1] for t in terms], [measured[i] for i in sorted(keep)])
+    return classes, executor
+
+
+def cross_fitted_ratios(
+    isolated: Sequence[Sample],
+    context: Sequence[Sample],
+    necks: Sequence[NeckConfig],
+    measured: Sequence[float],
+    seed: int,
+    apart: Sequence[Sequence[float]] = (),
+) -> list[float]:
+    """measured / predicted for every neck, each predicted by a model fitted without its fold: one
+    ratio per neck, or with ``apart`` (each process's own times of the necks) one per neck and process."""
+    order = list(range(len(necks)))
+    random.Random(seed).shuffle(order)
+    ratios: dict[int, float] = {}
+    for f in range(FOLDS):
+        held = set(order[f::FOLDS])
+        classes, executor = fit_all(isolated, context, necks, measured, set(order) - held)
+        for i in held:
+            n, kernel_ms = neck_terms(classes, necks[i])
+            ratios[i] = executor.total(n, kernel_ms)
+    return [times[i] / ratios[i] for times in (apart or [measured]) for i in range(len(necks))]
+
+
+@dataclass
+class CalibrationData:
+    """What calibration measured: isolated kernel samples, in-context node samples, and each
+    calibration neck's plain median (ms)."""
+
+    isolated: list[Sample]
+    context: list[Sample]
+    necks: list[NeckConfig]
+    measured: list[float]
+    rounds: int = 1
+    seconds: float = 0.0
+    #: each neck worker's own medians (the band takes every process's ratio)
+    apart: list[list[float]] = field(default_factory=list)
+
+
+def measure(plan: CalibrationPlan, progress: Progress | None = None) -> CalibrationData:
+    """Time the kernels and the calibration necks; more kernel samples for the worst-fitting classes
+    while 80% of the budget lasts."""
+    if plan.engine != "eager":
+        raise ConfigError(
+            f"calibrate times kernels one by one through fpnprof's executor, which only the eager engine runs; "
+            f"--engine {plan.engine} is not calibrated yet (its fusion rules are in fpnprof.latency.kernels)"
+        )
+    if len(plan.necks) < FOLDS * 2:
+        raise ConfigError(f"calibration needs at least {FOLDS * 2} necks")
+    progress = progress or Progress()
+    started = time.monotonic()
+    backend = framework(plan.backend, plan.threads)
+    rng = random.Random(plan.seed)
+    samples = [s for cls in DRAWS for s in draw_samples(cls, FIRST_SAMPLES, rng)]
+    isolated = time_kernel_samples(backend, samples, plan, progress)
+    apart = time_necks_apart(
+        plan.backend,
+        plan.necks,
+        spec_of(plan),
+        runs=plan.neck_runs,
+        passes=plan.passes,
+        seed=plan.seed,
+        workers=NECK_WORKERS,
+        on_done=lambda done: progress.report("necks (fresh processes)", done, NECK_WORKERS),
+    )
+    node_means = [
+        {n: statistics.fmean(w[i].node_ms[n] for w in apart) for n in apart[0][i].node_ms} for i in range(len(plan.necks))
+    ]
+    context = [s for i, cfg in enumerate(plan.necks) for s in in_context_samples(cfg, node_means[i], i)]
+    rounds = 1
+    while time.monotonic() - started < plan.budget_s * 0.8:
+        classes = fit_classes([*isolated, *context])
+        counts = {cls: sum(1 for s in isolated if s.cls == cls) for cls in DRAWS}
+        worst = [c for c in DRAWS if classes[c].p90_error > TARGET_P90 and counts[c] < MAX_SAMPLES]
+        if not worst:
+            break
+        more = [s for cls in worst for s in draw_samples(cls, MORE_SAMPLES, rng)]
+        isolated += time_kernel_samples(backend, more, plan, progress)
+        rounds += 1
+    times = [[t.median_ms for t in w] for w in apart]
+    measured = [statistics.fmean(w[i] for w in times) for i in range(len(plan.necks))]
+    return CalibrationData(isolated, context, list(plan.necks), measured, rounds, time.monotonic() - started, times)
+
+
+def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = 0.9, seed: int = 0) -> LatencyModel:
+    """The model on everything measured, its band from cross-fitted necks."""
+    ratios = cross_fitted_ratios(data.isolated, data.context, data.necks, data.measured, seed, data.apart)
+    classes, executor = fit_all(data.isolated, data.context, data.necks, data.measured, set(range(len(data.necks))))
+    errors = sorted(abs(r - 1) for r in ratios)
+    return LatencyModel(
+        fingerprint=fingerprint,
+        classes=classes,
+        executor=executor,
+        band=conformal_band(ratios, coverage),
+        coverage=coverage,
+        created=datetime.now().isoformat(timespec="seconds"),
+        calibration={
+            "isolated_samples": len(data.isolated),
+            "in_context_samples": len(data.context),
+            "rounds": data.rounds,
+            "necks": len(data.necks),
+            "cross_fitted_median_error": statistics.median(errors),
+            "cross_fitted_within_10pct": sum(e <= 0.10 for e in errors) / len(errors),
+            "seconds": round(data.seconds, 1),
+            "seed": seed,
+            "neck_configs": [c.as_dict() for c in data.necks],
+        },
+    )
+
+
+def calibrate(plan: CalibrationPlan, progress: Progress | None = None) -> LatencyModel:
+    from fpnprof.latency.model import machine_fingerprint
+
+    data = measure(plan, progress)
+    (progress or Progress()).report("fit", 1, 1)
+    return fit_model(data, machine_fingerprint(plan.backend, plan.device, plan.engine, plan.threads), plan.coverage, plan.seed)

@@ -1,0 +1,178 @@
+"""A fitted latency model as a file: JSON (never a pickle: a model file must be safe to open), stamped
+with the machine, the framework's version and the engine, and sealed with a SHA-256 of its content so
+an edited file is refused. Stored in the user's data directory unless ``--model PATH`` says where.
+
+A model from another machine or framework version is refused with one line, or, with ``--force``,
+used with a warning that every table repeats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fpnprof.errors import ConfigError
+from fpnprof.latency.fit import ClassFit, ExecutorFit
+
+FORMAT = "fpnprof-latency-model"
+SCHEMA_VERSION = 1
+
+
+def machine_fingerprint(backend: str, device: str, engine: str, threads: int) -> dict[str, Any]:
+    """What a model is valid for: the CPU (or GPU), cores, threads, the framework and its version,
+    the engine. Reads no framework on a CPU (the version comes from the installed package's metadata)."""
+    from fpnprof.backends.machine import cpu_name
+    from fpnprof.backends.registry import backend_info, installed_version
+
+    info = backend_info(backend)
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count() or 1,
+        "gpu": _gpu_name(backend) if device == "gpu" else None,
+        "backend": backend,
+        "framework": info.framework,
+        "framework_version": next(filter(None, (installed_version(d) for d in info.distributions)), None),
+        "device": device,
+        "engine": engine,
+        "threads": threads,
+    }
+
+
+def _gpu_name(backend: str) -> str | None:
+    from fpnprof.backends import load
+
+    probe = getattr(load(backend), "gpu_name", None)
+    return probe() if callable(probe) else None
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Per kernel class a fit, the executor's fit, and the interval's band on measured / predicted."""
+
+    fingerprint: dict[str, Any]
+    classes: dict[str, ClassFit]
+    executor: ExecutorFit
+    #: measured / predicted bounds that held ``coverage`` of the calibration necks (cross-fitted)
+    band: tuple[float, float]
+    coverage: float
+    created: str
+    #: how it was made: samples, necks, seconds, and the necks' cross-fitted errors
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "fingerprint": self.fingerprint,
+            "created": self.created,
+            "classes": {k: asdict(v) for k, v in sorted(self.classes.items())},
+            "executor": asdict(self.executor),
+            "band": list(self.band),
+            "coverage": self.coverage,
+            "calibration": self.calibration,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.body()
+        return {**body, "sha256": _seal(body)}
+
+
+def _seal(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _finite(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0")
+    return float(value)
+
+
+def _class_fit(data: Any, name: str) -> ClassFit:
+    if not isinstance(data, dict) or set(data) != set(ClassFit.__dataclass_fields__):
+        raise ValueError(f"kernel class {name!r} has the wrong fields")
+    values = {k: _finite(v, f"{name}.{k}") for k, v in data.items()}
+    return ClassFit(**{**values, "samples": int(values["samples"])})  # type: ignore[arg-type]
+
+
+def model_from_json(data: Any) -> LatencyModel:
+    """Parse and check a model document; ValueError says what is wrong."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError("not an fpnprof latency model")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema version {data.get('schema_version')!r}, this fpnprof reads {SCHEMA_VERSION}")
+    seal = data.get("sha256")
+    body = {k: v for k, v in data.items() if k != "sha256"}
+    if seal != _seal(body):
+        raise ValueError("its content does not match its SHA-256 seal (edited or damaged)")
+    executor = data["executor"]
+    if not isinstance(executor, dict) or set(executor) != set(ExecutorFit.__dataclass_fields__):
+        raise ValueError("the executor fit has the wrong fields")
+    band = [_finite(v, "band") for v in data["band"]]
+    if len(band) != 2 or not 0 < band[0] <= band[1]:
+        raise ValueError("the band must be two ratios, low <= high")
+    return LatencyModel(
+        fingerprint=dict(data["fingerprint"]),
+        classes={k: _class_fit(v, k) for k, v in data["classes"].items()},
+        executor=ExecutorFit(**{k: _finite(v, f"executor.{k}") for k, v in executor.items()}),
+        band=(band[0], band[1]),
+        coverage=_finite(data["coverage"], "coverage"),
+        created=str(data["created"]),
+        calibration=dict(data.get("calibration") or {}),
+    )
+
+
+def default_path(backend: str, device: str, engine: str, threads: int) -> Path:
+    """``<user data dir>/fpnprof/latency-<backend>-<device>-<engine>-<threads>t.json``."""
+    from platformdirs import user_data_path
+
+    root = Path(os.environ.get("FPNPROF_DATA_DIR") or user_data_path("fpnprof"))
+    return root / f"latency-{backend}-{device}-{engine}-{threads}t.json"
+
+
+def save_model(model: LatencyModel, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+#: Fingerprint keys that must match for a model to apply without ``--force``.
+MATCHED = ("cpu", "cores", "gpu", "backend", "framework_version", "device", "engine", "threads")
+
+
+def foreign_keys(model: LatencyModel, here: dict[str, Any]) -> list[str]:
+    """Where the model's stamp differs from this machine and run: 'cpu: A (model) vs B (here)'."""
+    return [
+        f"{k}: {model.fingerprint.get(k)} (model) vs {here.get(k)} (here)"
+        for k in MATCHED
+        if model.fingerprint.get(k) != here.get(k)
+    ]
+
+
+def load_model(path: Path, here: dict[str, Any], *, force: bool) -> tuple[LatencyModel, str | None]:
+    """The model at ``path`` checked against this machine: (model, warning or None). A missing,
+    unreadable, edited or foreign file (without ``force``) is a ConfigError of one line."""
+    if not path.is_file():
+        raise ConfigError(
+            f"no latency model at {path}: run 'fpnprof calibrate --backend {here['backend']} --device {here['device']} "
+            f"--engine {here['engine']}' first, or pass --model PATH"
+        )
+    try:
+        model = model_from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise ConfigError(f"latency model {path} refused: {str(exc).splitlines()[0]}") from None
+    differs = foreign_keys(model, here)
+    if not differs:
+        return model, None
+    if not force:
+        raise ConfigError(f"latency model {path} is from another setup ({'; '.join(differs)}); recalibrate, or use --force")
+    return (
+        model,
+        f"WARNING: a latency model from another setup, used with --force ({'; '.join(differs)}): predictions may be far off",
+    )

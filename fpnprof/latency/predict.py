@@ -1,0 +1,76 @@
+"""Predicted latency of a graph from a fitted model: per kernel, per level, in all, with an interval.
+
+A kernel's share is its class fit's time scaled by the executor's ``scale`` plus the executor's
+``per_kernel`` cost; the total adds the executor's ``base``, so kernel rows and level rows add up to
+it. The interval is the total times the model's band on measured / predicted, the band that held the
+stated share of the calibration necks (each predicted by a model fitted without it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fpnprof.errors import ConfigError
+from fpnprof.latency.kernels import Kernel, graph_kernels
+from fpnprof.latency.model import LatencyModel
+from fpnprof.model.graph import Graph, Part
+
+
+@dataclass(frozen=True)
+class KernelPrediction:
+    kernel: Kernel
+    level: str  # "P3", "backbone"
+    ms: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted milliseconds, never a measurement: kernels, levels, the executor's base, the total
+    and its interval."""
+
+    kernels: list[KernelPrediction]
+    base_ms: float
+    low_ms: float
+    high_ms: float
+    coverage: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.base_ms + sum(k.ms for k in self.kernels)
+
+    def by_level(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k in self.kernels:
+            out[k.level] = out.get(k.level, 0.0) + k.ms
+        return out
+
+    def by_class(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k in self.kernels:
+            out[k.kernel.cls] = out.get(k.kernel.cls, 0.0) + k.ms
+        return out
+
+
+def kernel_ms(model: LatencyModel, kernel: Kernel) -> float:
+    """A kernel's time as the class fit gives it in isolation (no executor terms)."""
+    fit = model.classes.get(kernel.cls)
+    if fit is None:
+        raise ConfigError(
+            f"the latency model has no fit for {kernel.cls} kernels (node {kernel.nodes[0]}): recalibrate with this fpnprof"
+        )
+    return fit.ms(kernel.flops, kernel.bytes)
+
+
+def predict_graph(model: LatencyModel, graph: Graph, dtype_bytes: int = 4, part: Part | None = None) -> Prediction:
+    """The graph's predicted latency; with ``part``, that part's nodes alone (the neck's nodes of a
+    whole model's graph are priced as the neck alone would be)."""
+    engine = str(model.fingerprint["engine"])
+    ex = model.executor
+    rows = []
+    for k in graph_kernels(graph, engine, dtype_bytes, part):
+        node = graph[k.nodes[0]]
+        level = "backbone" if node.part is Part.BACKBONE else f"P{node.level}"
+        rows.append(KernelPrediction(k, level, ex.scale * kernel_ms(model, k) + ex.per_kernel_ms))
+    total = ex.base_ms + sum(r.ms for r in rows)
+    low, high = model.band
+    return Prediction(rows, ex.base_ms, total * low, total * high, model.coverage)

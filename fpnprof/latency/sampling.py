@@ -1,0 +1,169 @@
+"""The shapes calibration times: for every kernel class, ops on shapes drawn from the ranges necks use
+(batch 1-2, 8-512 channels, 2-128 pixels a side), and random neck configurations of every shipped
+neck for the executor fit and for validation."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import replace
+
+from fpnprof.bench.breakdown import node_work
+from fpnprof.bench.kernels import KernelSample
+from fpnprof.errors import FpnprofError
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Op, Shape
+from fpnprof.model.necks import neck_spec
+from fpnprof.model.parts import part_graph
+from fpnprof.model.shapes import numel, same_padding
+
+#: A sample's largest tensor (elements) and largest conv (multiply-accumulates): keeps one under ~20 ms.
+MAX_ELEMENTS = 1 << 22
+MAX_MACS = 1_500_000_000
+
+
+def _log_int(rng: random.Random, low: int, high: int) -> int:
+    return round(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _channels(rng: random.Random, low: int = 8, high: int = 512) -> int:
+    """Channels as necks use them: multiples of 16 (oneDNN and MKL take other counts by slower paths)."""
+    return max(16, 16 * round(_log_int(rng, low, high) / 16))
+
+
+def _tensor(rng: random.Random, channels: tuple[int, int] = (8, 512)) -> Shape:
+    while True:
+        h = _log_int(rng, 2, 128)
+        w = h if rng.random() < 0.8 else max(1, h + rng.choice((-1, 1)) * rng.randint(1, max(1, h // 4)))
+        shape = (rng.choice((1, 2)), _channels(rng, *channels), h, w)
+        if numel(shape) <= MAX_ELEMENTS:
+            return shape
+
+
+def _conv(kernel: int, grouping: str) -> Callable[[random.Random], KernelSample]:
+    def draw(rng: random.Random) -> KernelSample:
+        while True:
+            n, c, h, w = _tensor(rng)
+            out = c if grouping != "dense" else _channels(rng)
+            groups = {"dense": 1, "depthwise": c, "grouped": rng.choice([g for g in (2, 4, 8) if c % g == 0] or [1])}[grouping]
+            stride = 2 if rng.random() < 0.2 and min(h, w) >= 4 else 1
+            oh, ow = -(-h // stride), -(-w // stride)
+            macs = n * out * oh * ow * (c // groups) * kernel * kernel
+            if macs <= MAX_MACS and n * out * oh * ow <= MAX_ELEMENTS and (grouping != "grouped" or groups > 1):
+                attrs = dict(in_channels=c, out_channels=out, kernel=kernel, stride=stride, padding=kernel // 2, groups=groups)
+                return KernelSample(Op.CONV, ((n, c, h, w),), {**attrs, "bias": rng.random() < 0.5})
+
+    return draw
+
+
+def _unary(op: Op, attrs: Callable[[Shape], dict[str, object]] = lambda x: {}) -> Callable[[random.Random], KernelSample]:
+    def draw(rng: random.Random) -> KernelSample:
+        x = _tensor(rng)
+        return KernelSample(op, (x,), attrs(x))
+
+    return draw
+
+
+def _many(op: Op, attrs: Callable[[int], dict[str, object]] = lambda k: {}) -> Callable[[random.Random], KernelSample]:
+    def draw(rng: random.Random) -> KernelSample:
+        x, k = _tensor(rng), rng.choice((2, 2, 3))
+        return KernelSample(op, (x,) * k, attrs(k))
+
+    return draw
+
+
+def _concat(rng: random.Random) -> KernelSample:
+    n, _, h, w = _tensor(rng, (8, 256))
+    return KernelSample(Op.CONCAT, tuple((n, _channels(rng, 8, 256), h, w) for _ in range(rng.choice((2, 2, 3)))), {})
+
+
+def _upsample(rng: random.Random) -> KernelSample:
+    n, c, h, w = _tensor(rng)
+    while numel((n, c, 2 * h, 2 * w)) > MAX_ELEMENTS:
+        n, c, h, w = _tensor(rng)
+    factor = 2 if rng.random() < 0.8 else 4 if numel((n, c, 4 * h, 4 * w)) <= MAX_ELEMENTS else 2
+    return KernelSample(Op.UPSAMPLE, ((n, c, h, w),), {"size": (factor * h, factor * w)})
+
+
+def _maxpool(rng: random.Random) -> KernelSample:
+    n, c, h, w = _tensor(rng)
+    h, w = max(h, 2), max(w, 2)
+    kind = rng.choice(("same3", "pool2", "pool1"))
+    if kind == "same3":
+        return KernelSample(
+            Op.MAXPOOL, ((n, c, h, w),), {"kernel": 3, "stride": 2, "padding": (*same_padding(h, 3, 2), *same_padding(w, 3, 2))}
+        )
+    if kind == "pool2":
+        h, w = h + h % 2, w + w % 2
+        return KernelSample(Op.MAXPOOL, ((n, c, h, w),), {"kernel": 2, "stride": 2, "padding": (0, 0, 0, 0), "pad_value": 0.0})
+    return KernelSample(Op.MAXPOOL, ((n, c, h, w),), {"kernel": 1, "stride": 2, "padding": (0, 0, 0, 0)})
+
+
+def _attention(rng: random.Random) -> KernelSample:
+    x = _tensor(rng)
+    return KernelSample(Op.ATTENTION, (x, x), {})
+
+
+#: How each kernel class's samples are drawn.
+DRAWS: dict[str, Callable[[random.Random], KernelSample]] = {
+    "conv1x1": _conv(1, "dense"),
+    "conv3x3": _conv(3, "dense"),
+    "conv5x5": _conv(5, "dense"),
+    "conv7x7": _conv(7, "dense"),
+    "conv_depthwise": _conv(3, "depthwise"),
+    "conv_grouped": _conv(3, "grouped"),
+    "batchnorm": _unary(Op.BATCHNORM, lambda x: {"channels": x[1], "eps": 1e-5}),
+    "relu": _unary(Op.RELU),
+    "swish": _unary(Op.SWISH),
+    "add": _many(Op.ADD),
+    "concat": _concat,
+    "upsample_nearest": _upsample,
+    "maxpool": _maxpool,
+    "adaptive_maxpool": _unary(Op.ADAPTIVE_MAXPOOL, lambda x: {"size": (-(-x[2] // 2), -(-x[3] // 2))}),
+    "weighted_fusion": _many(Op.FUSION, lambda k: {"arity": k, "eps": 1e-4}),
+    "softmax_fusion": _many(Op.SOFTMAX_FUSION, lambda k: {"arity": k}),
+    "global_attention": _attention,
+}
+
+
+def draw_samples(cls: str, count: int, rng: random.Random) -> list[KernelSample]:
+    return [DRAWS[cls](rng) for _ in range(count)]
+
+
+#: Every shipped neck form the validation and executor fit draw from.
+NECK_FORMS = [(n, v) for n in ("fpn", "pafpn", "bifpn") for v in ("tutorial", "paper")] + [
+    ("nasfpn.toml", "paper"),
+    ("yolov5-pan.toml", "paper"),
+]
+CHANNELS = (16, 32, 48, 64, 96, 128, 160)
+SIZES = (64, 96, 128, 160, 192, 256)
+
+
+#: The largest neck drawn (fpnprof FLOPs): about 0.1 s a forward pass in Paddle's eager mode here.
+MAX_NECK_FLOPS = 2_000_000_000
+
+
+def random_necks(count: int, rng: random.Random, max_flops: int = MAX_NECK_FLOPS) -> list[NeckConfig]:
+    """``count`` random configurations of the shipped necks (each at its own default levels, up to
+    ``max_flops``), every one of which builds; the neck alone is what is timed and predicted."""
+    out: list[NeckConfig] = []
+    while len(out) < count:
+        neck, variant = rng.choice(NECK_FORMS)
+        d = neck_spec(neck).defaults_for(variant)
+        cfg = NeckConfig(
+            neck,
+            variant=variant,
+            channels=rng.choice(CHANNELS),
+            size=rng.choice(SIZES),
+            batch=rng.choice((1, 2)),
+            levels=d["levels"],
+        )
+        cfg = replace(cfg, min_level=d.get("min_level", cfg.min_level))
+        try:
+            graph = part_graph(cfg, "neck")
+        except FpnprofError:
+            continue
+        if sum(w.flops for w in node_work(graph, 4)) <= max_flops:
+            out.append(cfg)
+    return out

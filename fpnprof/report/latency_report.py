@@ -1,0 +1,199 @@
+"""Tables for the latency model: what calibration fitted, predicted latency (marked "predicted" in
+every title and key, never to be taken for a measurement), and a validation against held-out necks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fpnprof.latency.model import LatencyModel
+from fpnprof.latency.predict import Prediction
+from fpnprof.latency.validate import Validation
+from fpnprof.model.config import NeckConfig
+from fpnprof.report.model import Column, Report, Section
+from fpnprof.report.profile_report import title
+
+SCHEMA_VERSION = 1
+
+
+def setup(model: LatencyModel) -> str:
+    fp = model.fingerprint
+    return f"{fp['backend']} {fp['framework_version']} {fp['engine']}, {fp['device']}, {fp['threads']} threads ({fp['cpu']})"
+
+
+def _band_note(model: LatencyModel) -> str:
+    low, high = model.band
+    return (
+        f"interval: the prediction x {low:.2f} .. x {high:.2f}, the band on measured / predicted that held "
+        f"{model.coverage:.0%} of the calibration necks (each predicted by a model fitted without it)."
+    )
+
+
+def calibration_report(model: LatencyModel, path: Path) -> Report:
+    rows = [
+        {
+            "cls": cls,
+            "samples": f.samples,
+            "fixed": f.fixed_ms,
+            "gflops": 1e3 / f.ms_per_gflop if f.ms_per_gflop else None,  # GFLOP per ms -> per s
+            "gbytes": 1e3 / f.ms_per_gbyte if f.ms_per_gbyte else None,
+            "median": f.median_error,
+            "p90": f.p90_error,
+        }
+        for cls, f in sorted(model.classes.items())
+    ]
+    columns = [
+        Column("cls", "kernel class", "text"),
+        Column("samples", "samples", "int"),
+        Column("fixed", "fixed ms", "ms"),
+        Column("gflops", "GFLOP/s", "float"),
+        Column("gbytes", "GB/s", "float"),
+        Column("median", "median err", "pct"),
+        Column("p90", "p90 err", "pct", drop=1),
+    ]
+    ex, cal = model.executor, model.calibration
+    notes = [
+        f"saved to {path}",
+        f"executor: {ex.base_ms:.3f} ms a pass + {ex.per_kernel_ms:.4f} ms a kernel; kernels x {ex.scale:.3f} in a whole graph.",
+        _band_note(model),
+        f"calibration necks, cross-fitted: {cal.get('cross_fitted_within_10pct', 0):.0%} within ±10%, median error "
+        f"{cal.get('cross_fitted_median_error', 0):.1%}; {cal.get('isolated_samples')} isolated and "
+        f"{cal.get('in_context_samples')} in-context kernel samples, {cal.get('necks')} necks, {cal.get('seconds')} s.",
+        "check it on held-out necks: fpnprof calibrate --validate",
+    ]
+    data = {"schema_version": SCHEMA_VERSION, "model_path": str(path), "model": model.to_json()}
+    return Report([Section(f"latency model of {setup(model)}", columns, rows)], data, notes)
+
+
+def prediction_report(
+    items: list[tuple[str, NeckConfig, Prediction]], model: LatencyModel, part: str, warning: str | None
+) -> Report:
+    summary = [
+        {
+            "label": label,
+            "kernels": len(p.kernels),
+            "ms": p.total_ms,
+            "interval": f"{p.low_ms:.3f}-{p.high_ms:.3f}",
+        }
+        for label, _, p in items
+    ]
+    sections = [
+        Section(
+            f"PREDICTED latency ({part}), not measured: {setup(model)}",
+            [
+                Column("label", "neck", "text"),
+                Column("kernels", "kernels", "int"),
+                Column("ms", "predicted ms", "ms"),
+                Column("interval", f"{model.coverage:.0%} interval ms"),
+            ],
+            summary,
+        )
+    ]
+    for label, cfg, p in items:
+        levels = p.by_level()
+        total = p.total_ms
+        rows = [{"level": lvl, "ms": ms, "share": ms / total} for lvl, ms in sorted(levels.items(), key=_level_order)]
+        rows.append({"level": "executor (a pass)", "ms": p.base_ms, "share": p.base_ms / total})
+        sections.append(
+            Section(
+                f"{label}: predicted per level: {title(cfg)}",
+                [Column("level", "level", "text"), Column("ms", "predicted ms", "ms"), Column("share", "share", "pct")],
+                rows,
+            )
+        )
+    notes = [
+        *([warning] if warning else []),
+        _band_note(model),
+        "predicted by fpnprof's latency model; time it with 'fpnprof bench'.",
+    ]
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "predicted",
+        "model": {"fingerprint": model.fingerprint, "created": model.created, "band": list(model.band)},
+        "warning": warning,
+        "necks": [
+            {
+                "label": label,
+                "config": cfg.as_dict(),
+                "part": part,
+                "predicted_ms": p.total_ms,
+                "predicted_low_ms": p.low_ms,
+                "predicted_high_ms": p.high_ms,
+                "predicted_by_level_ms": p.by_level(),
+                "predicted_executor_ms": p.base_ms,
+                "predicted_kernels": [
+                    {"nodes": list(k.kernel.nodes), "class": k.kernel.cls, "level": k.level, "predicted_ms": k.ms}
+                    for k in p.kernels
+                ],
+            }
+            for label, cfg, p in items
+        ],
+    }
+    return Report(sections, data, notes)
+
+
+def _level_order(item: tuple[str, float]) -> tuple[int, int]:
+    name = item[0]
+    return (0, 0) if name == "backbone" else (1, int(name[1:]))
+
+
+def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: int) -> Report:
+    rows = [
+        {
+            "neck": f"{r.config.neck} ({r.config.variant})",
+            "c": r.config.channels,
+            "size": r.config.size,
+            "batch": r.config.batch,
+            "predicted": r.predicted_ms,
+            "measured": r.measured_ms,
+            "error": f"{r.error:+.1%}",
+            "inside": "yes" if r.inside else "no",
+        }
+        for r in v.rows
+    ]
+    summary = [
+        {"what": "held-out necks", "value": str(len(v.rows))},
+        {"what": "within ±10% of measured", "value": f"{v.within_10pct:.0%}"},
+        {"what": "median |error|", "value": f"{v.median_abs_error:.1%}"},
+        {"what": "p90 |error|", "value": f"{v.p90_abs_error:.1%}"},
+        {"what": f"inside the {model.coverage:.0%} interval", "value": f"{v.coverage:.0%}"},
+    ]
+    sections = [
+        Section(f"validation on held-out necks: {setup(model)}", [Column("what", "", "text"), Column("value", "")], summary),
+        Section(
+            "each held-out neck (the neck alone), predicted beside measured (median of its runs)",
+            [
+                Column("neck", "neck", "text"),
+                Column("c", "C", "int"),
+                Column("size", "size", "int"),
+                Column("batch", "batch", "int", drop=1),
+                Column("predicted", "predicted ms", "ms"),
+                Column("measured", "measured ms", "ms"),
+                Column("error", "error"),
+                Column("inside", "in interval", drop=2),
+            ],
+            rows,
+        ),
+    ]
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "model": {"fingerprint": model.fingerprint, "created": model.created, "band": list(model.band)},
+        "seed": seed,
+        "seconds": seconds,
+        "within_10pct": v.within_10pct,
+        "median_abs_error": v.median_abs_error,
+        "p90_abs_error": v.p90_abs_error,
+        "interval_coverage": v.coverage,
+        "necks": [
+            {
+                **r.config.as_dict(),
+                "predicted_ms": r.predicted_ms,
+                "low_ms": r.low_ms,
+                "high_ms": r.high_ms,
+                "measured_ms": r.measured_ms,
+            }
+            for r in v.rows
+        ],
+    }
+    notes = [f"timed in {seconds:.0f} s; necks drawn with seed {seed}, apart from calibration's."]
+    return Report(sections, data, notes)

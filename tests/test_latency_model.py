@@ -1,0 +1,304 @@
+"""The latency model: fitting on a simulated machine recovers its known costs, fusion rules cut a graph
+into the kernels a fusing engine runs (a broken rule is caught), the interval's band is split-conformal,
+and a tampered or foreign model file is refused with one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cli_helpers import run
+
+from fpnprof.errors import ConfigError
+from fpnprof.latency import kernels as kernel_rules
+from fpnprof.latency.calibrate import CalibrationData, Sample, fit_model
+from fpnprof.latency.fit import ClassFit, conformal_band, fit_class
+from fpnprof.latency.kernels import CONV_BN_ACT, FusionRule, graph_kernels
+from fpnprof.latency.model import load_model, machine_fingerprint, save_model
+from fpnprof.latency.predict import predict_graph
+from fpnprof.latency.sampling import DRAWS, draw_samples, random_necks
+from fpnprof.model.config import NeckConfig
+from fpnprof.model.graph import Graph, Op
+from fpnprof.model.parts import part_graph
+
+#: A simulated machine: per class (fixed ms, ms per GFLOP, ms per GB), different for every class.
+TRUTH = {cls: (0.01 * (i + 1), 2.0 + i, 30.0 + 7 * i) for i, cls in enumerate(DRAWS)}
+EXECUTOR = (0.4, 0.02, 1.1)  # base ms, per kernel ms, scale
+
+
+def true_ms(cls: str, flops: int, nbytes: int) -> float:
+    fixed, per_gflop, per_gbyte = TRUTH[cls]
+    return fixed + per_gflop * flops * 1e-9 + per_gbyte * nbytes * 1e-9
+
+
+def simulated(noise: float = 0.0, seed: int = 0) -> CalibrationData:
+    """What calibration would measure on the simulated machine (multiplicative noise up to ``noise``)."""
+    from fpnprof.bench.kernels import samples_graph
+
+    rng = random.Random(seed)
+
+    def jitter() -> float:
+        return 1 + rng.uniform(-noise, noise)
+
+    samples = [s for cls in DRAWS for s in draw_samples(cls, 12, rng)]
+    isolated = [
+        Sample(k.cls, k.flops, k.bytes, true_ms(k.cls, k.flops, k.bytes) * jitter())
+        for k in graph_kernels(samples_graph(samples), "eager")
+    ]
+    necks = random_necks(20, rng, max_flops=300_000_000)
+    measured = []
+    for cfg in necks:
+        ks = graph_kernels(part_graph(cfg, "neck"), "eager")
+        base, per_kernel, scale = EXECUTOR
+        measured.append((base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks)) * jitter())
+    return CalibrationData(isolated, [], necks, measured)
+
+
+def test_a_simulated_machine_is_recovered_exactly_without_noise() -> None:
+    """Every class prices fresh shapes as the machine does; where FLOPs and bytes vary apart (convs)
+    the three costs themselves come back; the executor's terms too, and the band is 1..1."""
+    from fpnprof.bench.kernels import samples_graph
+
+    model = fit_model(simulated(), {"engine": "eager"})
+    fresh = [s for cls in DRAWS for s in draw_samples(cls, 5, random.Random(123))]
+    for k in graph_kernels(samples_graph(fresh), "eager"):
+        assert model.classes[k.cls].ms(k.flops, k.bytes) == pytest.approx(true_ms(k.cls, k.flops, k.bytes), rel=1e-6), k.cls
+    for cls in ("conv1x1", "conv3x3", "conv_grouped"):
+        fit = model.classes[cls]
+        assert (fit.fixed_ms, fit.ms_per_gflop, fit.ms_per_gbyte) == pytest.approx(TRUTH[cls], rel=1e-5), cls
+    assert (model.executor.base_ms, model.executor.per_kernel_ms, model.executor.scale) == pytest.approx(EXECUTOR, rel=1e-5)
+    assert model.band == pytest.approx((1.0, 1.0))
+
+
+def test_a_noisy_simulated_machine_predicts_held_out_necks_within_its_noise() -> None:
+    model = fit_model(simulated(noise=0.05, seed=1), {"engine": "eager"})
+    for cfg in random_necks(10, random.Random(99), max_flops=300_000_000):
+        ks = graph_kernels(part_graph(cfg, "neck"), "eager")
+        base, per_kernel, scale = EXECUTOR
+        truth = base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks)
+        p = predict_graph(model, part_graph(cfg, "neck"))
+        assert p.total_ms == pytest.approx(truth, rel=0.05)
+        assert sum(p.by_level().values()) + p.base_ms == pytest.approx(p.total_ms)
+    assert 0.9 <= model.band[0] <= 1.0 <= model.band[1] <= 1.12
+
+
+def test_fit_class_is_nonnegative_and_needs_three_samples() -> None:
+    fit = fit_class([1e9, 2e9, 4e9], [1e6, 1e6, 1e6], [1.0, 2.0, 4.0])
+    assert fit.ms_per_gflop == pytest.approx(1.0) and fit.fixed_ms == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ConfigError):
+        fit_class([1.0, 2.0], [1.0, 1.0], [1.0, 1.0])
+
+
+def test_conformal_band_takes_the_kth_extremes() -> None:
+    ratios = [1 + i / 100 for i in range(19)]  # n = 19: k = 1 for 90% (1 - 2/20)
+    assert conformal_band(ratios, 0.9) == (1.0, 1.18)
+    assert conformal_band([1 + i / 100 for i in range(39)], 0.9) == (1.01, 1.37)  # n = 39: k = 2
+    with pytest.raises(ConfigError, match="cannot bound"):
+        conformal_band([1.0] * 8, 0.9)
+
+
+# Fusion rules -----------------------------------------------------------------------------------
+def default_config(neck: str, variant: str) -> NeckConfig:
+    """The neck at its own levels, 16 channels."""
+    from fpnprof.model.necks import neck_spec
+
+    d = neck_spec(neck).defaults_for(variant)
+    cfg = NeckConfig(neck, variant=variant, channels=16, levels=d["levels"])
+    return replace(cfg, min_level=d.get("min_level", cfg.min_level))
+
+
+def conv_bn_act_chains(graph: Graph) -> int:
+    """Independent count: convs read by exactly one BatchNorm, itself read by exactly one activation
+    (or a conv read by exactly one activation)."""
+    readers = graph.consumers()
+    fused = 0
+    for node in graph:
+        if node.op is not Op.CONV:
+            continue
+        users = readers[node.id]
+        if len(users) == 1 and graph[users[0]].op is Op.BATCHNORM:
+            fused += 1
+            after = readers[users[0]]
+            fused += len(after) == 1 and graph[after[0]].op in (Op.RELU, Op.SWISH)
+        elif len(users) == 1 and graph[users[0]].op in (Op.RELU, Op.SWISH):
+            fused += 1
+    return fused
+
+
+def fused_machine_ms(graph: Graph, rules: tuple[FusionRule, ...], monkeypatch: pytest.MonkeyPatch) -> float:
+    """A machine whose fused engine runs every kernel graph_kernels makes at 1 ms plus its work."""
+    monkeypatch.setitem(kernel_rules.FUSION_RULES, "inference", rules)
+    return sum(1.0 + k.flops * 1e-9 for k in graph_kernels(graph, "inference"))
+
+
+@pytest.mark.parametrize("neck", [("yolov5-pan.toml", "paper"), ("bifpn", "paper"), ("fpn", "tutorial")])
+def test_fusion_groups_conv_bn_act_as_one_kernel(neck: tuple[str, str]) -> None:
+    graph = part_graph(default_config(*neck), "total")
+    eager, fused = graph_kernels(graph, "eager"), graph_kernels(graph, "inference")
+    assert len(eager) == len(graph) - len(graph.inputs)
+    assert len(eager) - len(fused) == conv_bn_act_chains(graph)
+    covered = [n for k in fused for n in k.nodes]
+    assert sorted(covered) == sorted(n.id for n in graph if n.op is not Op.INPUT)  # every node once
+    for k in fused:
+        assert [graph[n].op for n in k.nodes[1:]] in (
+            [],
+            [Op.BATCHNORM],
+            [Op.RELU],
+            [Op.SWISH],
+            [Op.BATCHNORM, Op.RELU],
+            [Op.BATCHNORM, Op.SWISH],
+        )
+        assert k.flops == graph_kernels(graph, "eager")[[e.nodes[0] for e in eager].index(k.nodes[0])].flops
+
+
+def test_a_broken_fusion_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated fused machine's time from the real rule matches an independent count; a rule that
+    forgets the BatchNorm (fuses conv+act only) gives another time and another kernel count."""
+    graph = part_graph(default_config("yolov5-pan.toml", "paper"), "neck")
+    right = fused_machine_ms(graph, (CONV_BN_ACT,), monkeypatch)
+    eager = len(graph) - len(graph.inputs)
+    assert len(graph_kernels(graph, "inference")) == eager - conv_bn_act_chains(graph)
+    broken = FusionRule("conv+act", (frozenset({Op.RELU, Op.SWISH}),))
+    wrong = fused_machine_ms(graph, (broken,), monkeypatch)
+    assert wrong != pytest.approx(right)
+    assert len(graph_kernels(graph, "inference")) != eager - conv_bn_act_chains(graph)
+
+
+# Model files ------------------------------------------------------------------------------------
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    here = machine_fingerprint("torch", "cpu", "eager", 1)
+    return save_model(fit_model(simulated(), here), tmp_path / "model.json")
+
+
+def test_a_model_file_round_trips_and_predicts_marked_predicted(model_file: Path) -> None:
+    data = json.loads(model_file.read_text())
+    assert data["format"] == "fpnprof-latency-model" and len(data["sha256"]) == 64
+    result = run(
+        "predict",
+        "fpn",
+        "bifpn",
+        "--channels",
+        "16",
+        "--backend",
+        "torch",
+        "--threads",
+        "1",
+        "--model",
+        str(model_file),
+        "-f",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["kind"] == "predicted" and out["warning"] is None
+    for neck in out["necks"]:
+        assert neck["predicted_low_ms"] <= neck["predicted_ms"] <= neck["predicted_high_ms"]
+        assert sum(neck["predicted_by_level_ms"].values()) + neck["predicted_executor_ms"] == pytest.approx(neck["predicted_ms"])
+    table = run("predict", "fpn", "--backend", "torch", "--threads", "1", "--model", str(model_file), columns=80)
+    assert table.exit_code == 0 and "PREDICTED latency (neck), not measured" in table.stdout and "…" not in table.stdout
+
+
+def test_a_tampered_model_is_refused_with_one_line(model_file: Path) -> None:
+    data = json.loads(model_file.read_text())
+    data["classes"]["conv3x3"]["ms_per_gflop"] *= 0.5
+    model_file.write_text(json.dumps(data))
+    result = run("predict", "fpn", "--backend", "torch", "--threads", "1", "--model", str(model_file))
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and "SHA-256 seal" in result.stderr
+
+
+@pytest.mark.parametrize("text", ["not json", json.dumps({"format": "something else"}), json.dumps([1, 2])])
+def test_a_file_that_is_no_model_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    result = run("predict", "fpn", "--backend", "torch", "--threads", "1", "--model", str(path))
+    assert result.exit_code == 2 and "refused" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_a_foreign_model_is_refused_or_used_with_force_and_a_warning(tmp_path: Path) -> None:
+    elsewhere = {**machine_fingerprint("torch", "cpu", "eager", 1), "cpu": "Some Other CPU", "framework_version": "1.0"}
+    path = save_model(fit_model(simulated(), elsewhere), tmp_path / "foreign.json")
+    args = ("predict", "fpn", "--backend", "torch", "--threads", "1", "--model", str(path))
+    refused = run(*args)
+    assert refused.exit_code == 2 and "from another setup" in refused.stderr and "Some Other CPU" in refused.stderr
+    forced = run(*args, "--force", columns=200)
+    assert forced.exit_code == 0 and "WARNING: a latency model from another setup" in forced.stdout
+    here = machine_fingerprint("torch", "cpu", "eager", 1)
+    with pytest.raises(ConfigError, match="another setup"):
+        load_model(path, here, force=False)
+
+
+def test_no_model_yet_says_how_to_make_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FPNPROF_DATA_DIR", str(tmp_path))
+    result = run("predict", "fpn", "--backend", "torch", "--threads", "1")
+    assert result.exit_code == 2 and "fpnprof calibrate --backend torch" in result.stderr
+
+
+def test_a_class_the_model_lacks_is_a_clear_error(model_file: Path) -> None:
+    here = machine_fingerprint("torch", "cpu", "eager", 1)
+    model, _ = load_model(model_file, here, force=False)
+    partial = replace(model, classes={k: v for k, v in model.classes.items() if k != "conv3x3"})
+    with pytest.raises(ConfigError, match="no fit for conv3x3"):
+        predict_graph(partial, part_graph(NeckConfig("fpn", channels=16), "neck"))
+    assert isinstance(model.classes["conv1x1"], ClassFit)
+
+
+def test_kernel_samples_time_on_a_real_backend() -> None:
+    """The calibration's timing path end to end on torch, three tiny samples."""
+    pytest.importorskip("torch")
+    from fpnprof.backends import load
+    from fpnprof.bench.kernels import time_samples
+
+    rng = random.Random(0)
+    samples = [draw_samples(cls, 1, rng)[0] for cls in ("conv3x3", "add", "upsample_nearest")]
+    spec = {"device": "cpu", "engine": "eager", "dtype": "fp32", "threads": 1}
+    times = time_samples(load("torch"), samples, spec, passes=3)
+    assert len(times) == 3 and all(t > 0 for t in times)
+
+
+def test_sweep_marks_the_front_against_predicted_latency(model_file: Path) -> None:
+    result = run(
+        "sweep", "bifpn", "--variant", "paper", "--channels", "16,32", "--cells", "2,3", "--latency", "predicted",
+        "--backend", "torch", "--threads", "1", "--model", str(model_file), "-f", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    here = machine_fingerprint("torch", "cpu", "eager", 1)
+    model, _ = load_model(model_file, here, force=False)
+    for row in rows:
+        cfg = NeckConfig(
+            "bifpn",
+            variant="paper",
+            channels=row["channels"],
+            cells=row["cells"],
+            levels=row["levels"],
+            min_level=row["min_level"],
+        )
+        assert row["predicted_latency_ms"] == pytest.approx(predict_graph(model, part_graph(cfg, "neck")).total_ms)
+        assert row["latency_ms"] is None  # nothing was measured
+    points = [(r["predicted_latency_ms"], -r["params"]) for r in rows]
+    for r, (ms, p) in zip(rows, points, strict=True):  # on the front exactly when no other row dominates it
+        dominated = any(o[0] <= ms and o[1] <= p and o != (ms, p) for o in points)
+        assert r["pareto"] == (not dominated)
+    table = run("sweep", "bifpn", "--variant", "paper", "--channels", "16,32", "--latency", "predicted", "--backend", "torch",
+                "--threads", "1", "--model", str(model_file), columns=100)  # fmt: skip
+    assert "PREDICTED latency" in table.stdout and "predicted ms" in table.stdout
+    assert run("sweep", "fpn", "--latency", "measured").exit_code == 2
+
+
+def test_shapes_and_compare_add_predicted_latency_marked_as_such(model_file: Path) -> None:
+    model_args = ("--latency", "predicted", "--backend", "torch", "--threads", "1", "--model", str(model_file))
+    shapes = run("shapes", "bifpn", "--variant", "paper", "--channels", "16", *model_args, "-f", "json")
+    assert shapes.exit_code == 0, shapes.output
+    predicted = json.loads(shapes.stdout)["predicted_latency"]
+    assert predicted["kind"] == "predicted" and predicted["necks"][0]["predicted_ms"] > 0
+    compare = run("compare", "fpn", "bifpn", "--channels", "16", *model_args, columns=100)
+    assert compare.exit_code == 0, compare.output
+    assert "PREDICTED latency (neck), not measured" in compare.stdout and "bifpn: predicted per level" in compare.stdout
+    plain = json.loads(run("compare", "fpn", "bifpn", "--channels", "16", "-f", "json").stdout)
+    assert "predicted_latency" not in plain
+    assert run("shapes", "fpn", "--latency", "guessed").exit_code == 2
