@@ -5,7 +5,7 @@
    rounds of more samples go to the classes whose fit is worst, while the time budget lasts.
 2. *Necks*: random configurations of the shipped necks, each timed plain (the median of its runs)
    and per node (in context: after the nodes before it, as in every real forward pass), in each of
-   two fresh worker processes (a process carries its own bias: the band must hold across them).
+   four fresh worker processes (a process carries its own bias: the band must hold across them).
 3. *Fit*: each class on its isolated and in-context samples; the executor's terms on the necks.
 4. *Band*: the necks are split in folds; each fold is predicted by a model fitted without it, and
    the measured / predicted ratios (one per neck and process) give a split-conformal band
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fpnprof.bench.contention import cpu_sample, load_between
 from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_samples
 from fpnprof.bench.launch import worker_env
 from fpnprof.errors import ConfigError
@@ -44,8 +45,9 @@ TARGET_P90 = 0.25
 #: Samples timed in one graph.
 BATCH = 32
 FOLDS = 4
-#: Fresh processes that each time every calibration neck (their spread goes into the band).
-NECK_WORKERS = 2
+#: Fresh processes that each time every calibration neck: their spread goes into the band, and their
+#: mean averages out a process's own bias (two Paddle processes ran the same necks 0.89x apart).
+NECK_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -138,12 +140,28 @@ def neck_terms(classes: dict[str, ClassFit], cfg: NeckConfig) -> tuple[int, floa
     return len(kernels), sum(classes[k.cls].ms(k.flops, k.bytes) for k in kernels)
 
 
+#: A class is fitted on its in-context samples alone (source "in-context") once it has this many.
+MIN_IN_CONTEXT = 8
+
+
 def fit_all(
-    isolated: Sequence[Sample], context: Sequence[Sample], necks: Sequence[NeckConfig], measured: Sequence[float], keep: set[int]
+    isolated: Sequence[Sample],
+    context: Sequence[Sample],
+    necks: Sequence[NeckConfig],
+    measured: Sequence[float],
+    keep: set[int],
+    source: str = "all",
 ) -> tuple[dict[str, ClassFit], ExecutorFit]:
-    """Classes on the isolated samples and the in-context samples of the necks in ``keep``; the
-    executor on those necks."""
-    classes = fit_classes([*isolated, *(s for s in context if s.neck in keep)])
+    """Classes on the in-context samples of the necks in ``keep`` and the isolated samples (all of
+    them, or with ``source="in-context"`` only those of classes with fewer than MIN_IN_CONTEXT
+    in-context samples); the executor on those necks."""
+    kept = [s for s in context if s.neck in keep]
+    if source != "all":
+        counts: dict[str, int] = {}
+        for s in kept:
+            counts[s.cls] = counts.get(s.cls, 0) + 1
+        isolated = [s for s in isolated if counts.get(s.cls, 0) < MIN_IN_CONTEXT]
+    classes = fit_classes([*isolated, *kept])
     terms = [neck_terms(classes, necks[i]) for i in sorted(keep)]
     executor = fit_executor([t[0] for t in terms], [t[1] for t in terms], [measured[i] for i in sorted(keep)])
     return classes, executor
@@ -156,6 +174,7 @@ def cross_fitted_ratios(
     measured: Sequence[float],
     seed: int,
     apart: Sequence[Sequence[float]] = (),
+    source: str = "all",
 ) -> list[float]:
     """measured / predicted for every neck, each predicted by a model fitted without its fold: one
     ratio per neck, or with ``apart`` (each process's own times of the necks) one per neck and process."""
@@ -164,7 +183,7 @@ def cross_fitted_ratios(
     ratios: dict[int, float] = {}
     for f in range(FOLDS):
         held = set(order[f::FOLDS])
-        classes, executor = fit_all(isolated, context, necks, measured, set(order) - held)
+        classes, executor = fit_all(isolated, context, necks, measured, set(order) - held, source)
         for i in held:
             n, kernel_ms = neck_terms(classes, necks[i])
             ratios[i] = executor.total(n, kernel_ms)
@@ -184,6 +203,8 @@ class CalibrationData:
     seconds: float = 0.0
     #: each neck worker's own medians (the band takes every process's ratio)
     apart: list[list[float]] = field(default_factory=list)
+    #: cores other processes took meanwhile, as a share of the machine's (None: unknown)
+    others_share: float | None = None
 
 
 def measure(plan: CalibrationPlan, progress: Progress | None = None) -> CalibrationData:
@@ -198,6 +219,7 @@ def measure(plan: CalibrationPlan, progress: Progress | None = None) -> Calibrat
         raise ConfigError(f"calibration needs at least {FOLDS * 2} necks")
     progress = progress or Progress()
     started = time.monotonic()
+    before = cpu_sample()
     backend = framework(plan.backend, plan.threads)
     rng = random.Random(plan.seed)
     samples = [s for cls in DRAWS for s in draw_samples(cls, FIRST_SAMPLES, rng)]
@@ -228,13 +250,31 @@ def measure(plan: CalibrationPlan, progress: Progress | None = None) -> Calibrat
         rounds += 1
     times = [[t.median_ms for t in w] for w in apart]
     measured = [statistics.fmean(w[i] for w in times) for i in range(len(plan.necks))]
-    return CalibrationData(isolated, context, list(plan.necks), measured, rounds, time.monotonic() - started, times)
+    seconds = time.monotonic() - started
+    load = load_between(before, cpu_sample(), seconds)
+    share = load.other_share if load is not None else None
+    return CalibrationData(isolated, context, list(plan.necks), measured, rounds, seconds, times, share)
+
+
+#: Which kernel samples a model may be fitted on (:func:`fit_all`); calibration keeps the one whose
+#: cross-fitted necks come closest (Paddle's eager kernels run slower among many shapes than alone,
+#: torch's do not).
+SAMPLE_SOURCES = ("all", "in-context")
 
 
 def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = 0.9, seed: int = 0) -> LatencyModel:
-    """The model on everything measured, its band from cross-fitted necks."""
-    ratios = cross_fitted_ratios(data.isolated, data.context, data.necks, data.measured, seed, data.apart)
-    classes, executor = fit_all(data.isolated, data.context, data.necks, data.measured, set(range(len(data.necks))))
+    """The model on what was measured, its band from cross-fitted necks; of :data:`SAMPLE_SOURCES`,
+    the one with the smaller cross-fitted median error."""
+
+    def ratios_of(source: str) -> list[float]:
+        return cross_fitted_ratios(data.isolated, data.context, data.necks, data.measured, seed, data.apart, source)
+
+    tried = {source: ratios_of(source) for source in SAMPLE_SOURCES}
+    median_error = {source: statistics.median(abs(r - 1) for r in rs) for source, rs in tried.items()}
+    source = min(SAMPLE_SOURCES, key=lambda k: median_error[k])
+    ratios = tried[source]
+    every = set(range(len(data.necks)))
+    classes, executor = fit_all(data.isolated, data.context, data.necks, data.measured, every, source)
     errors = sorted(abs(r - 1) for r in ratios)
     return LatencyModel(
         fingerprint=fingerprint,
@@ -246,11 +286,15 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
         calibration={
             "isolated_samples": len(data.isolated),
             "in_context_samples": len(data.context),
+            "samples_used": source,
+            "cross_fitted_median_error_by_source": median_error,
             "rounds": data.rounds,
             "necks": len(data.necks),
+            "neck_processes": len(data.apart) or 1,
             "cross_fitted_median_error": statistics.median(errors),
             "cross_fitted_within_10pct": sum(e <= 0.10 for e in errors) / len(errors),
             "seconds": round(data.seconds, 1),
+            "others_cpu_share": data.others_share,
             "seed": seed,
             "neck_configs": [c.as_dict() for c in data.necks],
         },

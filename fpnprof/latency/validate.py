@@ -10,9 +10,11 @@ checks the interval's stated coverage.
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fpnprof.bench.contention import cpu_sample, load_between
 from fpnprof.bench.kernels import time_necks_apart
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.predict import predict_graph
@@ -41,6 +43,8 @@ class Checked:
 @dataclass(frozen=True)
 class Validation:
     rows: list[Checked]
+    #: cores other processes took while the necks were timed, as a share of the machine's
+    others_share: float | None = None
 
     def _abs(self) -> list[float]:
         return sorted(abs(r.error) for r in self.rows)
@@ -74,9 +78,11 @@ def validate(
     """Each neck's measured time: the mean over ``workers`` fresh processes of the median of its runs."""
     fp = model.fingerprint
     spec = {"device": fp["device"], "engine": fp["engine"], "dtype": "fp32", "threads": fp["threads"]}
+    started, before = time.monotonic(), cpu_sample()
     apart = time_necks_apart(str(fp["backend"]), necks, spec, runs=runs, passes=0, seed=seed, workers=workers, on_done=on_done)
     rows = []
     for i, cfg in enumerate(necks):
         p = predict_graph(model, part_graph(cfg, "neck"))
         rows.append(Checked(cfg, p.total_ms, p.low_ms, p.high_ms, statistics.fmean(w[i].median_ms for w in apart)))
-    return Validation(rows)
+    load = load_between(before, cpu_sample(), time.monotonic() - started)
+    return Validation(rows, load.other_share if load is not None else None)

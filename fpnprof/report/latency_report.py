@@ -21,6 +21,15 @@ def setup(model: LatencyModel) -> str:
     return f"{fp['backend']} {fp['framework_version']} {fp['engine']}, {fp['device']}, {fp['threads']} threads ({fp['cpu']})"
 
 
+def busy_note(share: float | None, what: str) -> str | None:
+    """A warning when other processes took more than BUSY_SHARE of the cores meanwhile."""
+    from fpnprof.bench.contention import BUSY_SHARE
+
+    if share is None or share <= BUSY_SHARE:
+        return None
+    return f"WARNING: the machine was busy: other processes took {share:.0%} of its cores while this was {what}; times run slow."
+
+
 def _band_note(model: LatencyModel) -> str:
     low, high = model.band
     return (
@@ -58,9 +67,13 @@ def calibration_report(model: LatencyModel, path: Path) -> Report:
         _band_note(model),
         f"calibration necks, cross-fitted: {cal.get('cross_fitted_within_10pct', 0):.0%} within ±10%, median error "
         f"{cal.get('cross_fitted_median_error', 0):.1%}; {cal.get('isolated_samples')} isolated and "
-        f"{cal.get('in_context_samples')} in-context kernel samples, {cal.get('necks')} necks, {cal.get('seconds')} s.",
+        f"{cal.get('in_context_samples')} in-context kernel samples (fitted on: {cal.get('samples_used')}), "
+        f"{cal.get('necks')} necks in {cal.get('neck_processes')} processes, {cal.get('seconds')} s.",
         "check it on held-out necks: fpnprof calibrate --validate",
     ]
+    busy = busy_note(cal.get("others_cpu_share"), "calibrated")
+    if busy:
+        notes.insert(0, busy)
     data = {"schema_version": SCHEMA_VERSION, "model_path": str(path), "model": model.to_json()}
     return Report([Section(f"latency model of {setup(model)}", columns, rows)], data, notes)
 
@@ -184,6 +197,7 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         "median_abs_error": v.median_abs_error,
         "p90_abs_error": v.p90_abs_error,
         "interval_coverage": v.coverage,
+        "others_cpu_share": v.others_share,
         "necks": [
             {
                 **r.config.as_dict(),
@@ -196,4 +210,7 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         ],
     }
     notes = [f"timed in {seconds:.0f} s; necks drawn with seed {seed}, apart from calibration's."]
+    busy = busy_note(v.others_share, "measured")
+    if busy:
+        notes.insert(0, busy)
     return Report(sections, data, notes)
