@@ -328,8 +328,9 @@ def conventions(
     fmt: Format = "table",
     output: Output = None,
 ) -> None:
-    """Which FLOPs? What fvcore, torch's FlopCounterMode, thop, ptflops and DeepSpeed's profiler report
-    for a neck, each set against fpnprof's FLOPs op by op, predicted without a framework.
+    """Which FLOPs? What fvcore, torch's FlopCounterMode, thop, ptflops, DeepSpeed's profiler and
+    paddle.flops report for a neck, each set against fpnprof's FLOPs op by op, predicted without a
+    framework.
 
     Examples:
 
