@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 from result_files import save_result
 
@@ -39,8 +38,11 @@ def main() -> None:
     ap.add_argument("--held-out", default="50")
     ap.add_argument("--skip-aa", action="store_true")
     a = ap.parse_args()
-    data_dir = tempfile.mkdtemp(prefix="fpnprof-latency-")
-    env = {**os.environ, "FPNPROF_DATA_DIR": data_dir}
+    with tempfile.TemporaryDirectory(prefix="fpnprof-latency-") as data_dir:  # the model files go with it
+        run(a, {**os.environ, "FPNPROF_DATA_DIR": data_dir})
+
+
+def run(a: argparse.Namespace, env: dict[str, str]) -> None:
     setup = ["--backend", a.backend, "--threads", a.threads]
     cal, cal_s = fpnprof("calibrate", *setup, env=env)
     val, val_s = fpnprof("calibrate", "--validate", "--held-out", a.held_out, *setup, env=env)
@@ -82,8 +84,7 @@ def main() -> None:
         "sweep_rows": rows,
         "sweep_s": sweep_s,
     }
-    save_result("latency-model", f"{a.backend}-{a.threads}t", payload, table)
-    Path(data_dir, "done").write_text("")
+    save_result("latency-model", f"{a.backend}-{a.threads}t", payload, table)  # the model is in the payload
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Measurements the latency model (:mod:`fpnprof.latency`) is fitted and checked on, run in a worker:
-single ops on chosen shapes, each timed by the executor's per-node timer, and whole necks, each timed
-as ``bench`` times a forward pass.
+"""Measurements the latency model (:mod:`fpnprof.latency`) is fitted and checked on: single ops on
+chosen shapes, each timed by the executor's per-node timer (in the calling process), and whole necks,
+each timed as ``bench`` times a forward pass (in fresh worker processes).
 
 A *kernel sample* is one op on given input shapes. Samples are timed many to a graph: each sample's
 inputs are graph inputs of its own, so every node runs on tensors of exactly its sample's shapes, and
@@ -33,18 +33,6 @@ class KernelSample:
     op: Op
     inputs: tuple[Shape, ...]
     attrs: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"op": self.op.value, "inputs": [list(s) for s in self.inputs], "attrs": _plain(self.attrs)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> KernelSample:
-        attrs = {k: tuple(v) if isinstance(v, list) else v for k, v in data["attrs"].items()}
-        return cls(Op(data["op"]), tuple(tuple(s) for s in data["inputs"]), attrs)
-
-
-def _plain(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.items()}
 
 
 def samples_graph(samples: Sequence[KernelSample]) -> Graph:

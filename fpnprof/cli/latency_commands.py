@@ -66,7 +66,6 @@ def run_calibrate(
     setup: Setup, path: Path | None, *, necks: int, budget_s: float, seed: int, on_progress: OnProgress | None = None
 ) -> Report:
     from fpnprof.latency.calibrate import CalibrationPlan, calibrate
-    from fpnprof.latency.calibrate import Progress as CalProgress
     from fpnprof.latency.model import save_model
     from fpnprof.latency.sampling import random_necks
     from fpnprof.report.latency_report import calibration_report
@@ -84,7 +83,7 @@ def run_calibrate(
         budget_s=budget_s,
         seed=seed,
     )
-    model = calibrate(plan, CalProgress(_reporter(on_progress, time.monotonic())))
+    model = calibrate(plan, _reporter(on_progress, time.monotonic()))
     target = save_model(model, setup.model_path(path))
     return calibration_report(model, target)
 
@@ -92,21 +91,22 @@ def run_calibrate(
 def run_validate(
     setup: Setup, path: Path | None, *, necks: int, runs: int, force: bool, on_progress: OnProgress | None = None
 ) -> Report:
-    from fpnprof.latency.model import load_model
     from fpnprof.latency.sampling import random_necks
-    from fpnprof.latency.validate import validate
+    from fpnprof.latency.validate import PROCESSES, validate
     from fpnprof.report.latency_report import validation_report
 
     if necks < 1 or runs < 1:
         raise ConfigError("--held-out and --runs must be >= 1")
-    model, warning = load_model(setup.model_path(path), setup.here(), force=force)
+    model, warning = load_for(setup, path, force)
     seed = int(model.calibration.get("seed", 0)) + VALIDATION_SEED_OFFSET
     seen = {_key(c) for c in model.calibration.get("neck_configs", [])}
     drawn = [c for c in random_necks(necks * 3, random.Random(seed)) if _key(c.as_dict()) not in seen]
     held_out = list(dict.fromkeys(drawn))[:necks]
     start = time.monotonic()
     report = _reporter(on_progress, start)
-    v = validate(model, held_out, runs=runs, seed=seed, on_done=lambda done: report("held-out necks (fresh processes)", done, 2))
+    v = validate(
+        model, held_out, runs=runs, seed=seed, on_done=lambda done: report("held-out necks (fresh processes)", done, PROCESSES)
+    )
     out = validation_report(v, model, time.monotonic() - start, seed)
     if warning:
         out.notes.insert(0, warning)
@@ -123,16 +123,23 @@ def load_for(setup: Setup, path: Path | None, force: bool) -> tuple[Any, str | N
     return load_model(setup.model_path(path), setup.here(), force=force)
 
 
-def run_predict(configs: list[tuple[str, NeckConfig]], part: str, setup: Setup, path: Path | None, force: bool) -> Report:
+def predicted_report(model: Any, warning: str | None, configs: list[tuple[str, NeckConfig]], part: str) -> Report:
+    """Each labelled neck's ``part`` priced by the model, as the prediction report."""
     from fpnprof.latency.predict import predict_graph
-    from fpnprof.model.config import require_choice
-    from fpnprof.model.parts import PARTS, part_graph
+    from fpnprof.model.parts import part_graph
     from fpnprof.report.latency_report import prediction_report
+
+    items = [(label, cfg, predict_graph(model, part_graph(cfg, part), cfg.dtype_bytes)) for label, cfg in configs]
+    return prediction_report(items, model, part, warning)
+
+
+def run_predict(configs: list[tuple[str, NeckConfig]], part: str, setup: Setup, path: Path | None, force: bool) -> Report:
+    from fpnprof.model.config import require_choice
+    from fpnprof.model.parts import PARTS
 
     require_choice("part", part, PARTS)
     model, warning = load_for(setup, path, force)
-    items = [(label, cfg, predict_graph(model, part_graph(cfg, part), cfg.dtype_bytes)) for label, cfg in configs]
-    return prediction_report(items, model, part, warning)
+    return predicted_report(model, warning, configs, part)
 
 
 @dataclass
@@ -163,12 +170,7 @@ class Predictor:
     def add_to(self, report: Report, configs: list[tuple[str, NeckConfig]]) -> None:
         """Append the predicted latency of each neck (alone) to a report: its sections, its JSON
         under ``predicted_latency``, its notes; all marked predicted."""
-        from fpnprof.latency.predict import predict_graph
-        from fpnprof.model.parts import part_graph
-        from fpnprof.report.latency_report import prediction_report
-
-        items = [(label, cfg, predict_graph(self.model, part_graph(cfg, "neck"), cfg.dtype_bytes)) for label, cfg in configs]
-        extra = prediction_report(items, self.model, "neck", self.warning)
+        extra = predicted_report(self.model, self.warning, configs, "neck")
         report.sections += extra.sections
         report.data["predicted_latency"] = extra.data
         report.notes += extra.notes

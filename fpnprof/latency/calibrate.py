@@ -16,6 +16,7 @@ Runs in this process, its thread settings put in the environment before the fram
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import statistics
@@ -30,7 +31,7 @@ from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart,
 from fpnprof.bench.launch import worker_env
 from fpnprof.errors import ConfigError
 from fpnprof.latency.fit import ClassFit, ExecutorFit, conformal_band, fit_class, fit_executor
-from fpnprof.latency.kernels import graph_kernels
+from fpnprof.latency.kernels import Kernel, graph_kernels
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.sampling import DRAWS, draw_samples
 from fpnprof.model.config import NeckConfig
@@ -62,11 +63,12 @@ class Sample:
     neck: int | None = None
 
 
-@dataclass
-class Progress:
-    """What the CLI shows: the phase, done and total steps."""
+#: What the CLI shows: the phase, steps done, steps in all.
+OnPhase = Callable[[str, int, int], None]
 
-    report: Callable[[str, int, int], None] = lambda phase, done, total: None
+
+def _quiet(phase: str, done: int, total: int) -> None:
+    pass
 
 
 @dataclass
@@ -89,9 +91,7 @@ def framework(backend: str, threads: int) -> Any:
     first import in this process)."""
     from fpnprof.backends import load
 
-    for key, value in worker_env(threads).items():
-        if key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "FLAGS_enable_pir_api", "GLOG_minloglevel"):
-            os.environ[key] = value
+    os.environ.update(worker_env(threads))
     return load(backend)
 
 
@@ -99,7 +99,7 @@ def spec_of(plan: CalibrationPlan) -> dict[str, Any]:
     return {"device": plan.device, "engine": plan.engine, "dtype": plan.dtype, "threads": plan.threads}
 
 
-def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: CalibrationPlan, progress: Progress) -> list[Sample]:
+def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: CalibrationPlan, progress: OnPhase) -> list[Sample]:
     """The samples in shuffled batches (each graph mixes classes), as :class:`Sample` rows."""
     order = list(range(len(samples)))
     random.Random(plan.seed + len(samples)).shuffle(order)
@@ -108,18 +108,22 @@ def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: Cal
         chunk = order[start : start + BATCH]
         for i, t in zip(chunk, time_samples(backend, [samples[i] for i in chunk], spec_of(plan), plan.passes), strict=True):
             ms[i] = t
-        progress.report("kernels", min(start + BATCH, len(order)), len(order))
+        progress("kernels", min(start + BATCH, len(order)), len(order))
     kernels = graph_kernels(samples_graph(samples), "eager")
     return [Sample(k.cls, k.flops, k.bytes, ms[i]) for i, k in enumerate(kernels)]
 
 
+@functools.lru_cache(maxsize=256)
+def neck_kernels(cfg: NeckConfig) -> tuple[Kernel, ...]:
+    """The neck's eager kernels (one per node), worked out once per configuration: the cross-fit asks
+    for every calibration neck's again in every fold."""
+    return tuple(graph_kernels(part_graph(cfg, "neck"), "eager"))
+
+
 def in_context_samples(cfg: NeckConfig, node_ms: dict[str, float], index: int) -> list[Sample]:
     """Every neck node's in-context time as a sample of its class (eager: a kernel per node)."""
-    graph = part_graph(cfg, "neck")
     return [
-        Sample(k.cls, k.flops, k.bytes, node_ms[k.nodes[0]], index)
-        for k in graph_kernels(graph, "eager")
-        if node_ms.get(k.nodes[0], 0.0) > 0
+        Sample(k.cls, k.flops, k.bytes, node_ms[k.nodes[0]], index) for k in neck_kernels(cfg) if node_ms.get(k.nodes[0], 0.0) > 0
     ]
 
 
@@ -136,7 +140,7 @@ def fit_classes(samples: Sequence[Sample]) -> dict[str, ClassFit]:
 
 def neck_terms(classes: dict[str, ClassFit], cfg: NeckConfig) -> tuple[int, float]:
     """A neck's kernel count and the sum of its kernels' isolated predictions."""
-    kernels = graph_kernels(part_graph(cfg, "neck"), "eager")
+    kernels = neck_kernels(cfg)
     return len(kernels), sum(classes[k.cls].ms(k.flops, k.bytes) for k in kernels)
 
 
@@ -207,7 +211,7 @@ class CalibrationData:
     others_share: float | None = None
 
 
-def measure(plan: CalibrationPlan, progress: Progress | None = None) -> CalibrationData:
+def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationData:
     """Time the kernels and the calibration necks; more kernel samples for the worst-fitting classes
     while 80% of the budget lasts."""
     if plan.engine != "eager":
@@ -217,7 +221,6 @@ def measure(plan: CalibrationPlan, progress: Progress | None = None) -> Calibrat
         )
     if len(plan.necks) < FOLDS * 2:
         raise ConfigError(f"calibration needs at least {FOLDS * 2} necks")
-    progress = progress or Progress()
     started = time.monotonic()
     before = cpu_sample()
     backend = framework(plan.backend, plan.threads)
@@ -232,7 +235,7 @@ def measure(plan: CalibrationPlan, progress: Progress | None = None) -> Calibrat
         passes=plan.passes,
         seed=plan.seed,
         workers=NECK_WORKERS,
-        on_done=lambda done: progress.report("necks (fresh processes)", done, NECK_WORKERS),
+        on_done=lambda done: progress("necks (fresh processes)", done, NECK_WORKERS),
     )
     node_means = [
         {n: statistics.fmean(w[i].node_ms[n] for w in apart) for n in apart[0][i].node_ms} for i in range(len(plan.necks))
@@ -301,9 +304,9 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
     )
 
 
-def calibrate(plan: CalibrationPlan, progress: Progress | None = None) -> LatencyModel:
+def calibrate(plan: CalibrationPlan, progress: OnPhase = _quiet) -> LatencyModel:
     from fpnprof.latency.model import machine_fingerprint
 
     data = measure(plan, progress)
-    (progress or Progress()).report("fit", 1, 1)
+    progress("fit", 1, 1)
     return fit_model(data, machine_fingerprint(plan.backend, plan.device, plan.engine, plan.threads), plan.coverage, plan.seed)

@@ -32,7 +32,6 @@ class Prediction:
     base_ms: float
     low_ms: float
     high_ms: float
-    coverage: float
 
     @property
     def total_ms(self) -> float:
@@ -42,12 +41,6 @@ class Prediction:
         out: dict[str, float] = {}
         for k in self.kernels:
             out[k.level] = out.get(k.level, 0.0) + k.ms
-        return out
-
-    def by_class(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for k in self.kernels:
-            out[k.kernel.cls] = out.get(k.kernel.cls, 0.0) + k.ms
         return out
 
 
@@ -73,4 +66,4 @@ def predict_graph(model: LatencyModel, graph: Graph, dtype_bytes: int = 4, part:
         rows.append(KernelPrediction(k, level, ex.scale * kernel_ms(model, k) + ex.per_kernel_ms))
     total = ex.base_ms + sum(r.ms for r in rows)
     low, high = model.band
-    return Prediction(rows, ex.base_ms, total * low, total * high, model.coverage)
+    return Prediction(rows, ex.base_ms, total * low, total * high)

@@ -1,5 +1,5 @@
 """The shapes calibration times: for every kernel class, ops on shapes drawn from the ranges necks use
-(batch 1-2, 8-512 channels, 2-128 pixels a side), and random neck configurations of every shipped
+(batch 1-2, 16-512 channels in multiples of 16, 2-128 pixels a side), and random neck configurations of every shipped
 neck for the executor fit and for validation."""
 
 from __future__ import annotations

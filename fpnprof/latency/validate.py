@@ -21,6 +21,9 @@ from fpnprof.latency.predict import predict_graph
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
 
+#: Fresh processes that each time every held-out neck; a neck's measurement is their mean.
+PROCESSES = 2
+
 
 @dataclass(frozen=True)
 class Checked:
@@ -72,7 +75,7 @@ def validate(
     *,
     runs: int,
     seed: int,
-    workers: int = 2,
+    workers: int = PROCESSES,
     on_done: Callable[[int], None] | None = None,
 ) -> Validation:
     """Each neck's measured time: the mean over ``workers`` fresh processes of the median of its runs."""
