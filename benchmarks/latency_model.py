@@ -6,6 +6,7 @@ prediction is held to), and ``sweep --latency predicted`` over 1,000 configurati
 
     python benchmarks/latency_model.py --backend torch --threads 1
     python benchmarks/latency_model.py --backend paddle --threads 2 --skip-aa
+    python benchmarks/latency_model.py --backend paddle --engine inference --threads 2
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", default="torch")
     ap.add_argument("--threads", default="1")
+    ap.add_argument("--engine", default="eager")
     ap.add_argument("--held-out", default="50")
     ap.add_argument("--skip-aa", action="store_true")
     a = ap.parse_args()
@@ -43,7 +45,7 @@ def main() -> None:
 
 
 def run(a: argparse.Namespace, env: dict[str, str]) -> None:
-    setup = ["--backend", a.backend, "--threads", a.threads]
+    setup = ["--backend", a.backend, "--engine", a.engine, "--threads", a.threads]
     cal, cal_s = fpnprof("calibrate", *setup, env=env)
     val, val_s = fpnprof("calibrate", "--validate", "--held-out", a.held_out, *setup, env=env)
     aa = None
@@ -58,12 +60,13 @@ def run(a: argparse.Namespace, env: dict[str, str]) -> None:
     channels = ",".join(str(c) for c in range(16, 16 * 26, 16))  # 25 widths
     sweep, sweep_s = fpnprof(
         "sweep", "bifpn", "--variant", "paper", "--channels", channels, "--cells", "1,2,3,4,5,6,7,8", "--size",
-        "64,128,192,256,320", "--latency", "predicted", *setup, env=env,
+        "64,128,192,256,320", "--latency", "predicted", "--latency-engine", a.engine, "--backend", a.backend,
+        "--threads", a.threads, env=env,
     )  # fmt: skip
     rows = len(sweep["rows"])
     c = cal["model"]["calibration"]
     line = (
-        f"| {a.backend} eager, {a.threads} thread(s) | {cal_s:.0f} s | {c['cross_fitted_within_10pct']:.0%} | "
+        f"| {a.backend} {a.engine}, {a.threads} thread(s) | {cal_s:.0f} s | {c['cross_fitted_within_10pct']:.0%} | "
         f"{val['within_10pct']:.0%} | {val['median_abs_error']:.1%} | {val['p90_abs_error']:.1%} | "
         f"{val['interval_coverage']:.0%} (band x{cal['model']['band'][0]:.2f}..x{cal['model']['band'][1]:.2f}) | "
         + (f"{aa['within_10pct']:.0%}, median {aa['median']:.1%}, p90 {aa['p90']:.1%}" if aa else "-")
@@ -84,7 +87,8 @@ def run(a: argparse.Namespace, env: dict[str, str]) -> None:
         "sweep_rows": rows,
         "sweep_s": sweep_s,
     }
-    save_result("latency-model", f"{a.backend}-{a.threads}t", payload, table)  # the model is in the payload
+    engine = "" if a.engine == "eager" else f"-{a.engine}"
+    save_result("latency-model", f"{a.backend}{engine}-{a.threads}t", payload, table)  # the model is in the payload
 
 
 if __name__ == "__main__":

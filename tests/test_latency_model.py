@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
+from fpnprof.bench.kernels import samples_graph
 from fpnprof.errors import ConfigError
 from fpnprof.latency import kernels as kernel_rules
 from fpnprof.latency.calibrate import CalibrationData, Sample, fit_model
 from fpnprof.latency.fit import ClassFit, conformal_band, fit_class
-from fpnprof.latency.kernels import CONV_BN_ACT, FusionRule, graph_kernels
+from fpnprof.latency.kernels import BIAS_ADD, CONV_BN_ACT, FusionRule, graph_kernels
 from fpnprof.latency.model import load_model, machine_fingerprint, save_model
 from fpnprof.latency.predict import predict_graph
 from fpnprof.latency.sampling import DRAWS, draw_samples, random_necks
@@ -25,7 +26,8 @@ from fpnprof.model.graph import Graph, Op
 from fpnprof.model.parts import part_graph
 
 #: A simulated machine: per class (fixed ms, ms per GFLOP, ms per GB), different for every class.
-TRUTH = {cls: (0.01 * (i + 1), 2.0 + i, 30.0 + 7 * i) for i, cls in enumerate(DRAWS)}
+TRUTH = {cls: (0.01 * (i + 1), 2.0 + i, 30.0 + 7 * i) for i, cls in enumerate([*DRAWS, BIAS_ADD])}
+GRAPH_BASE = 0.15  # a whole graph's own ms (a fusing engine's call)
 EXECUTOR = (0.4, 0.02, 1.1)  # base ms, per kernel ms, scale
 
 
@@ -100,6 +102,52 @@ def test_conformal_band_takes_the_kth_extremes() -> None:
         conformal_band([1.0] * 8, 0.9)
 
 
+def simulated_whole_graphs(noise: float = 0.0, seed: int = 0) -> CalibrationData:
+    """What calibrating a fusing engine would measure on the simulated machine: graphs of one class's
+    samples (with their epilogues) timed whole, each costing GRAPH_BASE plus its kernels."""
+    from fpnprof.latency.calibrate import graph_sum
+
+    rng = random.Random(seed)
+    graphs = []
+    for cls in DRAWS:
+        for _ in range(12):
+            group = draw_samples(cls, rng.randint(1, 6), rng, "inference")
+            kernels = graph_kernels(samples_graph(group), "inference")
+            ms = GRAPH_BASE + sum(true_ms(k.cls, k.flops, k.bytes) for k in kernels)
+            graphs.append(graph_sum(group, "inference", ms * (1 + rng.uniform(-noise, noise)), cls))
+    necks = random_necks(20, rng, max_flops=300_000_000)
+    base, per_kernel, scale = EXECUTOR
+    measured = []
+    for cfg in necks:
+        ks = graph_kernels(part_graph(cfg, "neck"), "inference")
+        measured.append(base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks))
+    return CalibrationData([], [], necks, measured, engine="inference", graphs=graphs)
+
+
+def test_a_fusing_engine_timed_by_whole_graphs_is_recovered() -> None:
+    """No per-node timer: classes (a conv's bias add among them) come back from graphs timed whole,
+    and fresh fused kernels and held-out necks are priced as the machine runs them."""
+    model = fit_model(simulated_whole_graphs(), {"engine": "inference"})
+    fresh = samples_graph([s for cls in DRAWS for s in draw_samples(cls, 5, random.Random(7), "inference")])
+    kernels = graph_kernels(fresh, "inference")
+    assert {k.cls for k in kernels} == {*DRAWS, BIAS_ADD}
+    for k in kernels:
+        assert model.classes[k.cls].ms(k.flops, k.bytes) == pytest.approx(true_ms(k.cls, k.flops, k.bytes), rel=1e-5), k.cls
+    assert model.calibration["whole_graphs"] == 12 * len(DRAWS)
+    base, per_kernel, scale = EXECUTOR
+    for cfg in random_necks(5, random.Random(98), max_flops=300_000_000):
+        graph = part_graph(cfg, "neck")
+        ks = graph_kernels(graph, "inference")
+        truth = base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks)
+        assert predict_graph(model, graph).total_ms == pytest.approx(truth, rel=1e-5)
+
+
+def test_whole_graph_fit_with_noise_stays_within_it() -> None:
+    model = fit_model(simulated_whole_graphs(noise=0.05, seed=3), {"engine": "inference"})
+    low, high = model.band
+    assert 0.85 < low <= 1.0 <= high < 1.15
+
+
 # Fusion rules -----------------------------------------------------------------------------------
 def default_config(neck: str, variant: str) -> NeckConfig:
     """The neck at its own levels, 16 channels."""
@@ -130,14 +178,16 @@ def conv_bn_act_chains(graph: Graph) -> int:
 
 def fused_machine_ms(graph: Graph, rules: tuple[FusionRule, ...], monkeypatch: pytest.MonkeyPatch) -> float:
     """A machine whose fused engine runs every kernel graph_kernels makes at 1 ms plus its work."""
-    monkeypatch.setitem(kernel_rules.FUSION_RULES, "inference", rules)
-    return sum(1.0 + k.flops * 1e-9 for k in graph_kernels(graph, "inference"))
+    monkeypatch.setitem(kernel_rules.FUSION_RULES, "compile", rules)
+    return sum(1.0 + k.flops * 1e-9 for k in graph_kernels(graph, "compile"))
 
 
 @pytest.mark.parametrize("neck", [("yolov5-pan.toml", "paper"), ("bifpn", "paper"), ("fpn", "tutorial")])
 def test_fusion_groups_conv_bn_act_as_one_kernel(neck: tuple[str, str]) -> None:
+    """The textbook rule (torch.compile's here; Paddle Inference's own rules are held to its optimized
+    program in test_engine_fusion.py)."""
     graph = part_graph(default_config(*neck), "total")
-    eager, fused = graph_kernels(graph, "eager"), graph_kernels(graph, "inference")
+    eager, fused = graph_kernels(graph, "eager"), graph_kernels(graph, "compile")
     assert len(eager) == len(graph) - len(graph.inputs)
     assert len(eager) - len(fused) == conv_bn_act_chains(graph)
     covered = [n for k in fused for n in k.nodes]
@@ -160,11 +210,11 @@ def test_a_broken_fusion_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None
     graph = part_graph(default_config("yolov5-pan.toml", "paper"), "neck")
     right = fused_machine_ms(graph, (CONV_BN_ACT,), monkeypatch)
     eager = len(graph) - len(graph.inputs)
-    assert len(graph_kernels(graph, "inference")) == eager - conv_bn_act_chains(graph)
-    broken = FusionRule("conv+act", (frozenset({Op.RELU, Op.SWISH}),))
+    assert len(graph_kernels(graph, "compile")) == eager - conv_bn_act_chains(graph)
+    broken = FusionRule("conv+act", frozenset({Op.CONV}), (frozenset({Op.RELU, Op.SWISH}),))
     wrong = fused_machine_ms(graph, (broken,), monkeypatch)
     assert wrong != pytest.approx(right)
-    assert len(graph_kernels(graph, "inference")) != eager - conv_bn_act_chains(graph)
+    assert len(graph_kernels(graph, "compile")) != eager - conv_bn_act_chains(graph)
 
 
 # Model files ------------------------------------------------------------------------------------
@@ -304,6 +354,26 @@ def test_shapes_and_compare_add_predicted_latency_marked_as_such(model_file: Pat
     assert run("shapes", "fpn", "--latency", "guessed").exit_code == 2
 
 
+def test_a_fusing_engines_model_prices_fused_kernels_from_the_cli(tmp_path: Path) -> None:
+    """``--latency-engine inference`` loads the Paddle Inference model; the neck is priced by its fused
+    kernels (a different total from the same machine's eager kernels), and an eager model is not taken for it."""
+    pytest.importorskip("paddle")
+    here = machine_fingerprint("paddle", "cpu", "inference", 1)
+    path = save_model(fit_model(simulated_whole_graphs(), here), tmp_path / "inference.json")
+    args = ("shapes", "bifpn", "--variant", "paper", "--channels", "16", "--latency", "predicted", "--backend", "paddle")
+    result = run(*args, "--latency-engine", "inference", "--threads", "1", "--model", str(path), "-f", "json")
+    assert result.exit_code == 0, result.output
+    neck = json.loads(result.stdout)["predicted_latency"]["necks"][0]
+    model, _ = load_model(path, here, force=False)
+    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in neck["config"].items()}
+    graph = part_graph(NeckConfig(**cfg), "neck")
+    assert neck["predicted_ms"] == pytest.approx(predict_graph(model, graph).total_ms)
+    assert {k["class"] for k in neck["predicted_kernels"]} >= {"bias_add", "weighted_fusion"}
+    assert len(graph_kernels(graph, "inference")) != len(graph_kernels(graph, "eager"))
+    wrong = run(*args, "--threads", "1", "--model", str(path))  # eager asked, an inference model given
+    assert wrong.exit_code == 2 and "engine" in wrong.stderr
+
+
 def test_calibration_fits_on_in_context_times_where_isolated_ones_mislead() -> None:
     """A machine whose small kernels run 3x slower timed alone than inside a neck (Paddle's eager ones
     differ between alone and among many shapes): the cross-fitted choice drops the isolated samples of the classes the
@@ -330,3 +400,65 @@ def test_a_busy_machine_is_said() -> None:
     assert busy_note(None, "calibrated") is None and busy_note(0.05, "calibrated") is None
     note = busy_note(0.42, "calibrated")
     assert note is not None and note.startswith("WARNING: the machine was busy") and "42%" in note
+
+
+# Held-out necks: random neck files -----------------------------------------------------------------
+def test_random_neck_files_are_valid_files_of_every_fusion(tmp_path: Path) -> None:
+    """Every drawn file builds under its FLOPs cap; written to disk, it is a neck file the CLI takes;
+    together they use every fusion and both pass directions."""
+    from fpnprof.latency.random_files import FUSIONS, random_file_necks
+
+    drawn = random_file_necks(24, random.Random(5), max_flops=300_000_000, prefix="t-valid")
+    texts = "".join(text for _, text in drawn)
+    assert all(f'fusion = "{f}"' in texts for f in FUSIONS)
+    assert 'levels = "bottom..top"' in texts and 'levels = "top..bottom"' in texts
+    cfg, text = drawn[0]
+    path = tmp_path / "drawn.toml"
+    path.write_text(text)
+    result = run("shapes", str(path), "--channels", str(cfg.channels), "-f", "json")
+    assert result.exit_code == 0, result.output
+
+
+def test_validation_times_random_neck_files_in_fresh_processes() -> None:
+    """The workers build the drawn files from the texts they are given (never from disk)."""
+    pytest.importorskip("torch")
+    from fpnprof.latency.random_files import random_file_necks
+    from fpnprof.latency.validate import validate
+
+    drawn = random_file_necks(2, random.Random(6), max_flops=20_000_000, prefix="t-workers")
+    model = fit_model(simulated(), machine_fingerprint("torch", "cpu", "eager", 1))
+    shipped = random_necks(1, random.Random(7), max_flops=20_000_000)
+    v = validate(model, shipped + [c for c, _ in drawn], runs=2, seed=0, workers=1, neck_texts={c.neck: t for c, t in drawn})
+    assert [r.config.neck for r in v.of_files(True).rows] == [c.neck for c, _ in drawn]
+    assert len(v.of_files(False).rows) == 1
+    assert all(r.measured_ms > 0 and r.predicted_ms > 0 for r in v.rows)
+
+
+def test_calibrating_torch_compile_is_refused_with_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    result = run("calibrate", "--backend", "torch", "--engine", "compile", "--threads", "1", "--model", str(tmp_path / "m.json"))
+    assert result.exit_code == 2 and "torch.compile compiles every graph" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "m.json").exists()
+
+
+def test_calibration_holds_the_fusion_rules_to_the_engines_program() -> None:
+    """check_fusion passes where the engine's program matches the rules, refuses one that fuses
+    otherwise (one line naming the op), and checks nothing where the engine keeps no program."""
+    from fpnprof.latency.calibrate import CalibrationPlan, check_fusion
+    from fpnprof.latency.kernels import fusion_signature
+
+    class Engine:
+        def __init__(self, ops: object) -> None:
+            self.ops = ops
+
+        def engine_ops(self, graph: Graph, *, engine: str, threads: int) -> object:
+            return self.ops(graph) if callable(self.ops) else self.ops
+
+    necks = random_necks(8, random.Random(11), max_flops=300_000_000)
+    plan = CalibrationPlan("paddle", engine="inference", necks=necks)
+    forms = {(c.neck, c.variant) for c in necks}
+    assert check_fusion(Engine(lambda g: fusion_signature(g, "inference")), plan) == len(forms)
+    assert check_fusion(Engine(None), plan) == 0
+    with pytest.raises(ConfigError, match="does not fuse") as refused:
+        check_fusion(Engine(lambda g: {**fusion_signature(g, "inference"), "batch_norm": 99}), plan)
+    assert "batch_norm: the rules say" in str(refused.value) and "\n" not in str(refused.value)

@@ -190,7 +190,37 @@ def _cached_predictor(model: GraphLayer, graph: Graph, *, gpu: bool, threads: in
     return _predictor(model, graph, folder, gpu=gpu, threads=threads)
 
 
-def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int) -> Any:
+def _export(model: GraphLayer, graph: Graph, prefix: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # a graph without parameters makes paddle warn that it saves none
+        warnings.filterwarnings("ignore", message="no variable in your model")
+        paddle.jit.save(paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True), prefix)
+
+
+def engine_ops(graph: Graph, *, engine: str, threads: int) -> dict[str, int] | None:
+    """The ops Paddle Inference (CPU, oneDNN) runs for the graph, by type, read from the optimized
+    program it saves after its IR passes: what it fused, from the engine itself. None for an engine
+    that keeps no such program. Needs FLAGS_enable_pir_api=0 before paddle's import, as the engine does."""
+    import tempfile
+
+    from paddle.base.proto import framework_pb2
+
+    if engine != "inference":
+        return None
+    with tempfile.TemporaryDirectory(prefix="fpnprof-") as folder:
+        optimized = os.path.join(folder, "optimized")
+        _predictor(lower(graph), graph, folder, gpu=False, threads=threads, save_optimized=optimized)
+        with open(os.path.join(optimized, "_optimized.pdmodel"), "rb") as f:
+            program = framework_pb2.ProgramDesc.FromString(f.read())  # type: ignore[attr-defined]  # generated protobuf
+    counts: dict[str, int] = {}
+    for op in program.blocks[0].ops:
+        if op.type not in ("feed", "fetch"):
+            counts[op.type] = counts.get(op.type, 0) + 1
+    return counts
+
+
+def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int, save_optimized: str = "") -> Any:
     """Export with paddle.jit.save and load a Paddle Inference predictor (oneDNN on CPU).
 
     Needs FLAGS_enable_pir_api=0 in the environment before paddle is imported: oneDNN cannot
@@ -199,10 +229,16 @@ def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threa
     import os
 
     prefix = os.path.join(folder, "model")
-    if not os.path.exists(prefix + ".pdiparams"):  # a cached export (same graph) is loaded as it is
-        paddle.jit.save(paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True), prefix)
-    program = prefix + (".pdmodel" if os.path.exists(prefix + ".pdmodel") else ".json")
-    config = paddle.inference.Config(program, prefix + ".pdiparams")
+    programs = [prefix + ".pdmodel", prefix + ".json"]
+    if not any(map(os.path.exists, programs)):  # a cached export (same graph) is loaded as it is
+        _export(model, graph, prefix)
+    program = next(p for p in programs if os.path.exists(p))
+    params = prefix + ".pdiparams"
+    # a graph without parameters (adds, pools: calibration's kernel samples) exports no parameter file
+    config = paddle.inference.Config()
+    config.set_prog_file(program)
+    if os.path.exists(params):
+        config.set_params_file(params)
     if gpu:
         config.enable_use_gpu(256, 0)
     else:
@@ -210,6 +246,9 @@ def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threa
         config.enable_mkldnn()
         config.set_cpu_math_library_num_threads(threads)
     config.disable_glog_info()
+    if save_optimized:
+        config.enable_save_optim_model(True)
+        config.set_optim_cache_dir(save_optimized)
     return paddle.inference.create_predictor(config)
 
 

@@ -179,6 +179,11 @@ def check_macs(model: GraphModule, graph: Graph, p: Profile) -> list[str]:
     return problems
 
 
+def engine_ops(graph: Graph, *, engine: str, threads: int) -> dict[str, int] | None:
+    """None: no torch engine here keeps a program fpnprof reads back (see the paddle backend's)."""
+    return None
+
+
 def version() -> str:
     return str(torch.__version__)
 

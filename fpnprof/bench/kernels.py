@@ -33,14 +33,23 @@ class KernelSample:
     op: Op
     inputs: tuple[Shape, ...]
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    #: ops applied after it, each to the one before (BatchNorm, ReLU, Swish): a chain a fusing engine
+    #: runs as one kernel
+    epilogue: tuple[Op, ...] = ()
+
+
+_EPILOGUE = {Op.BATCHNORM: GraphBuilder.bn, Op.RELU: GraphBuilder.relu, Op.SWISH: GraphBuilder.swish}
 
 
 def samples_graph(samples: Sequence[KernelSample]) -> Graph:
-    """Sample ``i`` becomes node ``s<i>`` reading inputs ``s<i>.x<j>`` of its own shapes."""
+    """Sample ``i`` becomes node ``s<i>`` reading inputs ``s<i>.x<j>`` of its own shapes (its epilogue
+    ops ``s<i>.e<k>`` after it)."""
     b = GraphBuilder()
     for i, s in enumerate(samples):
         xs = tuple(b.input(f"s{i}.x{j}", shape) for j, shape in enumerate(s.inputs))
-        b.add(s.op, xs, f"s{i}", **s.attrs)
+        tail = b.add(s.op, xs, f"s{i}", **s.attrs)
+        for k, op in enumerate(s.epilogue):
+            tail = _EPILOGUE[op](b, tail, f"s{i}.e{k}")
     return b.graph
 
 
@@ -61,6 +70,23 @@ def time_samples(backend: Backend, samples: Sequence[KernelSample], spec: Mappin
         timed()
     runs = [timed() for _ in range(passes)]
     return [statistics.median(r[f"s{i}"] for r in runs) for i in range(len(samples))]
+
+
+def time_sample_graphs(
+    backend: Backend,
+    groups: Sequence[Sequence[KernelSample]],
+    spec: Mapping[str, Any],
+    runs: int,
+    on_done: Callable[[int], None] | None = None,
+) -> list[float]:
+    """Each group of samples as one graph, timed whole on the engine (the median of ``runs`` plain
+    passes): how an engine that fuses, with no per-node timer, is measured."""
+    out = []
+    for done, group in enumerate(groups, 1):
+        out.append(time_graph(backend, samples_graph(group), spec, runs, 0).median_ms)
+        if on_done is not None:
+            on_done(done)
+    return out
 
 
 @dataclass(frozen=True)
@@ -123,25 +149,31 @@ def time_necks_apart(
     seed: int,
     workers: int,
     on_done: Callable[[int], None] | None = None,
+    neck_texts: Mapping[str, str] | None = None,
 ) -> list[list[NeckTiming]]:
     """Every neck timed in each of ``workers`` fresh processes in turn (a process carries its own bias,
-    which so shows in the spread), each visiting the necks in its own shuffled order. Per worker, per neck."""
+    which so shows in the spread), each visiting the necks in its own shuffled order. Per worker, per neck.
+    An engine that exports (Paddle Inference) exports each neck once: the workers share the exports.
+    ``neck_texts``: the neck files among the configurations (name -> text), given to the workers."""
+    import tempfile
+
     from fpnprof.bench.launch import call_worker, worker_env
 
+    payload = {
+        "kind": "necks",
+        "backend": backend,
+        "spec": dict(spec),
+        "part": "neck",
+        "configs": [c.as_dict() for c in configs],
+        "runs": runs,
+        "passes": passes,
+        "neck_texts": dict(neck_texts or {}),
+    }
     out = []
-    for w in range(workers):
-        payload = {
-            "kind": "necks",
-            "backend": backend,
-            "spec": dict(spec),
-            "part": "neck",
-            "configs": [c.as_dict() for c in configs],
-            "runs": runs,
-            "passes": passes,
-            "seed": seed + w,
-        }
-        reply = call_worker(payload, worker_env(int(spec["threads"])), f"{backend} necks")
-        out.append([NeckTiming(n["median_ms"], n["node_ms"]) for n in reply["necks"]])
-        if on_done is not None:
-            on_done(w + 1)
+    with tempfile.TemporaryDirectory(prefix="fpnprof-exports-") as exports:
+        for w in range(workers):
+            reply = call_worker({**payload, "seed": seed + w}, worker_env(int(spec["threads"]), exports), f"{backend} necks")
+            out.append([NeckTiming(n["median_ms"], n["node_ms"]) for n in reply["necks"]])
+            if on_done is not None:
+                on_done(w + 1)
     return out

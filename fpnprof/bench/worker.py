@@ -169,6 +169,8 @@ def run_necks(data: dict[str, Any]) -> dict[str, Any]:
     from fpnprof.bench.kernels import time_necks
     from fpnprof.model.config import NeckConfig
 
+    for name, text in data.get("neck_texts", {}).items():  # neck files the parent drew, never read from disk
+        adopt_neck_text(name, text)
     configs = [(NeckConfig(**{**c, "in_channels": tuple(c["in_channels"])}), data["part"]) for c in data["configs"]]
     timings = time_necks(
         load(data["backend"]), configs, data["spec"], runs=data["runs"], passes=data["passes"], seed=data["seed"]

@@ -64,10 +64,20 @@ LatencyOpt = Annotated[
         autocompletion=completer(lambda: ("predicted",)),
     ),
 ]
+LatencyEngine = Annotated[
+    str,
+    typer.Option(
+        "--latency-engine",
+        help="With --latency predicted: the engine the model is for (eager; inference: Paddle Inference).",
+        autocompletion=completer(engine_names),
+    ),
+]
 OneEngine = Annotated[
     str,
     typer.Option(
-        help="The engine the model is for: eager (calibrated); see fpnprof list.", autocompletion=completer(engine_names)
+        help="The engine the model is for: eager (kernels timed one by one), or a fusing one such as inference "
+        "(Paddle Inference: kernels timed in whole graphs, its fusion rules checked against its program); see fpnprof list.",
+        autocompletion=completer(engine_names),
     ),
 ]
 
@@ -130,6 +140,7 @@ def shapes(
         ),
     ] = "paddle",
     latency: LatencyOpt = None,
+    latency_engine: LatencyEngine = "eager",
     threads: Annotated[int, typer.Option(help="With --latency predicted: the model's CPU threads (0 = all cores).")] = 0,
     model: ModelPath = None,
     force: Force = False,
@@ -160,7 +171,7 @@ def shapes(
     preflight(fmt, output)
     require_choice("backend", backend, BACKEND_NAMES)
     cfg = opts.config(neck)
-    predictor = predictor_for(latency, backend, "cpu", threads, model, force)
+    predictor = predictor_for(latency, backend, "cpu", latency_engine, threads, model, force)
     report = run_shapes(cfg, detail=detail, by_op=by_op, verify_with=backend if verify else None)
     if predictor is not None:
         predictor.add_to(report, [(neck, cfg)])
@@ -265,6 +276,7 @@ def compare(
     threads: Annotated[int, typer.Option(help="With --bench or --latency: CPU threads (0 = all cores).")] = 0,
     breakdown: Breakdown = False,
     latency: LatencyOpt = None,
+    latency_engine: LatencyEngine = "eager",
     model: ModelPath = None,
     force: Force = False,
     plot: Annotated[Path | None, typer.Option(help="Stacked per-level MACs per neck to FILE.png|svg.")] = None,
@@ -305,7 +317,7 @@ def compare(
         )
     )
     timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown)) if bench else None
-    predictor = predictor_for(latency, backend, device, threads, model, force)
+    predictor = predictor_for(latency, backend, device, latency_engine, threads, model, force)
     with progress_display() as on_progress:
         report = run_compare(configs, baseline=baseline, bench=timing, plot=plot, on_progress=on_progress)
     if predictor is not None:
@@ -424,6 +436,7 @@ def sweep(
         typer.Option(help="Also time every neck (eager, side by side) and mark the front against latency.", metavar=""),
     ] = False,
     latency: LatencyOpt = None,
+    latency_engine: LatencyEngine = "eager",
     model: ModelPath = None,
     force: Force = False,
     backend: BackendOpt = "auto",
@@ -469,7 +482,7 @@ def sweep(
         raise ConfigError(f"--workers must be 0 (every core) or more, got {workers}")
     if latency and bench:
         raise ConfigError("--latency predicted and --bench each mark a latency front: choose one")
-    predictor = predictor_for(latency, backend, device, threads, model, force)
+    predictor = predictor_for(latency, backend, device, latency_engine, threads, model, force)
     axes = {"channels": parse_int_list(channels, "--channels"), "cells": parse_int_list(cells, "--cells")}
     if levels is not None:
         axes["levels"] = parse_int_list(levels, "--levels")
@@ -499,7 +512,9 @@ def sweep(
         emit(report, fmt, output, save)
 
 
-def predictor_for(latency: str | None, backend: str, device: str, threads: int, model: Path | None, force: bool) -> Any:
+def predictor_for(
+    latency: str | None, backend: str, device: str, engine: str, threads: int, model: Path | None, force: bool
+) -> Any:
     """The latency model for ``--latency predicted`` (None without it)."""
     if latency is None:
         return None
@@ -508,7 +523,7 @@ def predictor_for(latency: str | None, backend: str, device: str, threads: int, 
 
     if latency != "predicted":
         raise ConfigError(f"--latency takes predicted, got {latency!r} (to measure, use --bench or fpnprof bench)")
-    return Predictor.load(Setup.resolve(backend, device, "eager", threads), model, force)
+    return Predictor.load(Setup.resolve(backend, device, engine, threads), model, force)
 
 
 @command()
@@ -543,6 +558,8 @@ def calibrate(
       fpnprof calibrate --backend torch --validate --held-out 50
 
       fpnprof calibrate --backend paddle --threads 1 --model my-model.json
+
+      fpnprof calibrate --backend paddle --engine inference --threads 2
     """
     from fpnprof.cli.latency_commands import Setup, run_calibrate, run_validate
 

@@ -17,6 +17,8 @@ from fpnprof.report.model import Report
 
 #: Validation draws its necks with the calibration seed plus this (never the calibration's draws).
 VALIDATION_SEED_OFFSET = 1_000_003
+#: The share of held-out necks that are random neck files (the rest: random shipped-neck configurations).
+FILE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def run_calibrate(
 def run_validate(
     setup: Setup, path: Path | None, *, necks: int, runs: int, force: bool, on_progress: OnProgress | None = None
 ) -> Report:
-    from fpnprof.latency.sampling import random_necks
+    from fpnprof.latency.random_files import random_file_necks
+    from fpnprof.latency.sampling import MAX_NECK_FLOPS, random_necks
     from fpnprof.latency.validate import PROCESSES, validate
     from fpnprof.report.latency_report import validation_report
 
@@ -100,12 +103,18 @@ def run_validate(
     model, warning = load_for(setup, path, force)
     seed = int(model.calibration.get("seed", 0)) + VALIDATION_SEED_OFFSET
     seen = {_key(c) for c in model.calibration.get("neck_configs", [])}
+    files = random_file_necks(round(necks * FILE_SHARE), random.Random(seed), MAX_NECK_FLOPS)
     drawn = [c for c in random_necks(necks * 3, random.Random(seed)) if _key(c.as_dict()) not in seen]
-    held_out = list(dict.fromkeys(drawn))[:necks]
+    held_out = list(dict.fromkeys(drawn))[: necks - len(files)] + [cfg for cfg, _ in files]
     start = time.monotonic()
     report = _reporter(on_progress, start)
     v = validate(
-        model, held_out, runs=runs, seed=seed, on_done=lambda done: report("held-out necks (fresh processes)", done, PROCESSES)
+        model,
+        held_out,
+        runs=runs,
+        seed=seed,
+        on_done=lambda done: report("held-out necks (fresh processes)", done, PROCESSES),
+        neck_texts={cfg.neck: text for cfg, text in files},
     )
     out = validation_report(v, model, time.monotonic() - start, seed)
     if warning:

@@ -1,12 +1,17 @@
 """``fpnprof calibrate``: time this machine's kernels and whole necks, fit the latency model, bound it.
 
 1. *Kernels*: every class's ops on shapes drawn from the ranges necks use
-   (:mod:`fpnprof.latency.sampling`), timed many to a graph by the executor's per-node timer;
-   rounds of more samples go to the classes whose fit is worst, while the time budget lasts.
+   (:mod:`fpnprof.latency.sampling`). Eager: timed many to a graph by the executor's per-node timer.
+   An engine that fuses and has no per-node timer (Paddle Inference): its fusion rules are first
+   held to the program it runs (:func:`check_fusion`), then graphs of 1-6 samples of one class
+   (with the epilogues it may fuse) are timed whole. Rounds of more samples go to the classes whose
+   fit is worst, while the time budget lasts.
 2. *Necks*: random configurations of the shipped necks, each timed plain (the median of its runs)
-   and per node (in context: after the nodes before it, as in every real forward pass), in each of
-   four fresh worker processes (a process carries its own bias: the band must hold across them).
-3. *Fit*: each class on its isolated and in-context samples; the executor's terms on the necks.
+   and, eager, per node (in context: after the nodes before it, as in every real forward pass), in
+   each of four fresh worker processes (a process carries its own bias: the band must hold across them).
+3. *Fit*: each class on its samples (eager: isolated and in-context ones; whole graphs: the kernel
+   graphs and the calibration necks together, :func:`fpnprof.latency.fit.fit_graph_classes`); the
+   executor's terms on the necks.
 4. *Band*: the necks are split in folds; each fold is predicted by a model fitted without it, and
    the measured / predicted ratios (one per neck and process) give a split-conformal band
    (:func:`fpnprof.latency.fit.conformal_band`).
@@ -21,17 +26,17 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fpnprof.bench.contention import cpu_sample, load_between
-from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_samples
+from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_sample_graphs, time_samples
 from fpnprof.bench.launch import worker_env
 from fpnprof.errors import ConfigError
-from fpnprof.latency.fit import ClassFit, ExecutorFit, conformal_band, fit_class, fit_executor
-from fpnprof.latency.kernels import Kernel, graph_kernels
+from fpnprof.latency.fit import ClassFit, ExecutorFit, GraphSum, conformal_band, fit_class, fit_executor, fit_graph_classes
+from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.sampling import DRAWS, draw_samples
 from fpnprof.model.config import NeckConfig
@@ -46,6 +51,19 @@ TARGET_P90 = 0.25
 #: Samples timed in one graph.
 BATCH = 32
 FOLDS = 4
+#: An engine with no per-node timer is calibrated on graphs of one class's samples timed whole: this
+#: many per class first, this many more per class a later round revisits, up to this many, each of
+#: 1..GRAPH_MAX_SAMPLES samples (counts that vary set a kernel's fixed cost apart from the graph's).
+FIRST_GRAPHS = 12
+MORE_GRAPHS = 8
+MAX_GRAPHS = 32
+GRAPH_MAX_SAMPLES = 6
+WHOLE_PHASE = "kernel graphs (timed whole)"
+#: Engines calibrate refuses, and why.
+UNCALIBRATED = {
+    "compile": "torch.compile compiles every graph it is given (seconds each on a CPU): the ~230 graphs and "
+    "necks a calibration times would take far past its budget; calibrate eager, or Paddle Inference",
+}
 #: Fresh processes that each time every calibration neck: their spread goes into the band, and their
 #: mean averages out a process's own bias (two Paddle processes ran the same necks 0.89x apart).
 NECK_WORKERS = 4
@@ -114,10 +132,10 @@ def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: Cal
 
 
 @functools.lru_cache(maxsize=256)
-def neck_kernels(cfg: NeckConfig) -> tuple[Kernel, ...]:
-    """The neck's eager kernels (one per node), worked out once per configuration: the cross-fit asks
-    for every calibration neck's again in every fold."""
-    return tuple(graph_kernels(part_graph(cfg, "neck"), "eager"))
+def neck_kernels(cfg: NeckConfig, engine: str = "eager") -> tuple[Kernel, ...]:
+    """The neck's kernels on the engine, worked out once per configuration: the cross-fit asks for
+    every calibration neck's again in every fold."""
+    return tuple(graph_kernels(part_graph(cfg, "neck"), engine))
 
 
 def in_context_samples(cfg: NeckConfig, node_ms: dict[str, float], index: int) -> list[Sample]:
@@ -125,6 +143,57 @@ def in_context_samples(cfg: NeckConfig, node_ms: dict[str, float], index: int) -
     return [
         Sample(k.cls, k.flops, k.bytes, node_ms[k.nodes[0]], index) for k in neck_kernels(cfg) if node_ms.get(k.nodes[0], 0.0) > 0
     ]
+
+
+def kernel_sums(kernels: Iterable[Kernel]) -> dict[str, tuple[int, float, float]]:
+    """Per class: how many kernels, their FLOPs and bytes summed."""
+    terms: dict[str, tuple[int, float, float]] = {}
+    for k in kernels:
+        n, f, b = terms.get(k.cls, (0, 0.0, 0.0))
+        terms[k.cls] = (n + 1, f + k.flops, b + k.bytes)
+    return terms
+
+
+def graph_sum(samples: Sequence[KernelSample], engine: str, ms: float, drawn: str) -> GraphSum:
+    """A graph of samples timed whole, as the engine's kernels per class."""
+    return GraphSum(kernel_sums(graph_kernels(samples_graph(samples), engine)), ms, drawn)
+
+
+def time_class_graphs(
+    backend: Any, classes: Sequence[str], count: int, plan: CalibrationPlan, rng: random.Random, progress: OnPhase
+) -> list[GraphSum]:
+    """``count`` graphs per class, each of 1..GRAPH_MAX_SAMPLES samples of it (with an epilogue the
+    engine fuses into it, if any), timed whole in a shuffled order."""
+    drawn = [(c, draw_samples(c, rng.randint(1, GRAPH_MAX_SAMPLES), rng, plan.engine)) for c in classes for _ in range(count)]
+    rng.shuffle(drawn)
+    groups = [g for _, g in drawn]
+    ms = time_sample_graphs(backend, groups, spec_of(plan), plan.neck_runs, lambda d: progress(WHOLE_PHASE, d, len(groups)))
+    return [graph_sum(g, plan.engine, t, c) for (c, g), t in zip(drawn, ms, strict=True)]
+
+
+def check_fusion(backend: Any, plan: CalibrationPlan) -> int:
+    """Hold the engine's fusion rules to the program it runs, on the first calibration neck of every
+    form: a disagreement is a ConfigError (such a model would price kernels the engine does not run).
+    How many necks were checked; 0 where the engine keeps no program to read."""
+    firsts = {(c.neck, c.variant): c for c in reversed(plan.necks)}
+    for cfg in firsts.values():
+        graph = part_graph(cfg, "neck")
+        ops = backend.engine_ops(graph, engine=plan.engine, threads=plan.threads)
+        if ops is None:
+            return 0
+        wrong = fusion_mismatches(graph, plan.engine, ops)
+        if wrong:
+            raise ConfigError(
+                f"the {plan.engine} engine does not fuse {cfg.neck} ({cfg.variant}) as fpnprof's rules say "
+                f"({'; '.join(wrong)}): its kernels cannot be priced"
+            )
+    return len(firsts)
+
+
+def neck_sum(cfg: NeckConfig, engine: str, ms: float) -> GraphSum:
+    """A calibration neck timed whole, as a graph of its kernels per class (in-context evidence for
+    an engine with no per-node timer)."""
+    return GraphSum(kernel_sums(neck_kernels(cfg, engine)), ms, "neck")
 
 
 def fit_classes(samples: Sequence[Sample]) -> dict[str, ClassFit]:
@@ -138,9 +207,9 @@ def fit_classes(samples: Sequence[Sample]) -> dict[str, ClassFit]:
     }
 
 
-def neck_terms(classes: dict[str, ClassFit], cfg: NeckConfig) -> tuple[int, float]:
+def neck_terms(classes: dict[str, ClassFit], cfg: NeckConfig, engine: str = "eager") -> tuple[int, float]:
     """A neck's kernel count and the sum of its kernels' isolated predictions."""
-    kernels = neck_kernels(cfg)
+    kernels = neck_kernels(cfg, engine)
     return len(kernels), sum(classes[k.cls].ms(k.flops, k.bytes) for k in kernels)
 
 
@@ -148,56 +217,10 @@ def neck_terms(classes: dict[str, ClassFit], cfg: NeckConfig) -> tuple[int, floa
 MIN_IN_CONTEXT = 8
 
 
-def fit_all(
-    isolated: Sequence[Sample],
-    context: Sequence[Sample],
-    necks: Sequence[NeckConfig],
-    measured: Sequence[float],
-    keep: set[int],
-    source: str = "all",
-) -> tuple[dict[str, ClassFit], ExecutorFit]:
-    """Classes on the in-context samples of the necks in ``keep`` and the isolated samples (all of
-    them, or with ``source="in-context"`` only those of classes with fewer than MIN_IN_CONTEXT
-    in-context samples); the executor on those necks."""
-    kept = [s for s in context if s.neck in keep]
-    if source != "all":
-        counts: dict[str, int] = {}
-        for s in kept:
-            counts[s.cls] = counts.get(s.cls, 0) + 1
-        isolated = [s for s in isolated if counts.get(s.cls, 0) < MIN_IN_CONTEXT]
-    classes = fit_classes([*isolated, *kept])
-    terms = [neck_terms(classes, necks[i]) for i in sorted(keep)]
-    executor = fit_executor([t[0] for t in terms], [t[1] for t in terms], [measured[i] for i in sorted(keep)])
-    return classes, executor
-
-
-def cross_fitted_ratios(
-    isolated: Sequence[Sample],
-    context: Sequence[Sample],
-    necks: Sequence[NeckConfig],
-    measured: Sequence[float],
-    seed: int,
-    apart: Sequence[Sequence[float]] = (),
-    source: str = "all",
-) -> list[float]:
-    """measured / predicted for every neck, each predicted by a model fitted without its fold: one
-    ratio per neck, or with ``apart`` (each process's own times of the necks) one per neck and process."""
-    order = list(range(len(necks)))
-    random.Random(seed).shuffle(order)
-    ratios: dict[int, float] = {}
-    for f in range(FOLDS):
-        held = set(order[f::FOLDS])
-        classes, executor = fit_all(isolated, context, necks, measured, set(order) - held, source)
-        for i in held:
-            n, kernel_ms = neck_terms(classes, necks[i])
-            ratios[i] = executor.total(n, kernel_ms)
-    return [times[i] / ratios[i] for times in (apart or [measured]) for i in range(len(necks))]
-
-
 @dataclass
 class CalibrationData:
-    """What calibration measured: isolated kernel samples, in-context node samples, and each
-    calibration neck's plain median (ms)."""
+    """What calibration measured: isolated kernel samples, in-context node samples (eager), graphs of
+    samples timed whole (an engine with no per-node timer), and each calibration neck's plain median (ms)."""
 
     isolated: list[Sample]
     context: list[Sample]
@@ -209,75 +232,132 @@ class CalibrationData:
     apart: list[list[float]] = field(default_factory=list)
     #: cores other processes took meanwhile, as a share of the machine's (None: unknown)
     others_share: float | None = None
+    engine: str = "eager"
+    graphs: list[GraphSum] = field(default_factory=list)
+    #: necks on which the fusion rules were held to the engine's own program (0: none)
+    fusion_checked: int = 0
+
+
+def fit_all(data: CalibrationData, keep: set[int], source: str = "all") -> tuple[dict[str, ClassFit], ExecutorFit]:
+    """Classes on the whole graphs, or on the in-context samples of the necks in ``keep`` and the
+    isolated samples (all of them, or with ``source="in-context"`` only those of classes with fewer
+    than MIN_IN_CONTEXT in-context samples); the executor on those necks."""
+    if data.graphs:
+        necks = [neck_sum(data.necks[i], data.engine, data.measured[i]) for i in sorted(keep)] if source == "all" else []
+        classes = fit_graph_classes([*data.graphs, *necks])[0]
+    else:
+        kept = [s for s in data.context if s.neck in keep]
+        isolated = data.isolated
+        if source != "all":
+            counts: dict[str, int] = {}
+            for s in kept:
+                counts[s.cls] = counts.get(s.cls, 0) + 1
+            isolated = [s for s in isolated if counts.get(s.cls, 0) < MIN_IN_CONTEXT]
+        classes = fit_classes([*isolated, *kept])
+    terms = [neck_terms(classes, data.necks[i], data.engine) for i in sorted(keep)]
+    executor = fit_executor([t[0] for t in terms], [t[1] for t in terms], [data.measured[i] for i in sorted(keep)])
+    return classes, executor
+
+
+def cross_fitted_ratios(data: CalibrationData, seed: int, source: str = "all") -> list[float]:
+    """measured / predicted for every neck, each predicted by a model fitted without its fold: one
+    per neck and process (each process's own times of the necks), or per neck if none were kept."""
+    order = list(range(len(data.necks)))
+    random.Random(seed).shuffle(order)
+    predicted: dict[int, float] = {}
+    for f in range(FOLDS):
+        held = set(order[f::FOLDS])
+        classes, executor = fit_all(data, set(order) - held, source)
+        for i in held:
+            predicted[i] = executor.total(*neck_terms(classes, data.necks[i], data.engine))
+    return [times[i] / predicted[i] for times in (data.apart or [data.measured]) for i in range(len(data.necks))]
 
 
 def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationData:
     """Time the kernels and the calibration necks; more kernel samples for the worst-fitting classes
-    while 80% of the budget lasts."""
-    if plan.engine != "eager":
-        raise ConfigError(
-            f"calibrate times kernels one by one through fpnprof's executor, which only the eager engine runs; "
-            f"--engine {plan.engine} is not calibrated yet (its fusion rules are in fpnprof.latency.kernels)"
-        )
+    while 80% of the budget lasts. Eager: kernels one by one by the per-node timer, and each neck's
+    nodes in context; another engine: graphs of one class's kernels, timed whole."""
+    if plan.engine in UNCALIBRATED:
+        raise ConfigError(f"calibrate --engine {plan.engine}: {UNCALIBRATED[plan.engine]}")
     if len(plan.necks) < FOLDS * 2:
         raise ConfigError(f"calibration needs at least {FOLDS * 2} necks")
     started = time.monotonic()
     before = cpu_sample()
     backend = framework(plan.backend, plan.threads)
     rng = random.Random(plan.seed)
-    samples = [s for cls in DRAWS for s in draw_samples(cls, FIRST_SAMPLES, rng)]
-    isolated = time_kernel_samples(backend, samples, plan, progress)
+    eager = plan.engine == "eager"
+    isolated: list[Sample] = []
+    graphs: list[GraphSum] = []
+    fusion_checked = 0
+    if eager:
+        samples = [s for cls in DRAWS for s in draw_samples(cls, FIRST_SAMPLES, rng)]
+        isolated = time_kernel_samples(backend, samples, plan, progress)
+    else:
+        progress("fusion rules against the engine's program", 0, 1)
+        fusion_checked = check_fusion(backend, plan)
+        graphs = time_class_graphs(backend, list(DRAWS), FIRST_GRAPHS, plan, rng, progress)
     apart = time_necks_apart(
         plan.backend,
         plan.necks,
         spec_of(plan),
         runs=plan.neck_runs,
-        passes=plan.passes,
+        passes=plan.passes if eager else 0,
         seed=plan.seed,
         workers=NECK_WORKERS,
         on_done=lambda done: progress("necks (fresh processes)", done, NECK_WORKERS),
     )
-    node_means = [
-        {n: statistics.fmean(w[i].node_ms[n] for w in apart) for n in apart[0][i].node_ms} for i in range(len(plan.necks))
-    ]
-    context = [s for i, cfg in enumerate(plan.necks) for s in in_context_samples(cfg, node_means[i], i)]
+    context: list[Sample] = []
+    if eager:
+        node_means = [
+            {n: statistics.fmean(w[i].node_ms[n] for w in apart) for n in apart[0][i].node_ms} for i in range(len(plan.necks))
+        ]
+        context = [s for i, cfg in enumerate(plan.necks) for s in in_context_samples(cfg, node_means[i], i)]
     rounds = 1
     while time.monotonic() - started < plan.budget_s * 0.8:
-        classes = fit_classes([*isolated, *context])
-        counts = {cls: sum(1 for s in isolated if s.cls == cls) for cls in DRAWS}
-        worst = [c for c in DRAWS if classes[c].p90_error > TARGET_P90 and counts[c] < MAX_SAMPLES]
+        if eager:
+            classes = fit_classes([*isolated, *context])
+            counts = {cls: sum(1 for s in isolated if s.cls == cls) for cls in DRAWS}
+            worst = [c for c in DRAWS if classes[c].p90_error > TARGET_P90 and counts[c] < MAX_SAMPLES]
+        else:
+            classes = fit_graph_classes(graphs)[0]
+            counts = {cls: sum(1 for g in graphs if g.drawn == cls) for cls in DRAWS}
+            worst = [c for c in DRAWS if classes[c].p90_error > TARGET_P90 and counts[c] < MAX_GRAPHS]
         if not worst:
             break
-        more = [s for cls in worst for s in draw_samples(cls, MORE_SAMPLES, rng)]
-        isolated += time_kernel_samples(backend, more, plan, progress)
+        if eager:
+            more = [s for cls in worst for s in draw_samples(cls, MORE_SAMPLES, rng)]
+            isolated += time_kernel_samples(backend, more, plan, progress)
+        else:
+            graphs += time_class_graphs(backend, worst, MORE_GRAPHS, plan, rng, progress)
         rounds += 1
     times = [[t.median_ms for t in w] for w in apart]
     measured = [statistics.fmean(w[i] for w in times) for i in range(len(plan.necks))]
     seconds = time.monotonic() - started
     load = load_between(before, cpu_sample(), seconds)
     share = load.other_share if load is not None else None
-    return CalibrationData(isolated, context, list(plan.necks), measured, rounds, seconds, times, share)
+    return CalibrationData(
+        isolated, context, list(plan.necks), measured, rounds, seconds, times, share, plan.engine, graphs, fusion_checked
+    )
 
 
 #: Which kernel samples a model may be fitted on (:func:`fit_all`); calibration keeps the one whose
 #: cross-fitted necks come closest (Paddle's eager kernels run slower among many shapes than alone,
 #: torch's do not).
 SAMPLE_SOURCES = ("all", "in-context")
+#: For graphs timed whole: with the calibration necks among them (``all``), or the kernel graphs alone.
+GRAPH_SOURCES = ("all", "isolated")
 
 
 def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = 0.9, seed: int = 0) -> LatencyModel:
     """The model on what was measured, its band from cross-fitted necks; of :data:`SAMPLE_SOURCES`,
     the one with the smaller cross-fitted median error."""
 
-    def ratios_of(source: str) -> list[float]:
-        return cross_fitted_ratios(data.isolated, data.context, data.necks, data.measured, seed, data.apart, source)
-
-    tried = {source: ratios_of(source) for source in SAMPLE_SOURCES}
+    sources = GRAPH_SOURCES if data.graphs else SAMPLE_SOURCES if data.context else SAMPLE_SOURCES[:1]
+    tried = {source: cross_fitted_ratios(data, seed, source) for source in sources}
     median_error = {source: statistics.median(abs(r - 1) for r in rs) for source, rs in tried.items()}
-    source = min(SAMPLE_SOURCES, key=lambda k: median_error[k])
+    source = min(sources, key=lambda k: median_error[k])
     ratios = tried[source]
-    every = set(range(len(data.necks)))
-    classes, executor = fit_all(data.isolated, data.context, data.necks, data.measured, every, source)
+    classes, executor = fit_all(data, set(range(len(data.necks))), source)
     errors = sorted(abs(r - 1) for r in ratios)
     return LatencyModel(
         fingerprint=fingerprint,
@@ -289,6 +369,9 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
         calibration={
             "isolated_samples": len(data.isolated),
             "in_context_samples": len(data.context),
+            "whole_graphs": len(data.graphs),
+            "fusion_rules": [r.name for r in FUSION_RULES.get(data.engine, ())],
+            "fusion_rules_checked_on_necks": data.fusion_checked,
             "samples_used": source,
             "cross_fitted_median_error_by_source": median_error,
             "rounds": data.rounds,

@@ -19,7 +19,7 @@ error over whole necks timed during calibration, which also give the prediction 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +60,47 @@ def fit_class(flops: Sequence[float], nbytes: Sequence[float], ms: Sequence[floa
     return ClassFit(
         float(coef[0]), float(coef[1]), float(coef[2]), len(t), float(np.median(errors)), float(np.quantile(errors, 0.9))
     )
+
+
+@dataclass(frozen=True)
+class GraphSum:
+    """A graph timed whole: per class of its kernels, their count and summed FLOPs and bytes."""
+
+    terms: Mapping[str, tuple[int, float, float]]
+    ms: float
+    #: the class its samples were drawn for (a conv's graph also holds its bias adds, BatchNorms...)
+    drawn: str = ""
+
+
+def fit_graph_classes(graphs: Sequence[GraphSum]) -> tuple[dict[str, ClassFit], float]:
+    """Every class's line and a graph's own cost, on graphs timed whole (an engine with no per-node
+    timer): ``T = base + sum over its kernels (fixed + f / rate + b / bandwidth)``, by non-negative
+    least squares on milliseconds over all graphs at once. A class needs at least 3 graphs; its
+    errors are |predicted / measured - 1| of the graphs it is in."""
+    counts: dict[str, int] = {}
+    for g in graphs:
+        for c in g.terms:
+            counts[c] = counts.get(c, 0) + 1
+    classes = sorted(c for c, n in counts.items() if n >= 3)
+    rows = [g for g in graphs if set(g.terms) <= set(classes)]
+    t = np.asarray([g.ms for g in rows], dtype=float)
+    if not len(t) or not np.all(t > 0):
+        raise ConfigError("a kernel class needs at least 3 timed graphs with positive times to fit")
+    design = np.zeros((len(rows), 1 + 3 * len(classes)))
+    design[:, 0] = 1.0
+    for r, g in enumerate(rows):
+        for c, (n, f, b) in g.terms.items():
+            j = 1 + 3 * classes.index(c)
+            design[r, j : j + 3] = (n, f * 1e-9, b * 1e-9)
+    coef, _ = nnls(design, t)
+    errors = _relative_errors(design @ coef, t)
+    fits = {}
+    for i, c in enumerate(classes):
+        mine = np.asarray([c in g.terms for g in rows])
+        fixed, per_gflop, per_gbyte = (float(x) for x in coef[1 + 3 * i : 4 + 3 * i])
+        n = sum(g.terms[c][0] for g in rows if c in g.terms)
+        fits[c] = ClassFit(fixed, per_gflop, per_gbyte, n, float(np.median(errors[mine])), float(np.quantile(errors[mine], 0.9)))
+    return fits, float(coef[0])
 
 
 @dataclass(frozen=True)

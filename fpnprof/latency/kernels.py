@@ -1,12 +1,21 @@
 """What the latency model prices: a graph cut into the kernels an engine runs, each with a class and
 its work (FLOPs, bytes moved).
 
-An eager engine runs every node as its own kernel. An engine that fuses (Paddle Inference,
-torch.compile) folds a BatchNorm into the conv before it and runs an activation in the conv's
-epilogue, as nn-Meter's kernel detection finds on mobile runtimes: a conv with the BatchNorm and the
-activation that follow it (each the sole reader of the one before) is one kernel of the conv's class,
-the followers adding no work. The rules are data (:data:`FUSION_RULES`), checked on a simulated
-machine with a known answer (tests).
+An eager engine runs every node as its own kernel. An engine that fuses runs some chains as one
+kernel, as nn-Meter's kernel detection finds on mobile runtimes. The rules are data
+(:data:`FUSION_RULES`). Paddle Inference's (paddle 3.3, oneDNN on CPU) were read from the optimized
+program it saves after its IR passes, pattern by pattern, and a test holds them to that program on
+every shipped neck (``tests/test_engine_fusion.py``):
+
+- a conv without a bias absorbs the BatchNorm and the activation after it (``fused_conv2d``);
+- a conv with a bias runs it as an add of its own (``conv2d`` + ``elementwise_add``), which absorbs
+  an activation right after the conv; a BatchNorm after such a conv stays a kernel of its own;
+- an add, a weighted or softmax fusion and the global-pooling attention (each ending in an add)
+  absorb the activation after them (``fused_elementwise_add``);
+- a BatchNorm absorbs a ReLU after it (not a Swish).
+
+torch.compile's rule (conv + BatchNorm + activation as one kernel) is the textbook one, not yet
+checked against its generated code.
 """
 
 from __future__ import annotations
@@ -15,27 +24,52 @@ from dataclasses import dataclass
 
 from fpnprof.bench.breakdown import node_work
 from fpnprof.model.graph import Graph, Node, Op, Part
+from fpnprof.model.shapes import numel, symmetric_padding
 
-#: Activations a fusing engine runs in a conv's epilogue.
+#: Activations a fusing engine runs in the epilogue of the kernel before them.
 EPILOGUE_ACTIVATIONS = frozenset({Op.RELU, Op.SWISH})
+#: The class of a conv's bias when the engine runs it as an add of its own.
+BIAS_ADD = "bias_add"
 
 
 @dataclass(frozen=True)
 class FusionRule:
-    """A conv absorbs the ops that follow it in this order, each the sole reader of the previous
-    (an op missing from the chain is skipped: conv+activation fuses too)."""
+    """A node of a ``heads`` op absorbs the ops that follow it in this order, each the sole reader of
+    the previous (an op missing from the chain is skipped: conv+activation fuses too). ``bias``: a
+    conv head only with (True) or without (False) a bias; None: either."""
 
     name: str
+    heads: frozenset[Op]
     chain: tuple[frozenset[Op], ...]
+    bias: bool | None = None
+
+    def applies(self, node: Node) -> bool:
+        return node.op in self.heads and (self.bias is None or bool(node.attrs.get("bias")) is self.bias)
 
 
-CONV_BN_ACT = FusionRule("conv+bn+act", (frozenset({Op.BATCHNORM}), EPILOGUE_ACTIVATIONS))
+_CONV = frozenset({Op.CONV})
+_BN = frozenset({Op.BATCHNORM})
+CONV_BN_ACT = FusionRule("conv+bn+act", _CONV, (_BN, EPILOGUE_ACTIVATIONS))
+PADDLE_CONV_BN_ACT = FusionRule("conv(no bias)+bn+act", _CONV, (_BN, EPILOGUE_ACTIVATIONS), bias=False)
+PADDLE_BIAS_ACT = FusionRule("conv bias add+act", _CONV, (EPILOGUE_ACTIVATIONS,), bias=True)
+PADDLE_ADD_ACT = FusionRule("add+act", frozenset({Op.ADD, Op.FUSION, Op.SOFTMAX_FUSION, Op.ATTENTION}), (EPILOGUE_ACTIVATIONS,))
+PADDLE_BN_RELU = FusionRule("bn+relu", _BN, (frozenset({Op.RELU}),))
+
 #: Engine -> the fusion rules it applies; an engine not listed runs every node alone.
-FUSION_RULES: dict[str, tuple[FusionRule, ...]] = {"inference": (CONV_BN_ACT,), "compile": (CONV_BN_ACT,)}
+FUSION_RULES: dict[str, tuple[FusionRule, ...]] = {
+    "inference": (PADDLE_CONV_BN_ACT, PADDLE_BIAS_ACT, PADDLE_ADD_ACT, PADDLE_BN_RELU),
+    "compile": (CONV_BN_ACT,),
+}
+#: Engines that run a conv's bias as an add kernel of its own (class :data:`BIAS_ADD`), which takes
+#: the activations a :attr:`FusionRule.bias` rule absorbs.
+BIAS_APART = frozenset({"inference"})
 
 
 def kernel_class(node: Node) -> str:
-    """The class a node's kernel is priced by: convs by kernel size and grouping, others by op."""
+    """The class a node's kernel is priced by: convs by kernel size and grouping, max pools by whether
+    an explicit pad op comes first (asymmetric or zero padding: TensorFlow's SAME), others by op."""
+    if node.op is Op.MAXPOOL:
+        return "maxpool" if symmetric_padding(node) is not None else "maxpool_padded"
     if node.op is not Op.CONV:
         return str(node.op.value)
     a = node.attrs
@@ -54,10 +88,12 @@ class Kernel:
     bytes: int
 
 
-def _absorbed(graph: Graph, conv: Node, rules: tuple[FusionRule, ...], readers: dict[str, list[str]]) -> list[str]:
+def _absorbed(graph: Graph, head: Node, rules: tuple[FusionRule, ...], readers: dict[str, list[str]]) -> list[str]:
     for rule in rules:
+        if not rule.applies(head):
+            continue
         taken: list[str] = []
-        tail = conv.id
+        tail = head.id
         for allowed in rule.chain:
             users = readers[tail]
             if len(users) == 1 and graph[users[0]].op in allowed:
@@ -70,7 +106,8 @@ def _absorbed(graph: Graph, conv: Node, rules: tuple[FusionRule, ...], readers: 
 
 def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | None = None) -> list[Kernel]:
     """The graph's computing nodes (of ``part`` only, if given) as the engine's kernels, in graph order.
-    A fused kernel keeps the conv's work (the folded BatchNorm and the epilogue add none)."""
+    A fused kernel keeps its head's work (what it absorbs adds none); a conv's bias run apart is a
+    kernel of class :data:`BIAS_ADD` (one add per output element, the output read and written)."""
     rules = FUSION_RULES.get(engine, ())
     work = {w.id: w for w in node_work(graph, dtype_bytes, part)}
     readers = graph.consumers()
@@ -79,8 +116,43 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
     for node in graph:
         if node.op is Op.INPUT or node.id in absorbed or (part is not None and node.part is not part):
             continue
-        taken = _absorbed(graph, node, rules, readers) if node.op is Op.CONV and rules else []
+        taken = _absorbed(graph, node, rules, readers) if rules else []
         absorbed.update(taken)
         w = work[node.id]
-        out.append(Kernel((node.id, *taken), kernel_class(node), w.flops, w.bytes))
+        if node.op is Op.CONV and node.attrs.get("bias") and engine in BIAS_APART:
+            elements, bias = numel(node.shape), node.attrs["out_channels"] * dtype_bytes
+            out.append(Kernel((node.id,), kernel_class(node), w.flops - elements, w.bytes - bias))
+            out.append(Kernel((node.id, *taken), BIAS_ADD, elements, 2 * elements * dtype_bytes + bias))
+        else:
+            out.append(Kernel((node.id, *taken), kernel_class(node), w.flops, w.bytes))
     return out
+
+
+#: Heads whose fused activation Paddle Inference runs in a ``fused_elementwise_add``.
+_ADD_HEADS = PADDLE_ADD_ACT.heads
+
+
+def fusion_signature(graph: Graph, engine: str) -> dict[str, int]:
+    """What the engine's optimized program must hold if it fuses as :data:`FUSION_RULES` say, in
+    Paddle Inference's op names: convs that absorbed a BatchNorm or an activation (``fused_conv2d``),
+    adds that absorbed one (``fused_elementwise_add``), and the BatchNorms, ReLUs and Swishes left."""
+    sig = dict.fromkeys(("fused_conv2d", "fused_elementwise_add", "batch_norm", "relu", "swish"), 0)
+    for k in graph_kernels(graph, engine):
+        head, absorbs = graph[k.nodes[0]].op, len(k.nodes) > 1
+        if k.cls == BIAS_ADD or head in _ADD_HEADS:
+            sig["fused_elementwise_add"] += absorbs
+        elif head is Op.CONV:
+            sig["fused_conv2d"] += absorbs
+        elif head in (Op.BATCHNORM, Op.RELU, Op.SWISH):
+            sig[{Op.BATCHNORM: "batch_norm", Op.RELU: "relu", Op.SWISH: "swish"}[head]] += 1
+    return sig
+
+
+def fusion_mismatches(graph: Graph, engine: str, ops: dict[str, int]) -> list[str]:
+    """Where the engine's optimized program (``ops``: op type -> count) disagrees with the rules:
+    one ``op: rules say N, the engine runs M`` line per op of :func:`fusion_signature`."""
+    return [
+        f"{op}: the rules say {n}, the engine runs {ops.get(op, 0)}"
+        for op, n in fusion_signature(graph, engine).items()
+        if ops.get(op, 0) != n
+    ]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fpnprof.bench.breakdown import node_work
-from fpnprof.bench.kernels import KernelSample
+from fpnprof.bench.kernels import KernelSample, samples_graph
 from fpnprof.errors import FpnprofError
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Op, Shape
@@ -87,17 +87,25 @@ def _upsample(rng: random.Random) -> KernelSample:
 
 
 def _maxpool(rng: random.Random) -> KernelSample:
+    """A pool a native op takes: no padding, kernel 1 (a stride-2 subsample) or kernel = stride (2,
+    4, 8: NAS-FPN's resize to a coarser level)."""
     n, c, h, w = _tensor(rng)
-    h, w = max(h, 2), max(w, 2)
-    kind = rng.choice(("same3", "pool2", "pool1"))
-    if kind == "same3":
-        return KernelSample(
-            Op.MAXPOOL, ((n, c, h, w),), {"kernel": 3, "stride": 2, "padding": (*same_padding(h, 3, 2), *same_padding(w, 3, 2))}
-        )
-    if kind == "pool2":
-        h, w = h + h % 2, w + w % 2
-        return KernelSample(Op.MAXPOOL, ((n, c, h, w),), {"kernel": 2, "stride": 2, "padding": (0, 0, 0, 0), "pad_value": 0.0})
-    return KernelSample(Op.MAXPOOL, ((n, c, h, w),), {"kernel": 1, "stride": 2, "padding": (0, 0, 0, 0)})
+    k = rng.choice((1, 2, 2, 4, 8))
+    stride = max(k, 2)
+    h, w = max(h, stride), max(w, stride)
+    h, w = h + (-h) % stride, w + (-w) % stride
+    pad_value = {"pad_value": 0.0} if k > 1 and rng.random() < 0.5 else {}
+    return KernelSample(Op.MAXPOOL, ((n, c, h, w),), {"kernel": k, "stride": stride, "padding": (0, 0, 0, 0), **pad_value})
+
+
+def _maxpool_padded(rng: random.Random) -> KernelSample:
+    """A pool padded first by an explicit pad op: TensorFlow's SAME 3x3 stride-2 pool (EfficientDet)."""
+    while True:
+        n, c, h, w = _tensor(rng)
+        h, w = max(h, 2), max(w, 2)
+        padding = (*same_padding(h, 3, 2), *same_padding(w, 3, 2))
+        if len(set(padding)) > 1:  # equal sides a native pool takes (class maxpool)
+            return KernelSample(Op.MAXPOOL, ((n, c, h, w),), {"kernel": 3, "stride": 2, "padding": padding})
 
 
 def _attention(rng: random.Random) -> KernelSample:
@@ -120,6 +128,7 @@ DRAWS: dict[str, Callable[[random.Random], KernelSample]] = {
     "concat": _concat,
     "upsample_nearest": _upsample,
     "maxpool": _maxpool,
+    "maxpool_padded": _maxpool_padded,
     "adaptive_maxpool": _unary(Op.ADAPTIVE_MAXPOOL, lambda x: {"size": (-(-x[2] // 2), -(-x[3] // 2))}),
     "weighted_fusion": _many(Op.FUSION, lambda k: {"arity": k, "eps": 1e-4}),
     "softmax_fusion": _many(Op.SOFTMAX_FUSION, lambda k: {"arity": k}),
@@ -127,8 +136,33 @@ DRAWS: dict[str, Callable[[random.Random], KernelSample]] = {
 }
 
 
-def draw_samples(cls: str, count: int, rng: random.Random) -> list[KernelSample]:
-    return [DRAWS[cls](rng) for _ in range(count)]
+_ACTS: tuple[tuple[Op, ...], ...] = ((), (Op.RELU,), (Op.SWISH,))
+#: For an engine that fuses, what may follow a sample of an op (each choice equally likely): the
+#: chains :data:`fpnprof.latency.kernels.FUSION_RULES` run as one kernel, and some they do not.
+EPILOGUES: dict[Op, tuple[tuple[Op, ...], ...]] = {
+    Op.CONV: (*_ACTS, (Op.BATCHNORM,), (Op.BATCHNORM, Op.RELU), (Op.BATCHNORM, Op.SWISH)),
+    Op.BATCHNORM: ((), (Op.RELU,)),
+    Op.ADD: _ACTS,
+    Op.FUSION: _ACTS,
+    Op.SOFTMAX_FUSION: _ACTS,
+    Op.ATTENTION: _ACTS,
+}
+
+
+def draw_samples(cls: str, count: int, rng: random.Random, engine: str = "eager") -> list[KernelSample]:
+    """``count`` samples of the class. For an engine that fuses, each is followed by one of its op's
+    :data:`EPILOGUES` that the engine's rules absorb whole, so a sample is one kernel of its class
+    (and a conv's bias add): a graph of one class's samples times that class alone."""
+    from fpnprof.latency.kernels import BIAS_ADD, FUSION_RULES, graph_kernels
+
+    out = [DRAWS[cls](rng) for _ in range(count)]
+    if engine not in FUSION_RULES:
+        return out
+
+    def absorbed(s: KernelSample) -> bool:
+        return {k.cls for k in graph_kernels(samples_graph([s]), engine)} <= {cls, BIAS_ADD}
+
+    return [rng.choice([e for e in [replace(s, epilogue=e) for e in EPILOGUES.get(s.op, ((),))] if absorbed(e)]) for s in out]
 
 
 #: Every shipped neck form the validation and executor fit draw from.

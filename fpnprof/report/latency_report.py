@@ -38,6 +38,19 @@ def _band_note(model: LatencyModel) -> str:
     )
 
 
+def _measured(cal: dict[str, Any]) -> str:
+    """How the kernels were timed: one by one (eager), or in whole graphs through a fusing engine."""
+    if cal.get("whole_graphs"):
+        rules = ", ".join(cal.get("fusion_rules", [])) or "none"
+        checked = cal.get("fusion_rules_checked_on_necks", 0)
+        held = f"held to the engine's own program on {checked} necks" if checked else "not checked against the engine"
+        return f"{cal['whole_graphs']} graphs of kernels timed whole (fusion rules: {rules}; {held})"
+    return (
+        f"{cal.get('isolated_samples')} isolated and {cal.get('in_context_samples')} in-context kernel samples "
+        f"(fitted on: {cal.get('samples_used')})"
+    )
+
+
 def calibration_report(model: LatencyModel, path: Path) -> Report:
     rows = [
         {
@@ -66,8 +79,7 @@ def calibration_report(model: LatencyModel, path: Path) -> Report:
         f"executor: {ex.base_ms:.3f} ms a pass + {ex.per_kernel_ms:.4f} ms a kernel; kernels x {ex.scale:.3f} in a whole graph.",
         _band_note(model),
         f"calibration necks, cross-fitted: {cal.get('cross_fitted_within_10pct', 0):.0%} within ±10%, median error "
-        f"{cal.get('cross_fitted_median_error', 0):.1%}; {cal.get('isolated_samples')} isolated and "
-        f"{cal.get('in_context_samples')} in-context kernel samples (fitted on: {cal.get('samples_used')}), "
+        f"{cal.get('cross_fitted_median_error', 0):.1%}; {_measured(cal)}, "
         f"{cal.get('necks')} necks in {cal.get('neck_processes')} processes, {cal.get('seconds')} s.",
         "check it on held-out necks: fpnprof calibrate --validate",
     ]
@@ -171,6 +183,15 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         {"what": "p90 |error|", "value": f"{v.p90_abs_error:.1%}"},
         {"what": f"inside the {model.coverage:.0%} interval", "value": f"{v.coverage:.0%}"},
     ]
+    files = v.of_files(True)
+    if files.rows and len(files.rows) < len(v.rows):
+        for label, part in (("shipped necks", v.of_files(False)), ("random neck files", files)):
+            summary.append(
+                {
+                    "what": f"{label} ({len(part.rows)}): within ±10%, median",
+                    "value": f"{part.within_10pct:.0%}, {part.median_abs_error:.1%}",
+                }
+            )
     sections = [
         Section(f"validation on held-out necks: {setup(model)}", [Column("what", "", "text"), Column("value", "")], summary),
         Section(
@@ -198,6 +219,7 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         "p90_abs_error": v.p90_abs_error,
         "interval_coverage": v.coverage,
         "others_cpu_share": v.others_share,
+        "neck_files": dict(v.neck_texts),
         "necks": [
             {
                 **r.config.as_dict(),
