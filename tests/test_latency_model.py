@@ -8,6 +8,7 @@ import json
 import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import run
@@ -365,7 +366,7 @@ def test_a_fusing_engines_model_prices_fused_kernels_from_the_cli(tmp_path: Path
     assert result.exit_code == 0, result.output
     neck = json.loads(result.stdout)["predicted_latency"]["necks"][0]
     model, _ = load_model(path, here, force=False)
-    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in neck["config"].items()}
+    cfg: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in neck["config"].items()}
     graph = part_graph(NeckConfig(**cfg), "neck")
     assert neck["predicted_ms"] == pytest.approx(predict_graph(model, graph).total_ms)
     assert {k["class"] for k in neck["predicted_kernels"]} >= {"bias_add", "weighted_fusion"}
