@@ -17,7 +17,7 @@ from fpnprof.bench.kernels import samples_graph
 from fpnprof.errors import ConfigError
 from fpnprof.latency import kernels as kernel_rules
 from fpnprof.latency.calibrate import CalibrationData, Sample, fit_model
-from fpnprof.latency.fit import ClassFit, conformal_band, fit_class
+from fpnprof.latency.fit import ClassFit, fit_class, neck_band
 from fpnprof.latency.kernels import BIAS_ADD, CONV_BN_ACT, FusionRule, graph_kernels
 from fpnprof.latency.model import load_model, machine_fingerprint, save_model
 from fpnprof.latency.predict import predict_graph
@@ -95,12 +95,23 @@ def test_fit_class_is_nonnegative_and_needs_three_samples() -> None:
         fit_class([1.0, 2.0], [1.0, 1.0], [1.0, 1.0])
 
 
-def test_conformal_band_takes_the_kth_extremes() -> None:
-    ratios = [1 + i / 100 for i in range(19)]  # n = 19: k = 1 for 90% (1 - 2/20)
-    assert conformal_band(ratios, 0.9) == (1.0, 1.18)
-    assert conformal_band([1 + i / 100 for i in range(39)], 0.9) == (1.01, 1.37)  # n = 39: k = 2
+def test_conformal_band_takes_the_kth_extremes_over_necks() -> None:
+    one = [[1 + i / 100] for i in range(19)]  # n = 19 necks: k = 1 for 90% (1 - 2/20)
+    assert neck_band(one, 0.9) == (1.0, 1.18)
+    assert neck_band([[1 + i / 100] for i in range(39)], 0.9) == (1.01, 1.37)  # n = 39: k = 2
     with pytest.raises(ConfigError, match="cannot bound"):
-        conformal_band([1.0] * 8, 0.9)
+        neck_band([[1.0]] * 8, 0.9)
+
+
+def test_the_band_counts_necks_not_processes() -> None:
+    """19 necks timed in 4 processes each: the unit is the neck (its processes agree more with each
+    other than with other necks), so k comes from 19, not 76, and a neck counts by its most extreme
+    process. Counting the 76 ratios as exchangeable would drop a whole neck's four ratios (k = 3)."""
+    per_neck = [[1.0 + i / 100 + p / 1000 for p in range(4)] for i in range(19)]
+    assert neck_band(per_neck, 0.9) == pytest.approx((1.0, 1.183))
+    flat = sorted(r for rs in per_neck for r in rs)
+    k = 3  # floor(0.1 * 77 / 2)
+    assert (flat[k - 1], flat[-k]) != pytest.approx(neck_band(per_neck, 0.9))
 
 
 def simulated_whole_graphs(noise: float = 0.0, seed: int = 0) -> CalibrationData:

@@ -13,8 +13,8 @@
    graphs and the calibration necks together, :func:`fpnprof.latency.fit.fit_graph_classes`); the
    executor's terms on the necks.
 4. *Band*: the necks are split in folds; each fold is predicted by a model fitted without it, and
-   the measured / predicted ratios (one per neck and process) give a split-conformal band
-   (:func:`fpnprof.latency.fit.conformal_band`).
+   the measured / predicted ratios (one per neck and process) give a split-conformal band over the
+   necks, each bounded by its lowest and highest process (:func:`fpnprof.latency.fit.neck_band`).
 
 Runs in this process, its thread settings put in the environment before the framework is imported.
 """
@@ -35,7 +35,7 @@ from fpnprof.bench.contention import cpu_sample, load_between
 from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_sample_graphs, time_samples
 from fpnprof.bench.launch import worker_env
 from fpnprof.errors import ConfigError
-from fpnprof.latency.fit import ClassFit, ExecutorFit, GraphSum, conformal_band, fit_class, fit_executor, fit_graph_classes
+from fpnprof.latency.fit import ClassFit, ExecutorFit, GraphSum, fit_class, fit_executor, fit_graph_classes, neck_band
 from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.sampling import DRAWS, draw_samples
@@ -363,7 +363,7 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
         fingerprint=fingerprint,
         classes=classes,
         executor=executor,
-        band=conformal_band(ratios, coverage),
+        band=neck_band([ratios[i :: len(data.necks)] for i in range(len(data.necks))], coverage),
         coverage=coverage,
         created=datetime.now().isoformat(timespec="seconds"),
         calibration={

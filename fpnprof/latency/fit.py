@@ -125,16 +125,17 @@ def fit_executor(kernels: Sequence[int], kernel_ms: Sequence[float], measured_ms
     return ExecutorFit(float(coef[0]), float(coef[1]), float(coef[2]))
 
 
-def conformal_band(ratios: Sequence[float], coverage: float) -> tuple[float, float]:
-    """Split-conformal bounds on measured / predicted: with ``n`` calibration necks, the k-th smallest
-    and k-th largest ratio bound a new neck's ratio with probability >= 1 - 2k / (n + 1) (exchangeable
-    necks); k is the largest that keeps that at or above ``coverage``. Fewer necks than the coverage
-    needs: ConfigError."""
-    r = sorted(ratios)
-    n = len(r)
+def neck_band(per_neck: Sequence[Sequence[float]], coverage: float) -> tuple[float, float]:
+    """Split-conformal bounds on measured / predicted with each calibration neck's ratios (one per
+    process that timed it): a neck is the exchangeable unit, not a process's ratio (one neck's
+    processes agree more with each other than with other necks). With ``n`` necks, the k-th smallest
+    of the necks' lowest ratios and the k-th largest of their highest bound a new neck's ratio with
+    probability >= 1 - 2k / (n + 1); k is the largest that keeps that at or above ``coverage``.
+    Fewer necks than the coverage needs: ConfigError."""
+    n = len(per_neck)
     k = math.floor((1 - coverage) * (n + 1) / 2 + 1e-9)
     if k < 1:
         raise ConfigError(
             f"{n} calibration necks cannot bound a {coverage:.0%} interval (need {math.ceil(2 / (1 - coverage) - 1e-9) - 1})"
         )
-    return r[k - 1], r[n - k]
+    return sorted(min(r) for r in per_neck)[k - 1], sorted(max(r) for r in per_neck)[n - k]
