@@ -203,6 +203,7 @@ def engine_ops(graph: Graph, *, engine: str, threads: int) -> dict[str, int] | N
     program it saves after its IR passes: what it fused, from the engine itself. None for an engine
     that keeps no such program. Needs FLAGS_enable_pir_api=0 before paddle's import, as the engine does."""
     import tempfile
+    from collections import Counter
 
     from paddle.base.proto import framework_pb2
 
@@ -213,11 +214,7 @@ def engine_ops(graph: Graph, *, engine: str, threads: int) -> dict[str, int] | N
         _predictor(lower(graph), graph, folder, gpu=False, threads=threads, save_optimized=optimized)
         with open(os.path.join(optimized, "_optimized.pdmodel"), "rb") as f:
             program = framework_pb2.ProgramDesc.FromString(f.read())  # type: ignore[attr-defined]  # generated protobuf
-    counts: dict[str, int] = {}
-    for op in program.blocks[0].ops:
-        if op.type not in ("feed", "fetch"):
-            counts[op.type] = counts.get(op.type, 0) + 1
-    return counts
+    return dict(Counter(op.type for op in program.blocks[0].ops if op.type not in ("feed", "fetch")))
 
 
 def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int, save_optimized: str = "") -> Any:

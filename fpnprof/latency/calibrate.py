@@ -26,6 +26,7 @@ import os
 import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -273,6 +274,26 @@ def cross_fitted_ratios(data: CalibrationData, seed: int, source: str = "all") -
     return [times[i] / predicted[i] for times in (data.apart or [data.measured]) for i in range(len(data.necks))]
 
 
+def time_more(
+    backend: Any, plan: CalibrationPlan, classes: Sequence[str], count: int, rng: random.Random, progress: OnPhase
+) -> tuple[list[Sample], list[GraphSum]]:
+    """``count`` more of each class: samples timed one by one (eager), or graphs timed whole."""
+    if plan.engine == "eager":
+        samples = [s for c in classes for s in draw_samples(c, count, rng)]
+        return time_kernel_samples(backend, samples, plan, progress), []
+    return [], time_class_graphs(backend, classes, count, plan, rng, progress)
+
+
+def worst_classes(isolated: Sequence[Sample], context: Sequence[Sample], graphs: Sequence[GraphSum]) -> list[str]:
+    """The classes whose fit's 90th-percentile error is above TARGET_P90 and that may take more
+    (samples up to MAX_SAMPLES, or graphs up to MAX_GRAPHS)."""
+    if graphs:
+        fits, taken, cap = fit_graph_classes(graphs)[0], Counter(g.drawn for g in graphs), MAX_GRAPHS
+    else:
+        fits, taken, cap = fit_classes([*isolated, *context]), Counter(s.cls for s in isolated), MAX_SAMPLES
+    return [c for c in DRAWS if fits[c].p90_error > TARGET_P90 and taken[c] < cap]
+
+
 def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationData:
     """Time the kernels and the calibration necks; more kernel samples for the worst-fitting classes
     while 80% of the budget lasts. Eager: kernels one by one by the per-node timer, and each neck's
@@ -286,16 +307,12 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
     backend = framework(plan.backend, plan.threads)
     rng = random.Random(plan.seed)
     eager = plan.engine == "eager"
-    isolated: list[Sample] = []
-    graphs: list[GraphSum] = []
+    first, more = (FIRST_SAMPLES, MORE_SAMPLES) if eager else (FIRST_GRAPHS, MORE_GRAPHS)
     fusion_checked = 0
-    if eager:
-        samples = [s for cls in DRAWS for s in draw_samples(cls, FIRST_SAMPLES, rng)]
-        isolated = time_kernel_samples(backend, samples, plan, progress)
-    else:
+    if not eager:
         progress("fusion rules against the engine's program", 0, 1)
         fusion_checked = check_fusion(backend, plan)
-        graphs = time_class_graphs(backend, list(DRAWS), FIRST_GRAPHS, plan, rng, progress)
+    isolated, graphs = time_more(backend, plan, list(DRAWS), first, rng, progress)
     apart = time_necks_apart(
         plan.backend,
         plan.necks,
@@ -314,21 +331,12 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
         context = [s for i, cfg in enumerate(plan.necks) for s in in_context_samples(cfg, node_means[i], i)]
     rounds = 1
     while time.monotonic() - started < plan.budget_s * 0.8:
-        if eager:
-            classes = fit_classes([*isolated, *context])
-            counts = {cls: sum(1 for s in isolated if s.cls == cls) for cls in DRAWS}
-            worst = [c for c in DRAWS if classes[c].p90_error > TARGET_P90 and counts[c] < MAX_SAMPLES]
-        else:
-            classes = fit_graph_classes(graphs)[0]
-            counts = {cls: sum(1 for g in graphs if g.drawn == cls) for cls in DRAWS}
-            worst = [c for c in DRAWS if classes[c].p90_error > TARGET_P90 and counts[c] < MAX_GRAPHS]
+        worst = worst_classes(isolated, context, graphs)
         if not worst:
             break
-        if eager:
-            more = [s for cls in worst for s in draw_samples(cls, MORE_SAMPLES, rng)]
-            isolated += time_kernel_samples(backend, more, plan, progress)
-        else:
-            graphs += time_class_graphs(backend, worst, MORE_GRAPHS, plan, rng, progress)
+        more_isolated, more_graphs = time_more(backend, plan, worst, more, rng, progress)
+        isolated += more_isolated
+        graphs += more_graphs
         rounds += 1
     times = [[t.median_ms for t in w] for w in apart]
     measured = [statistics.fmean(w[i] for w in times) for i in range(len(plan.necks))]

@@ -86,18 +86,18 @@ def fit_graph_classes(graphs: Sequence[GraphSum]) -> tuple[dict[str, ClassFit], 
     t = np.asarray([g.ms for g in rows], dtype=float)
     if not len(t) or not np.all(t > 0):
         raise ConfigError("a kernel class needs at least 3 timed graphs with positive times to fit")
+    column = {c: 1 + 3 * i for i, c in enumerate(classes)}
     design = np.zeros((len(rows), 1 + 3 * len(classes)))
     design[:, 0] = 1.0
     for r, g in enumerate(rows):
         for c, (n, f, b) in g.terms.items():
-            j = 1 + 3 * classes.index(c)
-            design[r, j : j + 3] = (n, f * 1e-9, b * 1e-9)
+            design[r, column[c] : column[c] + 3] = (n, f * 1e-9, b * 1e-9)
     coef, _ = nnls(design, t)
     errors = _relative_errors(design @ coef, t)
     fits = {}
-    for i, c in enumerate(classes):
+    for c, j in column.items():
         mine = np.asarray([c in g.terms for g in rows])
-        fixed, per_gflop, per_gbyte = (float(x) for x in coef[1 + 3 * i : 4 + 3 * i])
+        fixed, per_gflop, per_gbyte = (float(x) for x in coef[j : j + 3])
         n = sum(g.terms[c][0] for g in rows if c in g.terms)
         fits[c] = ClassFit(fixed, per_gflop, per_gbyte, n, float(np.median(errors[mine])), float(np.quantile(errors[mine], 0.9)))
     return fits, float(coef[0])

@@ -130,6 +130,8 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
 
 #: Heads whose fused activation Paddle Inference runs in a ``fused_elementwise_add``.
 _ADD_HEADS = PADDLE_ADD_ACT.heads
+#: Ops a kernel of its own keeps in Paddle Inference's program, by its op name there.
+_PADDLE_OP_NAMES = {Op.BATCHNORM: "batch_norm", Op.RELU: "relu", Op.SWISH: "swish"}
 
 
 def fusion_signature(graph: Graph, engine: str) -> dict[str, int]:
@@ -143,8 +145,8 @@ def fusion_signature(graph: Graph, engine: str) -> dict[str, int]:
             sig["fused_elementwise_add"] += absorbs
         elif head is Op.CONV:
             sig["fused_conv2d"] += absorbs
-        elif head in (Op.BATCHNORM, Op.RELU, Op.SWISH):
-            sig[{Op.BATCHNORM: "batch_norm", Op.RELU: "relu", Op.SWISH: "swish"}[head]] += 1
+        elif head in _PADDLE_OP_NAMES:
+            sig[_PADDLE_OP_NAMES[head]] += 1
     return sig
 
 

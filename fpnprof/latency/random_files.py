@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import random
 
-from fpnprof.bench.breakdown import node_work
-from fpnprof.errors import FpnprofError
+from fpnprof.latency.sampling import CHANNELS, SIZES, builds_within
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.neckfile import adopt_neck_text
-from fpnprof.model.parts import part_graph
 
 LATERALS = ('["conv1x1"]', '["conv1x1(bias=false)", "bn"]', '["cbs"]', '["conv1x1(bias=false)", "bn", "relu"]')
 #: Blocks after a fusion whose output keeps the node's width (concat changes it: its block starts with a conv).
@@ -70,8 +68,6 @@ def random_neck_text(rng: random.Random, name: str) -> str:
 def random_file_necks(count: int, rng: random.Random, max_flops: int, prefix: str = "random") -> list[tuple[NeckConfig, str]]:
     """``count`` random neck files, each adopted in this process under its name (``<prefix>-<i>.toml``)
     at a random width, size and batch: (configuration, file text) pairs, the text for worker processes."""
-    from fpnprof.latency.sampling import CHANNELS, SIZES
-
     out: list[tuple[NeckConfig, str]] = []
     tries = 0
     while len(out) < count:
@@ -83,10 +79,6 @@ def random_file_necks(count: int, rng: random.Random, max_flops: int, prefix: st
             name, variant="paper", channels=rng.choice(CHANNELS), size=rng.choice(SIZES), batch=rng.choice((1, 2)),
             levels=spec.default_levels, min_level=3,
         )  # fmt: skip
-        try:
-            graph = part_graph(cfg, "neck")
-        except FpnprofError:
-            continue
-        if sum(w.flops for w in node_work(graph, 4)) <= max_flops:
+        if builds_within(cfg, max_flops):
             out.append((cfg, text))
     return out

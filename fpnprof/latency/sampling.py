@@ -194,10 +194,15 @@ def random_necks(count: int, rng: random.Random, max_flops: int = MAX_NECK_FLOPS
             levels=d["levels"],
         )
         cfg = replace(cfg, min_level=d.get("min_level", cfg.min_level))
-        try:
-            graph = part_graph(cfg, "neck")
-        except FpnprofError:
-            continue
-        if sum(w.flops for w in node_work(graph, 4)) <= max_flops:
+        if builds_within(cfg, max_flops):
             out.append(cfg)
     return out
+
+
+def builds_within(cfg: NeckConfig, max_flops: int) -> bool:
+    """Whether the neck builds and stays within ``max_flops`` (fpnprof FLOPs)."""
+    try:
+        graph = part_graph(cfg, "neck")
+    except FpnprofError:
+        return False
+    return sum(w.flops for w in node_work(graph, 4)) <= max_flops
