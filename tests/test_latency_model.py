@@ -474,3 +474,17 @@ def test_calibration_holds_the_fusion_rules_to_the_engines_program() -> None:
     with pytest.raises(ConfigError, match="does not fuse") as refused:
         check_fusion(Engine(lambda g: {**fusion_signature(g, "inference"), "batch_norm": 99}), plan)
     assert "batch_norm: the rules say" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_calibrate_needs_the_necks_a_90_percent_band_over_necks_needs(tmp_path: Path) -> None:
+    """19 necks bound a 90% interval split-conformally over necks (k = 1 of 20); fewer are refused
+    before anything is timed, with one line."""
+    from fpnprof.latency.fit import necks_needed
+
+    assert necks_needed(0.9) == 19
+    neck_band([[1.0]] * 19, 0.9)
+    with pytest.raises(ConfigError, match="need 19"):
+        neck_band([[1.0]] * 18, 0.9)
+    result = run("calibrate", "--backend", "torch", "--threads", "1", "--necks", "18", "--model", str(tmp_path / "m.json"))
+    assert result.exit_code == 2 and "--necks must be at least 19" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "m.json").exists()

@@ -67,13 +67,15 @@ def _reporter(on_progress: OnProgress | None, start: float) -> Any:
 def run_calibrate(
     setup: Setup, path: Path | None, *, necks: int, budget_s: float, seed: int, on_progress: OnProgress | None = None
 ) -> Report:
-    from fpnprof.latency.calibrate import CalibrationPlan, calibrate
+    from fpnprof.latency.calibrate import COVERAGE, CalibrationPlan, calibrate
+    from fpnprof.latency.fit import necks_needed
     from fpnprof.latency.model import save_model
     from fpnprof.latency.sampling import random_necks
     from fpnprof.report.latency_report import calibration_report
 
-    if necks < 8:
-        raise ConfigError(f"--necks must be at least 8 (the interval is cross-fitted over 4 folds), got {necks}")
+    least = necks_needed(COVERAGE)
+    if necks < least:
+        raise ConfigError(f"--necks must be at least {least} (to bound a {COVERAGE:.0%} interval over necks), got {necks}")
     if budget_s <= 0:
         raise ConfigError("--budget must be > 0 seconds")
     plan = CalibrationPlan(

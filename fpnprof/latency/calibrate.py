@@ -36,7 +36,16 @@ from fpnprof.bench.contention import cpu_sample, load_between
 from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_sample_graphs, time_samples
 from fpnprof.bench.launch import worker_env
 from fpnprof.errors import ConfigError
-from fpnprof.latency.fit import ClassFit, ExecutorFit, GraphSum, fit_class, fit_executor, fit_graph_classes, neck_band
+from fpnprof.latency.fit import (
+    ClassFit,
+    ExecutorFit,
+    GraphSum,
+    fit_class,
+    fit_executor,
+    fit_graph_classes,
+    neck_band,
+    necks_needed,
+)
 from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.sampling import DRAWS, draw_samples
@@ -52,6 +61,8 @@ TARGET_P90 = 0.25
 #: Samples timed in one graph.
 BATCH = 32
 FOLDS = 4
+#: The share of necks the prediction interval is to hold.
+COVERAGE = 0.9
 #: An engine with no per-node timer is calibrated on graphs of one class's samples timed whole: this
 #: many per class first, this many more per class a later round revisits, up to this many, each of
 #: 1..GRAPH_MAX_SAMPLES samples (counts that vary set a kernel's fixed cost apart from the graph's).
@@ -101,7 +112,7 @@ class CalibrationPlan:
     passes: int = 7
     neck_runs: int = 9
     budget_s: float = 420.0
-    coverage: float = 0.9
+    coverage: float = COVERAGE
     seed: int = 0
 
 
@@ -300,8 +311,9 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
     nodes in context; another engine: graphs of one class's kernels, timed whole."""
     if plan.engine in UNCALIBRATED:
         raise ConfigError(f"calibrate --engine {plan.engine}: {UNCALIBRATED[plan.engine]}")
-    if len(plan.necks) < FOLDS * 2:
-        raise ConfigError(f"calibration needs at least {FOLDS * 2} necks")
+    least = max(FOLDS * 2, necks_needed(plan.coverage))
+    if len(plan.necks) < least:
+        raise ConfigError(f"calibration needs at least {least} necks (to bound a {plan.coverage:.0%} interval over necks)")
     started = time.monotonic()
     before = cpu_sample()
     backend = framework(plan.backend, plan.threads)
@@ -356,7 +368,7 @@ SAMPLE_SOURCES = ("all", "in-context")
 GRAPH_SOURCES = ("all", "isolated")
 
 
-def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = 0.9, seed: int = 0) -> LatencyModel:
+def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = COVERAGE, seed: int = 0) -> LatencyModel:
     """The model on what was measured, its band from cross-fitted necks; of :data:`SAMPLE_SOURCES`,
     the one with the smaller cross-fitted median error."""
 

@@ -135,7 +135,10 @@ def neck_band(per_neck: Sequence[Sequence[float]], coverage: float) -> tuple[flo
     n = len(per_neck)
     k = math.floor((1 - coverage) * (n + 1) / 2 + 1e-9)
     if k < 1:
-        raise ConfigError(
-            f"{n} calibration necks cannot bound a {coverage:.0%} interval (need {math.ceil(2 / (1 - coverage) - 1e-9) - 1})"
-        )
+        raise ConfigError(f"{n} calibration necks cannot bound a {coverage:.0%} interval (need {necks_needed(coverage)})")
     return sorted(min(r) for r in per_neck)[k - 1], sorted(max(r) for r in per_neck)[n - k]
+
+
+def necks_needed(coverage: float) -> int:
+    """The fewest calibration necks :func:`neck_band` bounds a ``coverage`` interval with (19 for 90%)."""
+    return math.ceil(2 / (1 - coverage) - 1e-9) - 1
