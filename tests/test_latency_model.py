@@ -18,7 +18,7 @@ from fpnprof.errors import ConfigError
 from fpnprof.latency import kernels as kernel_rules
 from fpnprof.latency.calibrate import CalibrationData, Sample, fit_model
 from fpnprof.latency.fit import ClassFit, fit_class, neck_band
-from fpnprof.latency.kernels import BIAS_ADD, CONV_BN_ACT, FusionRule, graph_kernels
+from fpnprof.latency.kernels import BIAS_ADD, CONV_BN_ACT, FusionRule, Kernel, graph_kernels
 from fpnprof.latency.model import load_model, machine_fingerprint, save_model
 from fpnprof.latency.predict import predict_graph
 from fpnprof.latency.sampling import DRAWS, draw_samples, random_necks
@@ -26,15 +26,20 @@ from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Graph, Op
 from fpnprof.model.parts import part_graph
 
-#: A simulated machine: per class (fixed ms, ms per GFLOP, ms per GB), different for every class.
-TRUTH = {cls: (0.01 * (i + 1), 2.0 + i, 30.0 + 7 * i) for i, cls in enumerate([*DRAWS, BIAS_ADD])}
+#: A simulated machine: per class (fixed ms, ms per GFLOP, ms per GB, ms per million output rows),
+#: different for every class.
+TRUTH = {cls: (0.01 * (i + 1), 2.0 + i, 30.0 + 7 * i, 0.5 + 0.1 * i) for i, cls in enumerate([*DRAWS, BIAS_ADD])}
 GRAPH_BASE = 0.15  # a whole graph's own ms (a fusing engine's call)
 EXECUTOR = (0.4, 0.02, 1.1)  # base ms, per kernel ms, scale
 
 
-def true_ms(cls: str, flops: int, nbytes: int) -> float:
-    fixed, per_gflop, per_gbyte = TRUTH[cls]
-    return fixed + per_gflop * flops * 1e-9 + per_gbyte * nbytes * 1e-9
+def true_ms(cls: str, flops: int, nbytes: int, rows: int = 0) -> float:
+    fixed, per_gflop, per_gbyte, per_mrow = TRUTH[cls]
+    return fixed + per_gflop * flops * 1e-9 + per_gbyte * nbytes * 1e-9 + per_mrow * rows * 1e-6
+
+
+def kernel_true_ms(k: Kernel) -> float:
+    return true_ms(k.cls, k.flops, k.bytes, k.rows)
 
 
 def simulated(noise: float = 0.0, seed: int = 0) -> CalibrationData:
@@ -48,7 +53,7 @@ def simulated(noise: float = 0.0, seed: int = 0) -> CalibrationData:
 
     samples = [s for cls in DRAWS for s in draw_samples(cls, 12, rng)]
     isolated = [
-        Sample(k.cls, k.flops, k.bytes, true_ms(k.cls, k.flops, k.bytes) * jitter())
+        Sample(k.cls, k.flops, k.bytes, kernel_true_ms(k) * jitter(), None, k.dims)
         for k in graph_kernels(samples_graph(samples), "eager")
     ]
     necks = random_necks(20, rng, max_flops=300_000_000)
@@ -56,22 +61,22 @@ def simulated(noise: float = 0.0, seed: int = 0) -> CalibrationData:
     for cfg in necks:
         ks = graph_kernels(part_graph(cfg, "neck"), "eager")
         base, per_kernel, scale = EXECUTOR
-        measured.append((base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks)) * jitter())
+        measured.append((base + per_kernel * len(ks) + scale * sum(kernel_true_ms(k) for k in ks)) * jitter())
     return CalibrationData(isolated, [], necks, measured)
 
 
 def test_a_simulated_machine_is_recovered_exactly_without_noise() -> None:
-    """Every class prices fresh shapes as the machine does; where FLOPs and bytes vary apart (convs)
-    the three costs themselves come back; the executor's terms too, and the band is 1..1."""
+    """Every class prices fresh shapes as the machine does; where FLOPs, bytes and rows vary apart
+    (convs) the four costs themselves come back; the executor's terms too, and the band is 1..1."""
     from fpnprof.bench.kernels import samples_graph
 
     model = fit_model(simulated(), {"engine": "eager"})
     fresh = [s for cls in DRAWS for s in draw_samples(cls, 5, random.Random(123))]
     for k in graph_kernels(samples_graph(fresh), "eager"):
-        assert model.classes[k.cls].ms(k.flops, k.bytes) == pytest.approx(true_ms(k.cls, k.flops, k.bytes), rel=1e-6), k.cls
+        assert model.classes[k.cls].ms(k.flops, k.bytes, k.rows) == pytest.approx(kernel_true_ms(k), rel=1e-6), k.cls
     for cls in ("conv1x1", "conv3x3", "conv_grouped"):
         fit = model.classes[cls]
-        assert (fit.fixed_ms, fit.ms_per_gflop, fit.ms_per_gbyte) == pytest.approx(TRUTH[cls], rel=1e-5), cls
+        assert (fit.fixed_ms, fit.ms_per_gflop, fit.ms_per_gbyte, fit.ms_per_mrow) == pytest.approx(TRUTH[cls], rel=1e-5), cls
     assert (model.executor.base_ms, model.executor.per_kernel_ms, model.executor.scale) == pytest.approx(EXECUTOR, rel=1e-5)
     assert model.band == pytest.approx((1.0, 1.0))
 
@@ -81,7 +86,7 @@ def test_a_noisy_simulated_machine_predicts_held_out_necks_within_its_noise() ->
     for cfg in random_necks(10, random.Random(99), max_flops=300_000_000):
         ks = graph_kernels(part_graph(cfg, "neck"), "eager")
         base, per_kernel, scale = EXECUTOR
-        truth = base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks)
+        truth = base + per_kernel * len(ks) + scale * sum(kernel_true_ms(k) for k in ks)
         p = predict_graph(model, part_graph(cfg, "neck"))
         assert p.total_ms == pytest.approx(truth, rel=0.05)
         assert sum(p.by_level().values()) + p.base_ms == pytest.approx(p.total_ms)
@@ -89,10 +94,10 @@ def test_a_noisy_simulated_machine_predicts_held_out_necks_within_its_noise() ->
 
 
 def test_fit_class_is_nonnegative_and_needs_three_samples() -> None:
-    fit = fit_class([1e9, 2e9, 4e9], [1e6, 1e6, 1e6], [1.0, 2.0, 4.0])
+    fit = fit_class([1e9, 2e9, 4e9], [1e6, 1e6, 1e6], [0, 0, 0], [1.0, 2.0, 4.0])
     assert fit.ms_per_gflop == pytest.approx(1.0) and fit.fixed_ms == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ConfigError):
-        fit_class([1.0, 2.0], [1.0, 1.0], [1.0, 1.0])
+        fit_class([1.0, 2.0], [1.0, 1.0], [0, 0], [1.0, 1.0])
 
 
 def test_conformal_band_takes_the_kth_extremes_over_necks() -> None:
@@ -125,14 +130,14 @@ def simulated_whole_graphs(noise: float = 0.0, seed: int = 0) -> CalibrationData
         for _ in range(12):
             group = draw_samples(cls, rng.randint(1, 6), rng, "inference")
             kernels = graph_kernels(samples_graph(group), "inference")
-            ms = GRAPH_BASE + sum(true_ms(k.cls, k.flops, k.bytes) for k in kernels)
+            ms = GRAPH_BASE + sum(kernel_true_ms(k) for k in kernels)
             graphs.append(graph_sum(group, "inference", ms * (1 + rng.uniform(-noise, noise)), cls))
     necks = random_necks(20, rng, max_flops=300_000_000)
     base, per_kernel, scale = EXECUTOR
     measured = []
     for cfg in necks:
         ks = graph_kernels(part_graph(cfg, "neck"), "inference")
-        measured.append(base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks))
+        measured.append(base + per_kernel * len(ks) + scale * sum(kernel_true_ms(k) for k in ks))
     return CalibrationData([], [], necks, measured, engine="inference", graphs=graphs)
 
 
@@ -144,13 +149,13 @@ def test_a_fusing_engine_timed_by_whole_graphs_is_recovered() -> None:
     kernels = graph_kernels(fresh, "inference")
     assert {k.cls for k in kernels} == {*DRAWS, BIAS_ADD}
     for k in kernels:
-        assert model.classes[k.cls].ms(k.flops, k.bytes) == pytest.approx(true_ms(k.cls, k.flops, k.bytes), rel=1e-5), k.cls
+        assert model.classes[k.cls].ms(k.flops, k.bytes, k.rows) == pytest.approx(kernel_true_ms(k), rel=1e-5), k.cls
     assert model.calibration["whole_graphs"] == 12 * len(DRAWS)
     base, per_kernel, scale = EXECUTOR
     for cfg in random_necks(5, random.Random(98), max_flops=300_000_000):
         graph = part_graph(cfg, "neck")
         ks = graph_kernels(graph, "inference")
-        truth = base + per_kernel * len(ks) + scale * sum(true_ms(k.cls, k.flops, k.bytes) for k in ks)
+        truth = base + per_kernel * len(ks) + scale * sum(kernel_true_ms(k) for k in ks)
         assert predict_graph(model, graph).total_ms == pytest.approx(truth, rel=1e-5)
 
 
@@ -395,7 +400,7 @@ def test_calibration_fits_on_in_context_times_where_isolated_ones_mislead() -> N
     context = []
     for i, cfg in enumerate(base.necks):
         for k in graph_kernels(part_graph(cfg, "neck"), "eager"):
-            context.append(Sample(k.cls, k.flops, k.bytes, EXECUTOR[2] * true_ms(k.cls, k.flops, k.bytes), i))
+            context.append(Sample(k.cls, k.flops, k.bytes, EXECUTOR[2] * kernel_true_ms(k), i, k.dims))
     model = fit_model(replace(base, isolated=slow, context=context), {"engine": "eager"})
     assert model.calibration["samples_used"] == "in-context"
     errors = model.calibration["cross_fitted_median_error_by_source"]
@@ -488,3 +493,32 @@ def test_calibrate_needs_the_necks_a_90_percent_band_over_necks_needs(tmp_path: 
     result = run("calibrate", "--backend", "torch", "--threads", "1", "--necks", "18", "--model", str(tmp_path / "m.json"))
     assert result.exit_code == 2 and "--necks must be at least 19" in result.stderr
     assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "m.json").exists()
+
+
+def test_validation_compares_at_the_speed_its_anchors_measure() -> None:
+    """The anchors' now / then (median) rescales every prediction and its interval; the raw error
+    at calibration's speed is kept beside it."""
+    from fpnprof.latency.validate import Checked, Validation
+
+    cfg = NeckConfig("fpn")
+    rows = [Checked(cfg, 10.0, 8.0, 12.0, 12.0, speed=1.2), Checked(cfg, 10.0, 8.0, 12.0, 15.0, speed=1.2)]
+    v = Validation(rows, None, {}, [1.1, 1.2, 1.5])
+    assert v.speed == pytest.approx(1.2)
+    assert [r.error for r in rows] == pytest.approx([0.0, -0.2])
+    assert [r.raw_error for r in rows] == pytest.approx([10 / 12 - 1, 10 / 15 - 1])
+    assert [r.inside for r in rows] == [True, False]  # 12.0 in 9.6..14.4; 15.0 not
+    assert v.within_10pct == 0.5 and v.raw_within_10pct == 0.0
+
+
+def test_the_anchors_are_calibration_necks_with_their_times(tmp_path: Path) -> None:
+    from fpnprof.cli.latency_commands import calibration_anchors
+    from fpnprof.latency.random_files import random_file_necks
+
+    ((file_cfg, text),) = random_file_necks(1, random.Random(3), 300_000_000, prefix="t-anchor")
+    necks = [NeckConfig("fpn", channels=16, size=64), file_cfg]
+    model = replace(fit_model(simulated(), {"engine": "eager"}), calibration={
+        "neck_configs": [c.as_dict() for c in necks], "neck_ms": [3.0, 4.0], "neck_files": {file_cfg.neck: text}
+    })  # fmt: skip
+    anchors, texts = calibration_anchors(model, 6)
+    assert anchors == [(necks[0], 3.0), (necks[1], 4.0)] and texts == {file_cfg.neck: text}
+    assert calibration_anchors(replace(model, calibration={}), 6) == ([], {})

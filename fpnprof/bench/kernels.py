@@ -77,16 +77,14 @@ def time_sample_graphs(
     groups: Sequence[Sequence[KernelSample]],
     spec: Mapping[str, Any],
     runs: int,
+    seed: int = 0,
     on_done: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Each group of samples as one graph, timed whole on the engine (the median of ``runs`` plain
-    passes): how an engine that fuses, with no per-node timer, is measured."""
-    out = []
-    for done, group in enumerate(groups, 1):
-        out.append(time_graph(backend, samples_graph(group), spec, runs, 0).median_ms)
-        if on_done is not None:
-            on_done(done)
-    return out
+    passes, in interleaved rounds as :func:`time_graphs`): how an engine that fuses, with no per-node
+    timer, is measured. ``on_done`` after each round."""
+    graphs = [samples_graph(g) for g in groups]
+    return [t.median_ms for t in time_graphs(backend, graphs, spec, runs=runs, passes=0, seed=seed, on_done=on_done)]
 
 
 @dataclass(frozen=True)
@@ -98,22 +96,33 @@ class NeckTiming:
     node_ms: dict[str, float]
 
 
-def time_graph(backend: Backend, graph: Graph, spec: Mapping[str, Any], runs: int, passes: int) -> NeckTiming:
-    """``runs`` plain forwards after a warm-up, with ``passes`` instrumented ones spread among them
-    (none where the engine has no per-node executor)."""
-    runner = _runner(backend, graph, spec)
-    timed = runner.timed_pass if passes else None
+#: Rounds a neck's runs are spread over (see :func:`time_necks`).
+NECK_ROUNDS = 5
+
+
+def _warm(runner: Runner) -> None:
     for _ in range(WARM_PASSES):
         runner.step_ms()
-    plain: list[float] = []
-    node_runs: list[dict[str, float]] = []
+
+
+def _visit(runner: Runner, runs: int, passes: int, plain: list[float], node_runs: list[dict[str, float]]) -> None:
+    """``runs`` plain forwards with ``passes`` instrumented ones spread among them, appended."""
+    timed = runner.timed_pass if passes else None
     for i in range(max(runs, passes)):
         if i < runs:
             plain.append(runner.step_ms())
         if timed is not None and i < passes:
             node_runs.append(timed())
+
+
+def _timing(plain: list[float], node_runs: list[dict[str, float]]) -> NeckTiming:
     nodes = {n: statistics.median(r[n] for r in node_runs) for n in node_runs[0]} if node_runs else {}
     return NeckTiming(statistics.median(plain), nodes)
+
+
+def _share(total: int, rounds: int, r: int) -> int:
+    """Round ``r``'s share of ``total`` runs spread over ``rounds`` (the first rounds take the rest)."""
+    return total // rounds + (r < total % rounds)
 
 
 def time_necks(
@@ -124,19 +133,48 @@ def time_necks(
     runs: int,
     passes: int,
     seed: int,
+    rounds: int = NECK_ROUNDS,
     on_done: Callable[[int], None] | None = None,
 ) -> list[NeckTiming]:
-    """Each (config, part) timed by :func:`time_graph`, visited in an order shuffled by ``seed`` (so
-    build order is no bias); returned in the given order."""
-    order = list(range(len(configs)))
-    random.Random(seed).shuffle(order)
-    out: dict[int, NeckTiming] = {}
-    for done, i in enumerate(order, 1):
-        cfg, part = configs[i]
-        out[i] = time_graph(backend, part_graph(cfg, part), spec, runs, passes)
+    """Each (config, part)'s graph timed by :func:`time_graphs`."""
+    graphs = [part_graph(cfg, part) for cfg, part in configs]
+    return time_graphs(backend, graphs, spec, runs=runs, passes=passes, seed=seed, rounds=rounds, on_done=on_done)
+
+
+def time_graphs(
+    backend: Backend,
+    graphs: Sequence[Graph],
+    spec: Mapping[str, Any],
+    *,
+    runs: int,
+    passes: int,
+    seed: int,
+    rounds: int = NECK_ROUNDS,
+    on_done: Callable[[int], None] | None = None,
+) -> list[NeckTiming]:
+    """Each graph built and warmed up (in an order shuffled by ``seed``: build order is no bias),
+    then timed in ``rounds`` rounds, each visiting every graph once in an order of its own for its
+    share of the ``runs`` plain and ``passes`` instrumented forwards (none where the engine has no
+    per-node executor): a graph's runs are spread over the whole process, so a burst of load from
+    elsewhere (seconds long on a shared machine) touches a few of them, not all. Returned in the
+    given order; ``on_done`` after each round."""
+    rng = random.Random(seed)
+    order = list(range(len(graphs)))
+    rng.shuffle(order)
+    runners: dict[int, Runner] = {}
+    for i in order:
+        runners[i] = _runner(backend, graphs[i], spec)
+        _warm(runners[i])
+    rounds = max(1, min(rounds, runs))
+    plain: dict[int, list[float]] = {i: [] for i in order}
+    node_runs: dict[int, list[dict[str, float]]] = {i: [] for i in order}
+    for r in range(rounds):
+        rng.shuffle(order)
+        for i in order:
+            _visit(runners[i], _share(runs, rounds, r), _share(passes, rounds, r), plain[i], node_runs[i])
         if on_done is not None:
-            on_done(done)
-    return [out[i] for i in range(len(configs))]
+            on_done(r + 1)
+    return [_timing(plain[i], node_runs[i]) for i in range(len(graphs))]
 
 
 def time_necks_apart(

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from fpnprof.bench.allocator import release_free_memory
+
 
 def current_rss() -> int:
     """Resident set size of this process in bytes (Linux /proc; 0 where unknown)."""
@@ -33,6 +35,7 @@ class RssPeak:
     """
 
     def __init__(self) -> None:
+        release_free_memory()  # memory an earlier row freed is no baseline of this one's
         self.base = current_rss()
         self.maxrss_at_base = max_rss()
         self.sampled = self.base

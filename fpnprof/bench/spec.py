@@ -45,9 +45,7 @@ class BenchSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BenchSpec:
-        cfg = dict(data["config"])
-        cfg["in_channels"] = tuple(cfg["in_channels"])
-        return cls(**{**data, "config": NeckConfig(**cfg)})
+        return cls(**{**data, "config": NeckConfig.from_dict(data["config"])})
 
     @property
     def effective_threads(self) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpnprof.backends import Backend
+from fpnprof.bench.allocator import steady_allocator
 from fpnprof.bench.overhead import op_overhead_ms, tiny_op_graph
 from fpnprof.bench.paired import run_rounds
 from fpnprof.bench.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
@@ -171,7 +172,7 @@ def run_necks(data: dict[str, Any]) -> dict[str, Any]:
 
     for name, text in data.get("neck_texts", {}).items():  # neck files the parent drew, never read from disk
         adopt_neck_text(name, text)
-    configs = [(NeckConfig(**{**c, "in_channels": tuple(c["in_channels"])}), data["part"]) for c in data["configs"]]
+    configs = [(NeckConfig.from_dict(c), data["part"]) for c in data["configs"]]
     timings = time_necks(
         load(data["backend"]), configs, data["spec"], runs=data["runs"], passes=data["passes"], seed=data["seed"]
     )
@@ -181,6 +182,8 @@ def run_necks(data: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     data = json.loads(sys.stdin.read())
     kind = data.get("kind")
+    if kind == "necks":  # the latency model's necks; bench rows keep the allocator users run with
+        steady_allocator()
     try:
         result = (
             run_peak(data)

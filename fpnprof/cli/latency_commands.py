@@ -17,7 +17,8 @@ from fpnprof.report.model import Report
 
 #: Validation draws its necks with the calibration seed plus this (never the calibration's draws).
 VALIDATION_SEED_OFFSET = 1_000_003
-#: The share of held-out necks that are random neck files (the rest: random shipped-neck configurations).
+#: The share of calibration and held-out necks that are random neck files (the rest: random
+#: configurations of the shipped necks).
 FILE_SHARE = 0.25
 
 
@@ -69,8 +70,10 @@ def run_calibrate(
 ) -> Report:
     from fpnprof.latency.calibrate import COVERAGE, CalibrationPlan, calibrate
     from fpnprof.latency.fit import necks_needed
+    from fpnprof.latency.kernels import FUSION_RULES
     from fpnprof.latency.model import save_model
-    from fpnprof.latency.sampling import random_necks
+    from fpnprof.latency.random_files import random_file_necks
+    from fpnprof.latency.sampling import MAX_NECK_FLOPS, random_necks
     from fpnprof.report.latency_report import calibration_report
 
     least = necks_needed(COVERAGE)
@@ -78,14 +81,21 @@ def run_calibrate(
         raise ConfigError(f"--necks must be at least {least} (to bound a {COVERAGE:.0%} interval over necks), got {necks}")
     if budget_s <= 0:
         raise ConfigError("--budget must be > 0 seconds")
+    rng = random.Random(seed)
+    # A fusing engine's rules are held to its program on every calibration form, and random files hold
+    # chains the rules do not cover (an activation right after another: Paddle Inference runs no
+    # kernel for the second, the rules one): such an engine is calibrated on the shipped necks alone.
+    share = 0.0 if setup.engine in FUSION_RULES else FILE_SHARE
+    files = random_file_necks(round(necks * share), rng, MAX_NECK_FLOPS, prefix="calibration")
     plan = CalibrationPlan(
         setup.backend,
         setup.device,
         setup.engine,
         threads=setup.threads,
-        necks=random_necks(necks, random.Random(seed)),
+        necks=random_necks(necks - len(files), rng) + [cfg for cfg, _ in files],
         budget_s=budget_s,
         seed=seed,
+        neck_texts={cfg.neck: text for cfg, text in files},
     )
     model = calibrate(plan, _reporter(on_progress, time.monotonic()))
     target = save_model(model, setup.model_path(path))
@@ -97,7 +107,7 @@ def run_validate(
 ) -> Report:
     from fpnprof.latency.random_files import random_file_necks
     from fpnprof.latency.sampling import MAX_NECK_FLOPS, random_necks
-    from fpnprof.latency.validate import PROCESSES, validate
+    from fpnprof.latency.validate import ANCHORS, PROCESSES, validate
     from fpnprof.report.latency_report import validation_report
 
     if necks < 1 or runs < 1:
@@ -108,6 +118,7 @@ def run_validate(
     files = random_file_necks(round(necks * FILE_SHARE), random.Random(seed), MAX_NECK_FLOPS)
     drawn = [c for c in random_necks(necks * 3, random.Random(seed)) if _key(c.as_dict()) not in seen]
     held_out = list(dict.fromkeys(drawn))[: necks - len(files)] + [cfg for cfg, _ in files]
+    anchors, anchor_texts = calibration_anchors(model, ANCHORS)
     start = time.monotonic()
     report = _reporter(on_progress, start)
     v = validate(
@@ -116,12 +127,27 @@ def run_validate(
         runs=runs,
         seed=seed,
         on_done=lambda done: report("held-out necks (fresh processes)", done, PROCESSES),
-        neck_texts={cfg.neck: text for cfg, text in files},
+        neck_texts={**anchor_texts, **{cfg.neck: text for cfg, text in files}},
+        anchors=anchors,
     )
     out = validation_report(v, model, time.monotonic() - start, seed)
     if warning:
         out.notes.insert(0, warning)
     return out
+
+
+def calibration_anchors(model: Any, count: int) -> tuple[list[tuple[NeckConfig, float]], dict[str, str]]:
+    """The model's first ``count`` calibration necks with their calibration times (none where the
+    model keeps no times), and the texts of the neck files among them (adopted in this process)."""
+    from fpnprof.model.neckfile import adopt_neck_text
+
+    cal = model.calibration
+    configs, times, texts = cal.get("neck_configs", []), cal.get("neck_ms", []), dict(cal.get("neck_files") or {})
+    anchors = [(NeckConfig.from_dict(c), float(t)) for c, t in zip(configs, times, strict=False)][:count]
+    used = {cfg.neck: texts[cfg.neck] for cfg, _ in anchors if cfg.neck in texts}
+    for name, text in used.items():
+        adopt_neck_text(name, text)
+    return anchors, used
 
 
 def _key(cfg: dict[str, Any]) -> tuple[Any, ...]:

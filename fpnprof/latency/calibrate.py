@@ -6,11 +6,14 @@
    held to the program it runs (:func:`check_fusion`), then graphs of 1-6 samples of one class
    (with the epilogues it may fuse) are timed whole. Rounds of more samples go to the classes whose
    fit is worst, while the time budget lasts.
-2. *Necks*: random configurations of the shipped necks, each timed plain (the median of its runs)
-   and, eager, per node (in context: after the nodes before it, as in every real forward pass), in
-   each of four fresh worker processes (a process carries its own bias: the band must hold across them).
-3. *Fit*: each class on its samples (eager: isolated and in-context ones; whole graphs: the kernel
-   graphs and the calibration necks together, :func:`fpnprof.latency.fit.fit_graph_classes`); the
+2. *Necks*: random configurations of the shipped necks, each timed plain (the median of its runs,
+   spread over interleaved rounds) and, eager, per node (in context: after the nodes before it, as
+   in every real forward pass), in each of four fresh worker processes (a process carries its own
+   bias: the band must hold across them).
+3. *Fit*: each class's line on its samples (eager: isolated and in-context ones; whole graphs: the
+   kernel graphs and the calibration necks together, :func:`fpnprof.latency.fit.fit_graph_classes`);
+   eager, boosted trees on the in-context samples for what the lines miss
+   (:mod:`fpnprof.latency.trees`), kept only if they bring the cross-fitted necks closer; the
    executor's terms on the necks.
 4. *Band*: the necks are split in folds; each fold is predicted by a model fitted without it, and
    the measured / predicted ratios (one per neck and process) give a split-conformal band over the
@@ -22,6 +25,7 @@ Runs in this process, its thread settings put in the environment before the fram
 from __future__ import annotations
 
 import functools
+import math
 import os
 import random
 import statistics
@@ -33,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from fpnprof.bench.contention import cpu_sample, load_between
-from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_sample_graphs, time_samples
+from fpnprof.bench.kernels import NECK_ROUNDS, KernelSample, samples_graph, time_necks_apart, time_sample_graphs, time_samples
 from fpnprof.bench.launch import worker_env
 from fpnprof.errors import ConfigError
 from fpnprof.latency.fit import (
@@ -46,9 +50,12 @@ from fpnprof.latency.fit import (
     neck_band,
     necks_needed,
 )
-from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels
+from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels, rows_of
 from fpnprof.latency.model import LatencyModel
+from fpnprof.latency.predict import kernel_times
 from fpnprof.latency.sampling import DRAWS, draw_samples
+from fpnprof.latency.trees import MIN_SAMPLES as MIN_TREE_SAMPLES
+from fpnprof.latency.trees import Trees, features, fit_trees, sklearn_available
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
 
@@ -91,6 +98,12 @@ class Sample:
     bytes: int
     ms: float
     neck: int | None = None
+    #: the kernel's shapes (:attr:`fpnprof.latency.kernels.Kernel.dims`)
+    dims: tuple[int, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return rows_of(self.dims)
 
 
 #: What the CLI shows: the phase, steps done, steps in all.
@@ -114,13 +127,17 @@ class CalibrationPlan:
     budget_s: float = 420.0
     coverage: float = COVERAGE
     seed: int = 0
+    #: the neck files among the necks (name -> text), adopted in this process, given to the workers
+    neck_texts: dict[str, str] = field(default_factory=dict)
 
 
 def framework(backend: str, threads: int) -> Any:
     """The backend, its threads set in the environment first (effective only before the framework's
-    first import in this process)."""
+    first import in this process), and glibc's allocator held steady as in the timing workers."""
     from fpnprof.backends import load
+    from fpnprof.bench.allocator import steady_allocator
 
+    steady_allocator()
     os.environ.update(worker_env(threads))
     return load(backend)
 
@@ -140,7 +157,7 @@ def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: Cal
             ms[i] = t
         progress("kernels", min(start + BATCH, len(order)), len(order))
     kernels = graph_kernels(samples_graph(samples), "eager")
-    return [Sample(k.cls, k.flops, k.bytes, ms[i]) for i, k in enumerate(kernels)]
+    return [Sample(k.cls, k.flops, k.bytes, ms[i], None, k.dims) for i, k in enumerate(kernels)]
 
 
 @functools.lru_cache(maxsize=256)
@@ -153,16 +170,18 @@ def neck_kernels(cfg: NeckConfig, engine: str = "eager") -> tuple[Kernel, ...]:
 def in_context_samples(cfg: NeckConfig, node_ms: dict[str, float], index: int) -> list[Sample]:
     """Every neck node's in-context time as a sample of its class (eager: a kernel per node)."""
     return [
-        Sample(k.cls, k.flops, k.bytes, node_ms[k.nodes[0]], index) for k in neck_kernels(cfg) if node_ms.get(k.nodes[0], 0.0) > 0
+        Sample(k.cls, k.flops, k.bytes, node_ms[k.nodes[0]], index, k.dims)
+        for k in neck_kernels(cfg)
+        if node_ms.get(k.nodes[0], 0.0) > 0
     ]
 
 
-def kernel_sums(kernels: Iterable[Kernel]) -> dict[str, tuple[int, float, float]]:
-    """Per class: how many kernels, their FLOPs and bytes summed."""
-    terms: dict[str, tuple[int, float, float]] = {}
+def kernel_sums(kernels: Iterable[Kernel]) -> dict[str, tuple[int, float, float, float]]:
+    """Per class: how many kernels, their FLOPs, bytes and rows summed."""
+    terms: dict[str, tuple[int, float, float, float]] = {}
     for k in kernels:
-        n, f, b = terms.get(k.cls, (0, 0.0, 0.0))
-        terms[k.cls] = (n + 1, f + k.flops, b + k.bytes)
+        n, f, b, r = terms.get(k.cls, (0, 0.0, 0.0, 0.0))
+        terms[k.cls] = (n + 1, f + k.flops, b + k.bytes, r + k.rows)
     return terms
 
 
@@ -179,7 +198,9 @@ def time_class_graphs(
     drawn = [(c, draw_samples(c, rng.randint(1, GRAPH_MAX_SAMPLES), rng, plan.engine)) for c in classes for _ in range(count)]
     rng.shuffle(drawn)
     groups = [g for _, g in drawn]
-    ms = time_sample_graphs(backend, groups, spec_of(plan), plan.neck_runs, lambda d: progress(WHOLE_PHASE, d, len(groups)))
+    ms = time_sample_graphs(
+        backend, groups, spec_of(plan), plan.neck_runs, rng.randrange(1 << 30), lambda r: progress(WHOLE_PHASE, r, NECK_ROUNDS)
+    )
     return [graph_sum(g, plan.engine, t, c) for (c, g), t in zip(drawn, ms, strict=True)]
 
 
@@ -213,16 +234,34 @@ def fit_classes(samples: Sequence[Sample]) -> dict[str, ClassFit]:
     for s in samples:
         by_class.setdefault(s.cls, []).append(s)
     return {
-        cls: fit_class([s.flops for s in rows], [s.bytes for s in rows], [s.ms for s in rows])
+        cls: fit_class([s.flops for s in rows], [s.bytes for s in rows], [s.rows for s in rows], [s.ms for s in rows])
         for cls, rows in sorted(by_class.items())
         if len(rows) >= 3
     }
 
 
-def neck_terms(classes: dict[str, ClassFit], cfg: NeckConfig, engine: str = "eager") -> tuple[int, float]:
+def fit_class_trees(classes: dict[str, ClassFit], context: Sequence[Sample], seed: int) -> dict[str, Trees]:
+    """Per class with at least :data:`~fpnprof.latency.trees.MIN_SAMPLES` in-context samples, trees on
+    log(time / the class's line) over the kernels' shapes."""
+    by_class: dict[str, list[Sample]] = {}
+    for s in context:
+        if s.cls in classes and s.dims:
+            by_class.setdefault(s.cls, []).append(s)
+    out = {}
+    for cls, rows in sorted(by_class.items()):
+        if len(rows) >= MIN_TREE_SAMPLES:
+            line = [max(classes[cls].ms(s.flops, s.bytes, s.rows), 1e-9) for s in rows]
+            x = [features(s.dims, s.flops, s.bytes) for s in rows]
+            out[cls] = fit_trees(x, [math.log(s.ms / t) for s, t in zip(rows, line, strict=True)], seed)
+    return out
+
+
+def neck_terms(
+    classes: dict[str, ClassFit], trees: dict[str, Trees], cfg: NeckConfig, engine: str = "eager"
+) -> tuple[int, float]:
     """A neck's kernel count and the sum of its kernels' isolated predictions."""
     kernels = neck_kernels(cfg, engine)
-    return len(kernels), sum(classes[k.cls].ms(k.flops, k.bytes) for k in kernels)
+    return len(kernels), sum(kernel_times(classes, trees, kernels))
 
 
 #: A class is fitted on its in-context samples alone (source "in-context") once it has this many.
@@ -248,12 +287,25 @@ class CalibrationData:
     graphs: list[GraphSum] = field(default_factory=list)
     #: necks on which the fusion rules were held to the engine's own program (0: none)
     fusion_checked: int = 0
+    #: the neck files among the necks: name -> text
+    neck_texts: dict[str, str] = field(default_factory=dict)
 
 
-def fit_all(data: CalibrationData, keep: set[int], source: str = "all") -> tuple[dict[str, ClassFit], ExecutorFit]:
+@dataclass(frozen=True)
+class Fitted:
+    classes: dict[str, ClassFit]
+    trees: dict[str, Trees]
+    executor: ExecutorFit
+
+    def neck_ms(self, cfg: NeckConfig, engine: str) -> float:
+        return self.executor.total(*neck_terms(self.classes, self.trees, cfg, engine))
+
+
+def fit_all(data: CalibrationData, keep: set[int], source: str = "all", trees: bool = False, seed: int = 0) -> Fitted:
     """Classes on the whole graphs, or on the in-context samples of the necks in ``keep`` and the
     isolated samples (all of them, or with ``source="in-context"`` only those of classes with fewer
-    than MIN_IN_CONTEXT in-context samples); the executor on those necks."""
+    than MIN_IN_CONTEXT in-context samples), with ``trees`` on those in-context samples; the executor
+    on those necks."""
     if data.graphs:
         necks = [neck_sum(data.necks[i], data.engine, data.measured[i]) for i in sorted(keep)] if source == "all" else []
         classes = fit_graph_classes([*data.graphs, *necks])[0]
@@ -266,12 +318,13 @@ def fit_all(data: CalibrationData, keep: set[int], source: str = "all") -> tuple
                 counts[s.cls] = counts.get(s.cls, 0) + 1
             isolated = [s for s in isolated if counts.get(s.cls, 0) < MIN_IN_CONTEXT]
         classes = fit_classes([*isolated, *kept])
-    terms = [neck_terms(classes, data.necks[i], data.engine) for i in sorted(keep)]
+    corrections = fit_class_trees(classes, kept, seed) if trees and not data.graphs else {}
+    terms = [neck_terms(classes, corrections, data.necks[i], data.engine) for i in sorted(keep)]
     executor = fit_executor([t[0] for t in terms], [t[1] for t in terms], [data.measured[i] for i in sorted(keep)])
-    return classes, executor
+    return Fitted(classes, corrections, executor)
 
 
-def cross_fitted_ratios(data: CalibrationData, seed: int, source: str = "all") -> list[float]:
+def cross_fitted_ratios(data: CalibrationData, seed: int, source: str = "all", trees: bool = False) -> list[float]:
     """measured / predicted for every neck, each predicted by a model fitted without its fold: one
     per neck and process (each process's own times of the necks), or per neck if none were kept."""
     order = list(range(len(data.necks)))
@@ -279,9 +332,9 @@ def cross_fitted_ratios(data: CalibrationData, seed: int, source: str = "all") -
     predicted: dict[int, float] = {}
     for f in range(FOLDS):
         held = set(order[f::FOLDS])
-        classes, executor = fit_all(data, set(order) - held, source)
+        fitted = fit_all(data, set(order) - held, source, trees, seed)
         for i in held:
-            predicted[i] = executor.total(*neck_terms(classes, data.necks[i], data.engine))
+            predicted[i] = fitted.neck_ms(data.necks[i], data.engine)
     return [times[i] / predicted[i] for times in (data.apart or [data.measured]) for i in range(len(data.necks))]
 
 
@@ -334,6 +387,7 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
         seed=plan.seed,
         workers=NECK_WORKERS,
         on_done=lambda done: progress("necks (fresh processes)", done, NECK_WORKERS),
+        neck_texts=plan.neck_texts,
     )
     context: list[Sample] = []
     if eager:
@@ -356,7 +410,18 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
     load = load_between(before, cpu_sample(), seconds)
     share = load.other_share if load is not None else None
     return CalibrationData(
-        isolated, context, list(plan.necks), measured, rounds, seconds, times, share, plan.engine, graphs, fusion_checked
+        isolated,
+        context,
+        list(plan.necks),
+        measured,
+        rounds,
+        seconds,
+        times,
+        share,
+        plan.engine,
+        graphs,
+        fusion_checked,
+        dict(plan.neck_texts),
     )
 
 
@@ -369,20 +434,24 @@ GRAPH_SOURCES = ("all", "isolated")
 
 
 def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = COVERAGE, seed: int = 0) -> LatencyModel:
-    """The model on what was measured, its band from cross-fitted necks; of :data:`SAMPLE_SOURCES`,
-    the one with the smaller cross-fitted median error."""
+    """The model on what was measured, its band from cross-fitted necks; of :data:`SAMPLE_SOURCES`
+    (with and without trees, where there are in-context samples and scikit-learn), the one with the
+    smallest cross-fitted median error."""
 
     sources = GRAPH_SOURCES if data.graphs else SAMPLE_SOURCES if data.context else SAMPLE_SOURCES[:1]
-    tried = {source: cross_fitted_ratios(data, seed, source) for source in sources}
-    median_error = {source: statistics.median(abs(r - 1) for r in rs) for source, rs in tried.items()}
-    source = min(sources, key=lambda k: median_error[k])
-    ratios = tried[source]
-    classes, executor = fit_all(data, set(range(len(data.necks))), source)
+    with_trees = (False, True) if data.context and sklearn_available() else (False,)
+    options = [(source, trees) for trees in with_trees for source in sources]
+    tried = {option: cross_fitted_ratios(data, seed, *option) for option in options}
+    median_error = {option: statistics.median(abs(r - 1) for r in rs) for option, rs in tried.items()}
+    source, trees = min(options, key=lambda k: median_error[k])
+    ratios = tried[(source, trees)]
+    fitted = fit_all(data, set(range(len(data.necks))), source, trees, seed)
     errors = sorted(abs(r - 1) for r in ratios)
     return LatencyModel(
         fingerprint=fingerprint,
-        classes=classes,
-        executor=executor,
+        classes=fitted.classes,
+        executor=fitted.executor,
+        trees=fitted.trees,
         band=neck_band([ratios[i :: len(data.necks)] for i in range(len(data.necks))], coverage),
         coverage=coverage,
         created=datetime.now().isoformat(timespec="seconds"),
@@ -393,7 +462,9 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
             "fusion_rules": [r.name for r in FUSION_RULES.get(data.engine, ())],
             "fusion_rules_checked_on_necks": data.fusion_checked,
             "samples_used": source,
-            "cross_fitted_median_error_by_source": median_error,
+            "trees": sorted(fitted.trees),
+            "trees_tried": len(with_trees) > 1,
+            "cross_fitted_median_error_by_source": {f"{s}{' +trees' if t else ''}": e for (s, t), e in median_error.items()},
             "rounds": data.rounds,
             "necks": len(data.necks),
             "neck_processes": len(data.apart) or 1,
@@ -403,6 +474,8 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
             "others_cpu_share": data.others_share,
             "seed": seed,
             "neck_configs": [c.as_dict() for c in data.necks],
+            "neck_ms": data.measured,
+            "neck_files": data.neck_texts,
         },
     )
 

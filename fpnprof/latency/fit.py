@@ -1,8 +1,9 @@
 """Fitting the latency model: per kernel class a roofline-shaped line, per engine the executor's cost.
 
-A kernel of class ``k`` doing ``f`` FLOPs and moving ``b`` bytes takes
+A kernel of class ``k`` doing ``f`` FLOPs, moving ``b`` bytes and writing ``r`` rows (batch x
+channels x height of its output: NCHW kernels vectorise along a row, and pay for each) takes
 
-    t = fixed_k + f / rate_k + b / bandwidth_k        (milliseconds; every term >= 0)
+    t = fixed_k + f / rate_k + b / bandwidth_k + r * per_row_k     (milliseconds; every term >= 0)
 
 fitted by non-negative least squares on milliseconds: the long kernels, which make most of a neck's
 time, set the fit (on held-out torch necks this put 62% within ±10% where weighting every sample
@@ -30,7 +31,8 @@ from fpnprof.errors import ConfigError
 
 @dataclass(frozen=True)
 class ClassFit:
-    """One kernel class: fixed ms, ms per GFLOP, ms per GB; and how well it fits its samples."""
+    """One kernel class: fixed ms, ms per GFLOP, ms per GB, ms per million output rows; and how well
+    it fits its samples."""
 
     fixed_ms: float
     ms_per_gflop: float
@@ -39,9 +41,20 @@ class ClassFit:
     #: median and 90th percentile of |predicted / measured - 1| over its samples
     median_error: float
     p90_error: float
+    ms_per_mrow: float = 0.0
 
-    def ms(self, flops: float, nbytes: float) -> float:
-        return self.fixed_ms + self.ms_per_gflop * flops * 1e-9 + self.ms_per_gbyte * nbytes * 1e-9
+    def ms(self, flops: float, nbytes: float, rows: float = 0.0) -> float:
+        return (
+            self.fixed_ms + self.ms_per_gflop * flops * 1e-9 + self.ms_per_gbyte * nbytes * 1e-9 + self.ms_per_mrow * rows * 1e-6
+        )
+
+
+#: Columns of a class's line: a constant, GFLOPs, GB, million rows.
+COLUMNS = 4
+
+
+def _work(flops: float, nbytes: float, rows: float, count: float = 1.0) -> tuple[float, ...]:
+    return (count, flops * 1e-9, nbytes * 1e-9, rows * 1e-6)
 
 
 def _relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
@@ -49,24 +62,27 @@ def _relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
     return errors
 
 
-def fit_class(flops: Sequence[float], nbytes: Sequence[float], ms: Sequence[float]) -> ClassFit:
+def fit_class(flops: Sequence[float], nbytes: Sequence[float], rows: Sequence[float], ms: Sequence[float]) -> ClassFit:
     """Non-negative least squares on milliseconds over one class's samples (at least 3)."""
     t = np.asarray(ms, dtype=float)
     if len(t) < 3 or not np.all(t > 0):
         raise ConfigError("a kernel class needs at least 3 samples with positive times to fit")
-    design = np.column_stack([np.ones_like(t), np.asarray(flops, float) * 1e-9, np.asarray(nbytes, float) * 1e-9])
+    design = np.asarray([_work(f, b, r) for f, b, r in zip(flops, nbytes, rows, strict=True)], dtype=float)
     coef, _ = nnls(design, t)
     errors = _relative_errors(design @ coef, t)
-    return ClassFit(
-        float(coef[0]), float(coef[1]), float(coef[2]), len(t), float(np.median(errors)), float(np.quantile(errors, 0.9))
-    )
+    return _class_fit(coef, len(t), errors)
+
+
+def _class_fit(coef: np.ndarray, samples: int, errors: np.ndarray) -> ClassFit:
+    fixed, per_gflop, per_gbyte, per_mrow = (float(x) for x in coef)
+    return ClassFit(fixed, per_gflop, per_gbyte, samples, float(np.median(errors)), float(np.quantile(errors, 0.9)), per_mrow)
 
 
 @dataclass(frozen=True)
 class GraphSum:
-    """A graph timed whole: per class of its kernels, their count and summed FLOPs and bytes."""
+    """A graph timed whole: per class of its kernels, their count and summed FLOPs, bytes and rows."""
 
-    terms: Mapping[str, tuple[int, float, float]]
+    terms: Mapping[str, tuple[int, float, float, float]]
     ms: float
     #: the class its samples were drawn for (a conv's graph also holds its bias adds, BatchNorms...)
     drawn: str = ""
@@ -74,7 +90,7 @@ class GraphSum:
 
 def fit_graph_classes(graphs: Sequence[GraphSum]) -> tuple[dict[str, ClassFit], float]:
     """Every class's line and a graph's own cost, on graphs timed whole (an engine with no per-node
-    timer): ``T = base + sum over its kernels (fixed + f / rate + b / bandwidth)``, by non-negative
+    timer): ``T = base + sum over its kernels (fixed + f / rate + b / bandwidth + r * per_row)``, by non-negative
     least squares on milliseconds over all graphs at once. A class needs at least 3 graphs; its
     errors are |predicted / measured - 1| of the graphs it is in."""
     counts: dict[str, int] = {}
@@ -86,20 +102,19 @@ def fit_graph_classes(graphs: Sequence[GraphSum]) -> tuple[dict[str, ClassFit], 
     t = np.asarray([g.ms for g in rows], dtype=float)
     if not len(t) or not np.all(t > 0):
         raise ConfigError("a kernel class needs at least 3 timed graphs with positive times to fit")
-    column = {c: 1 + 3 * i for i, c in enumerate(classes)}
-    design = np.zeros((len(rows), 1 + 3 * len(classes)))
+    column = {c: 1 + COLUMNS * i for i, c in enumerate(classes)}
+    design = np.zeros((len(rows), 1 + COLUMNS * len(classes)))
     design[:, 0] = 1.0
     for r, g in enumerate(rows):
-        for c, (n, f, b) in g.terms.items():
-            design[r, column[c] : column[c] + 3] = (n, f * 1e-9, b * 1e-9)
+        for c, (n, f, b, w) in g.terms.items():
+            design[r, column[c] : column[c] + COLUMNS] = _work(f, b, w, n)
     coef, _ = nnls(design, t)
     errors = _relative_errors(design @ coef, t)
     fits = {}
     for c, j in column.items():
         mine = np.asarray([c in g.terms for g in rows])
-        fixed, per_gflop, per_gbyte = (float(x) for x in coef[j : j + 3])
         n = sum(g.terms[c][0] for g in rows if c in g.terms)
-        fits[c] = ClassFit(fixed, per_gflop, per_gbyte, n, float(np.median(errors[mine])), float(np.quantile(errors[mine], 0.9)))
+        fits[c] = _class_fit(coef[j : j + COLUMNS], n, errors[mine])
     return fits, float(coef[0])
 
 

@@ -86,6 +86,26 @@ class Kernel:
     cls: str
     flops: int
     bytes: int
+    #: the head's shapes: batch, input channels (summed over inputs), input height and width, output
+    #: channels, height and width, and how many inputs it reads
+    dims: tuple[int, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        """Rows its output has (batch x channels x height): an NCHW kernel's inner loop runs along one."""
+        return rows_of(self.dims)
+
+
+def rows_of(dims: tuple[int, ...]) -> int:
+    """Batch x output channels x output height of :attr:`Kernel.dims` (0 where none are known)."""
+    return dims[0] * dims[4] * dims[5] if dims else 0
+
+
+def head_dims(graph: Graph, node: Node) -> tuple[int, ...]:
+    """:attr:`Kernel.dims` of a kernel headed by ``node``."""
+    inputs = [graph[i].shape for i in node.inputs]
+    n, _, h, w = inputs[0]
+    return (n, sum(s[1] for s in inputs), h, w, *node.shape[1:], len(inputs))
 
 
 def _absorbed(graph: Graph, head: Node, rules: tuple[FusionRule, ...], readers: dict[str, list[str]]) -> list[str]:
@@ -118,13 +138,13 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
             continue
         taken = _absorbed(graph, node, rules, readers) if rules else []
         absorbed.update(taken)
-        w = work[node.id]
+        w, dims = work[node.id], head_dims(graph, node)
         if node.op is Op.CONV and node.attrs.get("bias") and engine in BIAS_APART:
             elements, bias = numel(node.shape), node.attrs["out_channels"] * dtype_bytes
-            out.append(Kernel((node.id,), kernel_class(node), w.flops - elements, w.bytes - bias))
-            out.append(Kernel((node.id, *taken), BIAS_ADD, elements, 2 * elements * dtype_bytes + bias))
+            out.append(Kernel((node.id,), kernel_class(node), w.flops - elements, w.bytes - bias, dims))
+            out.append(Kernel((node.id, *taken), BIAS_ADD, elements, 2 * elements * dtype_bytes + bias, dims))
         else:
-            out.append(Kernel((node.id, *taken), kernel_class(node), w.flops, w.bytes))
+            out.append(Kernel((node.id, *taken), kernel_class(node), w.flops, w.bytes, dims))
     return out
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 from fpnprof.errors import ConfigError
 from fpnprof.latency.fit import ClassFit, ExecutorFit
+from fpnprof.latency.trees import Trees
 
 FORMAT = "fpnprof-latency-model"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def machine_fingerprint(backend: str, device: str, engine: str, threads: int) -> dict[str, Any]:
@@ -52,7 +53,8 @@ def _gpu_name(backend: str) -> str | None:
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """Per kernel class a fit, the executor's fit, and the interval's band on measured / predicted."""
+    """Per kernel class a fit (and, where learnt, trees that correct it), the executor's fit, and the
+    interval's band on measured / predicted."""
 
     fingerprint: dict[str, Any]
     classes: dict[str, ClassFit]
@@ -63,6 +65,8 @@ class LatencyModel:
     created: str
     #: how it was made: samples, necks, seconds, and the necks' cross-fitted errors
     calibration: dict[str, Any] = field(default_factory=dict)
+    #: per class, trees on log(in-context time / the class's line) (:mod:`fpnprof.latency.trees`)
+    trees: dict[str, Trees] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -75,6 +79,7 @@ class LatencyModel:
             "band": list(self.band),
             "coverage": self.coverage,
             "calibration": self.calibration,
+            "trees": {k: v.to_json() for k, v in sorted(self.trees.items())},
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -104,7 +109,9 @@ def model_from_json(data: Any) -> LatencyModel:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError("not an fpnprof latency model")
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"schema version {data.get('schema_version')!r}, this fpnprof reads {SCHEMA_VERSION}")
+        raise ValueError(
+            f"schema version {data.get('schema_version')!r}, this fpnprof reads {SCHEMA_VERSION}: recalibrate with this fpnprof"
+        )
     seal = data.get("sha256")
     body = {k: v for k, v in data.items() if k != "sha256"}
     if seal != _seal(body):
@@ -123,6 +130,7 @@ def model_from_json(data: Any) -> LatencyModel:
         coverage=_finite(data["coverage"], "coverage"),
         created=str(data["created"]),
         calibration=dict(data.get("calibration") or {}),
+        trees={k: Trees.from_json(v) for k, v in data["trees"].items()},
     )
 
 

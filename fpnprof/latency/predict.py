@@ -1,6 +1,7 @@
 """Predicted latency of a graph from a fitted model: per kernel, per level, in all, with an interval.
 
-A kernel's share is its class fit's time scaled by the executor's ``scale`` plus the executor's
+A kernel's share is its class fit's time (corrected by the class's trees, where it has them) scaled
+by the executor's ``scale`` plus the executor's
 ``per_kernel`` cost; the total adds the executor's ``base``, so kernel rows and level rows add up to
 it. The interval is the total times the model's band on measured / predicted, the band that held the
 stated share of the calibration necks (each predicted by a model fitted without it).
@@ -8,11 +9,17 @@ stated share of the calibration necks (each predicted by a model fitted without 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from fpnprof.errors import ConfigError
+from fpnprof.latency.fit import ClassFit
 from fpnprof.latency.kernels import Kernel, graph_kernels
 from fpnprof.latency.model import LatencyModel
+from fpnprof.latency.trees import Trees, features
 from fpnprof.model.graph import Graph, Part
 
 
@@ -44,14 +51,26 @@ class Prediction:
         return out
 
 
-def kernel_ms(model: LatencyModel, kernel: Kernel) -> float:
-    """A kernel's time as the class fit gives it in isolation (no executor terms)."""
-    fit = model.classes.get(kernel.cls)
-    if fit is None:
-        raise ConfigError(
-            f"the latency model has no fit for {kernel.cls} kernels (node {kernel.nodes[0]}): recalibrate with this fpnprof"
-        )
-    return fit.ms(kernel.flops, kernel.bytes)
+def kernel_times(classes: Mapping[str, ClassFit], trees: Mapping[str, Trees], kernels: Sequence[Kernel]) -> list[float]:
+    """Each kernel's time as its class's line gives it, times its class's trees' correction where the
+    class has trees (no executor terms)."""
+    out = []
+    for k in kernels:
+        fit = classes.get(k.cls)
+        if fit is None:
+            raise ConfigError(
+                f"the latency model has no fit for {k.cls} kernels (node {k.nodes[0]}): recalibrate with this fpnprof"
+            )
+        out.append(fit.ms(k.flops, k.bytes, k.rows))
+    by_class: dict[str, list[int]] = {}
+    for i, k in enumerate(kernels):
+        if k.cls in trees:
+            by_class.setdefault(k.cls, []).append(i)
+    for cls, index in by_class.items():
+        x = np.asarray([features(kernels[i].dims, kernels[i].flops, kernels[i].bytes) for i in index])
+        for i, log_factor in zip(index, trees[cls].predict(x), strict=True):
+            out[i] *= math.exp(log_factor)
+    return out
 
 
 def predict_graph(model: LatencyModel, graph: Graph, dtype_bytes: int = 4, part: Part | None = None) -> Prediction:
@@ -60,10 +79,11 @@ def predict_graph(model: LatencyModel, graph: Graph, dtype_bytes: int = 4, part:
     engine = str(model.fingerprint["engine"])
     ex = model.executor
     rows = []
-    for k in graph_kernels(graph, engine, dtype_bytes, part):
+    kernels = graph_kernels(graph, engine, dtype_bytes, part)
+    for k, ms in zip(kernels, kernel_times(model.classes, model.trees, kernels), strict=True):
         node = graph[k.nodes[0]]
         level = "backbone" if node.part is Part.BACKBONE else f"P{node.level}"
-        rows.append(KernelPrediction(k, level, ex.scale * kernel_ms(model, k) + ex.per_kernel_ms))
+        rows.append(KernelPrediction(k, level, ex.scale * ms + ex.per_kernel_ms))
     total = ex.base_ms + sum(r.ms for r in rows)
     low, high = model.band
     return Prediction(rows, ex.base_ms, total * low, total * high)

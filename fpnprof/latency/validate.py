@@ -2,10 +2,17 @@
 
 The necks are random configurations of every shipped neck and random valid neck files
 (:mod:`fpnprof.latency.random_files`), drawn with a seed of their own (never the calibration's),
-timed as calibration times necks: the median of plain forward passes in each of two fresh
-processes, their mean taken, the necks in an order shuffled so build order is no bias. The error
+timed as calibration times necks: in each of four fresh processes, every neck built and warmed up,
+then its forward passes spread over interleaved rounds (a burst of load elsewhere touches a few of
+them) and their median taken; the four medians' mean is the neck's time. The error
 distribution says how far to trust a prediction; the share of necks inside their interval checks
 the interval's stated coverage.
+
+A shared machine's speed moves between sessions (16-36% here), and it moves every neck together: a
+prediction priced at calibration's speed is then off by that much for reasons no kernel model can
+hold. So a few calibration necks (*anchors*) are timed again in the same processes and rounds as the
+held-out necks; the median of their now / then is the machine's speed against calibration's, and
+each prediction is compared at today's speed (its raw error, at calibration's speed, is kept too).
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
 
 #: Fresh processes that each time every held-out neck; a neck's measurement is their mean.
-PROCESSES = 2
+PROCESSES = 4
+#: Calibration necks timed again beside the held-out ones, for the machine's speed.
+ANCHORS = 6
 
 
 @dataclass(frozen=True)
@@ -33,15 +42,22 @@ class Checked:
     low_ms: float
     high_ms: float
     measured_ms: float
+    #: the machine's speed against calibration's (measured / calibration's times of the anchors)
+    speed: float = 1.0
 
     @property
     def error(self) -> float:
-        """predicted / measured - 1"""
+        """predicted at today's speed / measured - 1"""
+        return self.predicted_ms * self.speed / self.measured_ms - 1
+
+    @property
+    def raw_error(self) -> float:
+        """predicted (at calibration's speed) / measured - 1"""
         return self.predicted_ms / self.measured_ms - 1
 
     @property
     def inside(self) -> bool:
-        return self.low_ms <= self.measured_ms <= self.high_ms
+        return self.low_ms * self.speed <= self.measured_ms <= self.high_ms * self.speed
 
 
 @dataclass(frozen=True)
@@ -51,14 +67,29 @@ class Validation:
     others_share: float | None = None
     #: the random neck files among the necks: name -> text
     neck_texts: Mapping[str, str] = field(default_factory=dict)
+    #: the machine's speed against calibration's, and each anchor's now / then (empty: none timed)
+    anchor_ratios: list[float] = field(default_factory=list)
+
+    @property
+    def speed(self) -> float:
+        return statistics.median(self.anchor_ratios) if self.anchor_ratios else 1.0
 
     def of_files(self, files: bool) -> Validation:
         """The rows of the random neck files (or of the shipped necks' configurations) alone."""
         rows = [r for r in self.rows if (r.config.neck in self.neck_texts) is files]
-        return Validation(rows, self.others_share, self.neck_texts)
+        return Validation(rows, self.others_share, self.neck_texts, self.anchor_ratios)
 
     def _abs(self) -> list[float]:
         return sorted(abs(r.error) for r in self.rows)
+
+    @property
+    def raw_within_10pct(self) -> float:
+        """The share within ±10% at calibration's speed (no anchors)."""
+        return sum(abs(r.raw_error) <= 0.10 for r in self.rows) / len(self.rows)
+
+    @property
+    def raw_median_abs_error(self) -> float:
+        return statistics.median(abs(r.raw_error) for r in self.rows)
 
     @property
     def within_10pct(self) -> float:
@@ -86,17 +117,25 @@ def validate(
     workers: int = PROCESSES,
     on_done: Callable[[int], None] | None = None,
     neck_texts: Mapping[str, str] | None = None,
+    anchors: Sequence[tuple[NeckConfig, float]] = (),
 ) -> Validation:
-    """Each neck's measured time: the mean over ``workers`` fresh processes of the median of its runs."""
+    """Each neck's measured time: the mean over ``workers`` fresh processes of the median of its runs.
+    ``anchors``: calibration necks and their calibration times, timed with them (``neck_texts`` holds
+    the texts of any neck files among both)."""
     fp = model.fingerprint
     spec = {"device": fp["device"], "engine": fp["engine"], "dtype": "fp32", "threads": fp["threads"]}
     started, before = time.monotonic(), cpu_sample()
+    timed = [*necks, *(cfg for cfg, _ in anchors)]
     apart = time_necks_apart(
-        str(fp["backend"]), necks, spec, runs=runs, passes=0, seed=seed, workers=workers, on_done=on_done, neck_texts=neck_texts
+        str(fp["backend"]), timed, spec, runs=runs, passes=0, seed=seed, workers=workers, on_done=on_done, neck_texts=neck_texts
     )
+    measured = [statistics.fmean(w[i].median_ms for w in apart) for i in range(len(timed))]
+    ratios = [now / then for now, (_, then) in zip(measured[len(necks) :], anchors, strict=True)]
+    speed = statistics.median(ratios) if ratios else 1.0
     rows = []
     for i, cfg in enumerate(necks):
         p = predict_graph(model, part_graph(cfg, "neck"))
-        rows.append(Checked(cfg, p.total_ms, p.low_ms, p.high_ms, statistics.fmean(w[i].median_ms for w in apart)))
+        rows.append(Checked(cfg, p.total_ms, p.low_ms, p.high_ms, measured[i], speed))
     load = load_between(before, cpu_sample(), time.monotonic() - started)
-    return Validation(rows, load.other_share if load is not None else None, dict(neck_texts or {}))
+    files = {k: v for k, v in (neck_texts or {}).items() if any(c.neck == k for c in necks)}
+    return Validation(rows, load.other_share if load is not None else None, files, ratios)

@@ -82,6 +82,11 @@ class NeckConfig:
         data["in_channels"] = list(self.in_channels)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NeckConfig:
+        """The configuration :meth:`as_dict` wrote (JSON turns its tuple into a list)."""
+        return cls(**{**data, "in_channels": tuple(data["in_channels"])})
+
 
 def require_choice(what: str, value: str, choices: Collection[str]) -> None:
     """Refuse a value outside ``choices`` with the list of valid ones."""

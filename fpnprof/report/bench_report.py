@@ -190,7 +190,7 @@ def bench_report(run: BenchRun) -> Report:
         skip.add("ratio_text")  # one neck only: every ratio would be 1.00x
     if not any(r.get("peak_share") is not None for r in ok):
         skip.add("peak_share")
-    configs = [NeckConfig(**{**r["config"], "in_channels": tuple(r["config"]["in_channels"])}) for r in rows]
+    configs = [NeckConfig.from_dict(r["config"]) for r in rows]
     if same_setup(configs):
         skip |= {"levels_text", "channels", "cells"}
     columns = [c for c in COLUMNS if c.key not in skip]

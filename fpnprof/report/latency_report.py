@@ -45,9 +45,11 @@ def _measured(cal: dict[str, Any]) -> str:
         checked = cal.get("fusion_rules_checked_on_necks", 0)
         held = f"held to the engine's own program on {checked} necks" if checked else "not checked against the engine"
         return f"{cal['whole_graphs']} graphs of kernels timed whole (fusion rules: {rules}; {held})"
+    trees = cal.get("trees") or []
+    corrected = f"; trees on in-context times correct {len(trees)} classes" if trees else ""
     return (
         f"{cal.get('isolated_samples')} isolated and {cal.get('in_context_samples')} in-context kernel samples "
-        f"(fitted on: {cal.get('samples_used')})"
+        f"(lines fitted on: {cal.get('samples_used')}{corrected})"
     )
 
 
@@ -61,6 +63,7 @@ def calibration_report(model: LatencyModel, path: Path) -> Report:
             "gbytes": 1e3 / f.ms_per_gbyte if f.ms_per_gbyte else None,
             "median": f.median_error,
             "p90": f.p90_error,
+            "trees": "yes" if cls in model.trees else "-",
         }
         for cls, f in sorted(model.classes.items())
     ]
@@ -72,6 +75,7 @@ def calibration_report(model: LatencyModel, path: Path) -> Report:
         Column("gbytes", "GB/s", "float"),
         Column("median", "median err", "pct"),
         Column("p90", "p90 err", "pct", drop=1),
+        Column("trees", "trees", "text"),
     ]
     ex, cal = model.executor, model.calibration
     notes = [
@@ -169,7 +173,7 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
             "c": r.config.channels,
             "size": r.config.size,
             "batch": r.config.batch,
-            "predicted": r.predicted_ms,
+            "predicted": r.predicted_ms * r.speed,
             "measured": r.measured_ms,
             "error": f"{r.error:+.1%}",
             "inside": "yes" if r.inside else "no",
@@ -183,6 +187,17 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         {"what": "p90 |error|", "value": f"{v.p90_abs_error:.1%}"},
         {"what": f"inside the {model.coverage:.0%} interval", "value": f"{v.coverage:.0%}"},
     ]
+    if v.anchor_ratios:
+        summary[1:1] = [
+            {
+                "what": f"machine speed vs calibration ({len(v.anchor_ratios)} calibration necks again)",
+                "value": f"x{v.speed:.2f} (x{min(v.anchor_ratios):.2f}..x{max(v.anchor_ratios):.2f})",
+            },
+            {
+                "what": "at calibration's speed: within ±10%, median",
+                "value": f"{v.raw_within_10pct:.0%}, {v.raw_median_abs_error:.1%}",
+            },
+        ]
     files = v.of_files(True)
     if files.rows and len(files.rows) < len(v.rows):
         for label, part in (("shipped necks", v.of_files(False)), ("random neck files", files)):
@@ -201,7 +216,7 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
                 Column("c", "C", "int"),
                 Column("size", "size", "int"),
                 Column("batch", "batch", "int", drop=1),
-                Column("predicted", "predicted ms", "ms"),
+                Column("predicted", f"predicted ms x{v.speed:.2f}" if v.anchor_ratios else "predicted ms", "ms"),
                 Column("measured", "measured ms", "ms"),
                 Column("error", "error"),
                 Column("inside", "in interval", drop=2),
@@ -218,6 +233,10 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         "median_abs_error": v.median_abs_error,
         "p90_abs_error": v.p90_abs_error,
         "interval_coverage": v.coverage,
+        "machine_speed": v.speed,
+        "anchor_ratios": v.anchor_ratios,
+        "raw_within_10pct": v.raw_within_10pct,
+        "raw_median_abs_error": v.raw_median_abs_error,
         "others_cpu_share": v.others_share,
         "neck_files": dict(v.neck_texts),
         "necks": [
@@ -232,6 +251,11 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         ],
     }
     notes = [f"timed in {seconds:.0f} s; necks drawn with seed {seed}, apart from calibration's."]
+    if v.anchor_ratios:
+        notes.append(
+            f"errors and the interval are at today's speed: predictions x {v.speed:.2f}, the median of "
+            f"{len(v.anchor_ratios)} calibration necks' times now / at calibration, timed with the held-out necks."
+        )
     busy = busy_note(v.others_share, "measured")
     if busy:
         notes.insert(0, busy)

@@ -1,0 +1,48 @@
+"""Necks timed for the latency model in interleaved rounds: a burst of load from elsewhere that
+lasts a stretch of the process touches a few of each neck's runs, not all of one neck's."""
+
+from __future__ import annotations
+
+import pytest
+
+import fpnprof.bench.kernels as kernels
+from fpnprof.model.config import NeckConfig
+
+#: The fake machine is three times slower for this stretch of its forward passes.
+BURST = range(60, 120)
+
+
+class _Clock:
+    calls = 0
+
+
+class _FakeRunner:
+    """Step times: the neck's own ms, three times that during the burst."""
+
+    def __init__(self, ms: float, clock: _Clock) -> None:
+        self.ms, self.clock = ms, clock
+        self.timed_pass = None
+
+    def step_ms(self) -> float:
+        self.clock.calls += 1
+        return self.ms * (3.0 if self.clock.calls in BURST else 1.0)
+
+
+def _medians(monkeypatch: pytest.MonkeyPatch, rounds: int) -> list[float]:
+    clock = _Clock()
+    configs = [(NeckConfig("fpn", channels=16 * (i + 1), size=64), "neck") for i in range(8)]
+    own = {16 * (i + 1): 1.0 + i for i in range(8)}
+    monkeypatch.setattr(kernels, "part_graph", lambda cfg, part: cfg)
+    monkeypatch.setattr(kernels, "_runner", lambda backend, cfg, spec: _FakeRunner(own[cfg.channels], clock))
+    timings = kernels.time_necks(None, configs, {}, runs=25, passes=0, seed=1, rounds=rounds)  # type: ignore[arg-type]
+    assert clock.calls == 8 * (kernels.WARM_PASSES + 25)
+    return [t.median_ms / own[cfg.channels] for t, (cfg, _) in zip(timings, configs, strict=True)]
+
+
+def test_interleaved_rounds_keep_a_burst_out_of_every_median(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _medians(monkeypatch, rounds=5) == [1.0] * 8
+
+
+def test_a_neck_timed_in_one_stretch_takes_the_whole_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: one round (every neck's runs back to back) puts the burst into some."""
+    assert max(_medians(monkeypatch, rounds=1)) == 3.0
