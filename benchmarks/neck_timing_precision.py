@@ -33,12 +33,13 @@ def child(backend: str, threads: int, necks: int, seed: int, allocator: str, rou
 
         steady_allocator()
     from fpnprof.backends import load
-    from fpnprof.bench.kernels import time_necks
+    from fpnprof.bench.kernels import time_graphs
     from fpnprof.latency.sampling import random_necks
+    from fpnprof.model.parts import part_graph
 
-    configs = [(c, "neck") for c in random_necks(necks, random.Random(seed))]
+    graphs = [part_graph(c, "neck") for c in random_necks(necks, random.Random(seed))]
     spec = {"device": "cpu", "engine": "eager", "dtype": "fp32", "threads": threads}
-    return [t.median_ms for t in time_necks(load(backend), configs, spec, runs=15, passes=0, seed=seed, rounds=rounds)]
+    return [t.median_ms for t in time_graphs(load(backend), graphs, spec, runs=15, passes=0, seed=seed, rounds=rounds)]
 
 
 def aa(a: list[float], b: list[float]) -> dict[str, float]:

@@ -7,6 +7,7 @@ import pytest
 
 import fpnprof.bench.kernels as kernels
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.parts import part_graph
 
 #: The fake machine is three times slower for this stretch of its forward passes.
 BURST = range(60, 120)
@@ -30,13 +31,12 @@ class _FakeRunner:
 
 def _medians(monkeypatch: pytest.MonkeyPatch, rounds: int) -> list[float]:
     clock = _Clock()
-    configs = [(NeckConfig("fpn", channels=16 * (i + 1), size=64), "neck") for i in range(8)]
-    own = {16 * (i + 1): 1.0 + i for i in range(8)}
-    monkeypatch.setattr(kernels, "part_graph", lambda cfg, part: cfg)
-    monkeypatch.setattr(kernels, "_runner", lambda backend, cfg, spec: _FakeRunner(own[cfg.channels], clock))
-    timings = kernels.time_necks(None, configs, {}, runs=25, passes=0, seed=1, rounds=rounds)  # type: ignore[arg-type]
+    graphs = [part_graph(NeckConfig("fpn", channels=16 * (i + 1), size=64), "neck") for i in range(8)]
+    own = {id(g): 1.0 + i for i, g in enumerate(graphs)}
+    monkeypatch.setattr(kernels, "_runner", lambda backend, graph, spec: _FakeRunner(own[id(graph)], clock))
+    timings = kernels.time_graphs(None, graphs, {}, runs=25, passes=0, seed=1, rounds=rounds)  # type: ignore[arg-type]
     assert clock.calls == 8 * (kernels.WARM_PASSES + 25)
-    return [t.median_ms / own[cfg.channels] for t, (cfg, _) in zip(timings, configs, strict=True)]
+    return [t.median_ms / own[id(g)] for t, g in zip(timings, graphs, strict=True)]
 
 
 def test_interleaved_rounds_keep_a_burst_out_of_every_median(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,6 @@ from fpnprof.bench.timers import Runner, runner_for
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Graph, Op, Shape
-from fpnprof.model.parts import part_graph
 
 #: Untimed passes before the timed ones (the first pass allocates and picks kernels).
 WARM_PASSES = 2
@@ -96,7 +95,7 @@ class NeckTiming:
     node_ms: dict[str, float]
 
 
-#: Rounds a neck's runs are spread over (see :func:`time_necks`).
+#: Rounds a graph's runs are spread over (see :func:`time_graphs`).
 NECK_ROUNDS = 5
 
 
@@ -123,22 +122,6 @@ def _timing(plain: list[float], node_runs: list[dict[str, float]]) -> NeckTiming
 def _share(total: int, rounds: int, r: int) -> int:
     """Round ``r``'s share of ``total`` runs spread over ``rounds`` (the first rounds take the rest)."""
     return total // rounds + (r < total % rounds)
-
-
-def time_necks(
-    backend: Backend,
-    configs: Sequence[tuple[NeckConfig, str]],
-    spec: Mapping[str, Any],
-    *,
-    runs: int,
-    passes: int,
-    seed: int,
-    rounds: int = NECK_ROUNDS,
-    on_done: Callable[[int], None] | None = None,
-) -> list[NeckTiming]:
-    """Each (config, part)'s graph timed by :func:`time_graphs`."""
-    graphs = [part_graph(cfg, part) for cfg, part in configs]
-    return time_graphs(backend, graphs, spec, runs=runs, passes=passes, seed=seed, rounds=rounds, on_done=on_done)
 
 
 def time_graphs(

@@ -165,16 +165,16 @@ def run_peak(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_necks(data: dict[str, Any]) -> dict[str, Any]:
-    """Time necks for the latency model (:func:`fpnprof.bench.kernels.time_necks`)."""
+    """Time necks for the latency model (:func:`fpnprof.bench.kernels.time_graphs`)."""
     from fpnprof.backends import load
-    from fpnprof.bench.kernels import time_necks
+    from fpnprof.bench.kernels import time_graphs
     from fpnprof.model.config import NeckConfig
 
     for name, text in data.get("neck_texts", {}).items():  # neck files the parent drew, never read from disk
         adopt_neck_text(name, text)
-    configs = [(NeckConfig.from_dict(c), data["part"]) for c in data["configs"]]
-    timings = time_necks(
-        load(data["backend"]), configs, data["spec"], runs=data["runs"], passes=data["passes"], seed=data["seed"]
+    graphs = [part_graph(NeckConfig.from_dict(c), data["part"]) for c in data["configs"]]
+    timings = time_graphs(
+        load(data["backend"]), graphs, data["spec"], runs=data["runs"], passes=data["passes"], seed=data["seed"]
     )
     return {"necks": [{"median_ms": t.median_ms, "node_ms": t.node_ms} for t in timings]}
 

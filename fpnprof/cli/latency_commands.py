@@ -6,7 +6,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fpnprof.bench.runner import OnProgress
 from fpnprof.bench.schedule import Progress
@@ -14,6 +14,9 @@ from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Graph, Part
 from fpnprof.report.model import Report
+
+if TYPE_CHECKING:
+    from fpnprof.latency.model import LatencyModel
 
 #: Validation draws its necks with the calibration seed plus this (never the calibration's draws).
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -136,7 +139,7 @@ def run_validate(
     return out
 
 
-def calibration_anchors(model: Any, count: int) -> tuple[list[tuple[NeckConfig, float]], dict[str, str]]:
+def calibration_anchors(model: LatencyModel, count: int) -> tuple[list[tuple[NeckConfig, float]], dict[str, str]]:
     """The model's first ``count`` calibration necks with their calibration times (none where the
     model keeps no times), and the texts of the neck files among them (adopted in this process)."""
     from fpnprof.model.neckfile import adopt_neck_text
