@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--threads", default="1")
     ap.add_argument("--engine", default="eager")
     ap.add_argument("--held-out", default="50")
+    ap.add_argument("--necks", default=None, help="calibration necks (default: calibrate's)")
     ap.add_argument("--skip-aa", action="store_true")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="fpnprof-latency-") as data_dir:  # the model files go with it
@@ -46,7 +47,7 @@ def main() -> None:
 
 def run(a: argparse.Namespace, env: dict[str, str]) -> None:
     setup = ["--backend", a.backend, "--engine", a.engine, "--threads", a.threads]
-    cal, cal_s = fpnprof("calibrate", *setup, env=env)
+    cal, cal_s = fpnprof("calibrate", *setup, *(["--necks", a.necks] if a.necks else []), env=env)
     val, val_s = fpnprof("calibrate", "--validate", "--held-out", a.held_out, *setup, env=env)
     aa = None
     if not a.skip_aa:
@@ -65,19 +66,20 @@ def run(a: argparse.Namespace, env: dict[str, str]) -> None:
     )  # fmt: skip
     rows = len(sweep["rows"])
     c = cal["model"]["calibration"]
+    h = val.get("halves_within_10pct")
+    halves = f"{h:.0%}, {val['halves_median_abs_difference']:.1%}" if h is not None else "-"
     line = (
         f"| {a.backend} {a.engine}, {a.threads} thread(s) | {cal_s:.0f} s | {c['cross_fitted_within_10pct']:.0%} | "
         f"{val['within_10pct']:.0%} | {val['median_abs_error']:.1%} | {val['p90_abs_error']:.1%} | "
         f"x{val['machine_speed']:.2f}: {val['raw_within_10pct']:.0%}, {val['raw_median_abs_error']:.1%} | "
         f"{val['interval_coverage']:.0%} (band x{cal['model']['band'][0]:.2f}..x{cal['model']['band'][1]:.2f}) | "
         + (f"{aa['within_10pct']:.0%}, median {aa['median']:.1%}, p90 {aa['p90']:.1%}" if aa else "-")
-        + f" | {rows} in {sweep_s:.1f} s |"
+        + f" | {halves} | {rows} in {sweep_s:.1f} s |"
     )
     table = (
         "| setup | calibrate | cross-fitted ±10% | held-out ±10% | median err | p90 err | speed; at calibration's: ±10%, median "
-        "| in 90% interval | A/A ±10% | sweep --latency predicted |\n|---|---:|---:|---:|---:|---:|---|---|---|---:|\n"
-        + line
-        + "\n"
+        "| in 90% interval | A/A ±10% | halves ±10%, median | sweep --latency predicted |\n"
+        "|---|---:|---:|---:|---:|---:|---|---|---|---|---:|\n" + line + "\n"
     )
     payload = {
         "date": datetime.now().isoformat(timespec="minutes"),

@@ -534,7 +534,9 @@ def calibrate(
     engine: OneEngine = "eager",
     threads: Threads = 0,
     model: ModelPath = None,
-    necks: Annotated[int, typer.Option(help="Calibration necks (random shipped-neck configurations).")] = 24,
+    necks: Annotated[
+        int, typer.Option(help="Calibration necks: random configurations of the shipped necks (eager: a quarter neck files).")
+    ] = 32,
     budget: Annotated[float, typer.Option(help="Seconds to spend at most, roughly; more kernel samples while it lasts.")] = 300.0,
     seed: Annotated[int, typer.Option(help="Seed of the kernel shapes and calibration necks.")] = 0,
     validate: Annotated[

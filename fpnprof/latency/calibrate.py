@@ -53,7 +53,7 @@ from fpnprof.latency.fit import (
 from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels, rows_of
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.predict import kernel_times
-from fpnprof.latency.sampling import DRAWS, draw_samples
+from fpnprof.latency.sampling import draw_samples, drawn_classes
 from fpnprof.latency.trees import MIN_SAMPLES as MIN_TREE_SAMPLES
 from fpnprof.latency.trees import Trees, features, fit_trees, sklearn_available
 from fpnprof.model.config import NeckConfig
@@ -343,19 +343,19 @@ def time_more(
 ) -> tuple[list[Sample], list[GraphSum]]:
     """``count`` more of each class: samples timed one by one (eager), or graphs timed whole."""
     if plan.engine == "eager":
-        samples = [s for c in classes for s in draw_samples(c, count, rng)]
+        samples = [s for c in classes for s in draw_samples(c, count, rng, plan.engine)]
         return time_kernel_samples(backend, samples, plan, progress), []
     return [], time_class_graphs(backend, classes, count, plan, rng, progress)
 
 
-def worst_classes(isolated: Sequence[Sample], context: Sequence[Sample], graphs: Sequence[GraphSum]) -> list[str]:
+def worst_classes(isolated: Sequence[Sample], context: Sequence[Sample], graphs: Sequence[GraphSum], engine: str) -> list[str]:
     """The classes whose fit's 90th-percentile error is above TARGET_P90 and that may take more
     (samples up to MAX_SAMPLES, or graphs up to MAX_GRAPHS)."""
     if graphs:
         fits, taken, cap = fit_graph_classes(graphs)[0], Counter(g.drawn for g in graphs), MAX_GRAPHS
     else:
         fits, taken, cap = fit_classes([*isolated, *context]), Counter(s.cls for s in isolated), MAX_SAMPLES
-    return [c for c in DRAWS if fits[c].p90_error > TARGET_P90 and taken[c] < cap]
+    return [c for c in drawn_classes(engine) if fits[c].p90_error > TARGET_P90 and taken[c] < cap]
 
 
 def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationData:
@@ -377,7 +377,7 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
     if not eager:
         progress("fusion rules against the engine's program", 0, 1)
         fusion_checked = check_fusion(backend, plan)
-    isolated, graphs = time_more(backend, plan, list(DRAWS), first, rng, progress)
+    isolated, graphs = time_more(backend, plan, drawn_classes(plan.engine), first, rng, progress)
     apart = time_necks_apart(
         plan.backend,
         plan.necks,
@@ -397,7 +397,7 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
         context = [s for i, cfg in enumerate(plan.necks) for s in in_context_samples(cfg, node_means[i], i)]
     rounds = 1
     while time.monotonic() - started < plan.budget_s * 0.8:
-        worst = worst_classes(isolated, context, graphs)
+        worst = worst_classes(isolated, context, graphs, plan.engine)
         if not worst:
             break
         more_isolated, more_graphs = time_more(backend, plan, worst, more, rng, progress)

@@ -30,6 +30,11 @@ from fpnprof.model.shapes import numel, symmetric_padding
 EPILOGUE_ACTIVATIONS = frozenset({Op.RELU, Op.SWISH})
 #: The class of a conv's bias when the engine runs it as an add of its own.
 BIAS_ADD = "bias_add"
+#: Appended to a conv's class when its bias runs within the conv's kernel (every engine not in
+#: :data:`BIAS_APART`): Paddle eager runs the bias as an add op of its own inside the conv's node,
+#: torch inside the conv; in Paddle's eager necks 1x1 convs with a bias took 1.30x, and without one
+#: 0.69x, what one line over both gave (RESULTS.md).
+WITH_BIAS = "+bias"
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,8 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
             out.append(Kernel((node.id,), kernel_class(node), w.flops - elements, w.bytes - bias, dims))
             out.append(Kernel((node.id, *taken), BIAS_ADD, elements, 2 * elements * dtype_bytes + bias, dims))
         else:
-            out.append(Kernel((node.id, *taken), kernel_class(node), w.flops, w.bytes, dims))
+            cls = kernel_class(node) + (WITH_BIAS if node.op is Op.CONV and node.attrs.get("bias") else "")
+            out.append(Kernel((node.id, *taken), cls, w.flops, w.bytes, dims))
     return out
 
 

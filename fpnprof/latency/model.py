@@ -21,7 +21,8 @@ from fpnprof.latency.fit import ClassFit, ExecutorFit
 from fpnprof.latency.trees import Trees
 
 FORMAT = "fpnprof-latency-model"
-SCHEMA_VERSION = 2
+#: 3: a conv with a bias is a class of its own on engines that run the bias within the conv
+SCHEMA_VERSION = 3
 
 
 def machine_fingerprint(backend: str, device: str, engine: str, threads: int) -> dict[str, Any]:

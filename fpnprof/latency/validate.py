@@ -2,11 +2,12 @@
 
 The necks are random configurations of every shipped neck and random valid neck files
 (:mod:`fpnprof.latency.random_files`), drawn with a seed of their own (never the calibration's),
-timed as calibration times necks: in each of four fresh processes, every neck built and warmed up,
+timed as calibration times necks: in each of six fresh processes, every neck built and warmed up,
 then its forward passes spread over interleaved rounds (a burst of load elsewhere touches a few of
-them) and their median taken; the four medians' mean is the neck's time. The error
+them) and their median taken; the six medians' mean is the neck's time. The error
 distribution says how far to trust a prediction; the share of necks inside their interval checks
-the interval's stated coverage.
+the interval's stated coverage; the odd processes' mean against the even ones' (an A/A) says how
+far the measurement itself moves.
 
 A shared machine's speed moves between sessions (16-36% here), and it moves every neck together: a
 prediction priced at calibration's speed is then off by that much for reasons no kernel model can
@@ -30,9 +31,9 @@ from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
 
 #: Fresh processes that each time every held-out neck; a neck's measurement is their mean.
-PROCESSES = 4
+PROCESSES = 6
 #: Calibration necks timed again beside the held-out ones, for the machine's speed.
-ANCHORS = 6
+ANCHORS = 10
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Checked:
     measured_ms: float
     #: the machine's speed against calibration's (measured / calibration's times of the anchors)
     speed: float = 1.0
+    #: the mean of the even-numbered processes and of the odd (None: fewer than 2 processes)
+    halves: tuple[float, float] | None = None
 
     @property
     def error(self) -> float:
@@ -107,6 +110,22 @@ class Validation:
     def coverage(self) -> float:
         return sum(r.inside for r in self.rows) / len(self.rows)
 
+    def _halves(self) -> list[float]:
+        return sorted(abs(a / b - 1) for a, b in (r.halves for r in self.rows if r.halves is not None))
+
+    @property
+    def halves_within_10pct(self) -> float | None:
+        """The measurement held to itself (an A/A): the share of necks whose two halves of processes
+        agree within ±10%. Each half averages half the processes, so this is a pessimistic ceiling on
+        how close any prediction can come to the whole mean."""
+        diffs = self._halves()
+        return sum(d <= 0.10 for d in diffs) / len(diffs) if diffs else None
+
+    @property
+    def halves_median(self) -> float | None:
+        diffs = self._halves()
+        return statistics.median(diffs) if diffs else None
+
 
 def validate(
     model: LatencyModel,
@@ -130,12 +149,19 @@ def validate(
         str(fp["backend"]), timed, spec, runs=runs, passes=0, seed=seed, workers=workers, on_done=on_done, neck_texts=neck_texts
     )
     measured = [statistics.fmean(w[i].median_ms for w in apart) for i in range(len(timed))]
+    # the processes ran one after another: halves of alternate processes span the same minutes
+    halves = [
+        (statistics.fmean(w[i].median_ms for w in apart[0::2]), statistics.fmean(w[i].median_ms for w in apart[1::2]))
+        if len(apart) > 1
+        else None
+        for i in range(len(necks))
+    ]
     ratios = [now / then for now, (_, then) in zip(measured[len(necks) :], anchors, strict=True)]
     speed = statistics.median(ratios) if ratios else 1.0
     rows = []
     for i, cfg in enumerate(necks):
         p = predict_graph(model, part_graph(cfg, "neck"))
-        rows.append(Checked(cfg, p.total_ms, p.low_ms, p.high_ms, measured[i], speed))
+        rows.append(Checked(cfg, p.total_ms, p.low_ms, p.high_ms, measured[i], speed, halves[i]))
     load = load_between(before, cpu_sample(), time.monotonic() - started)
     files = {k: v for k, v in (neck_texts or {}).items() if any(c.neck == k for c in necks)}
     return Validation(rows, load.other_share if load is not None else None, files, ratios)

@@ -187,6 +187,13 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         {"what": "p90 |error|", "value": f"{v.p90_abs_error:.1%}"},
         {"what": f"inside the {model.coverage:.0%} interval", "value": f"{v.coverage:.0%}"},
     ]
+    if v.halves_within_10pct is not None and v.halves_median is not None:
+        summary.append(
+            {
+                "what": "A/A, odd vs even processes: ±10%, median",
+                "value": f"{v.halves_within_10pct:.0%}, {v.halves_median:.1%}",
+            }
+        )
     if v.anchor_ratios:
         summary[1:1] = [
             {
@@ -237,6 +244,8 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
         "anchor_ratios": v.anchor_ratios,
         "raw_within_10pct": v.raw_within_10pct,
         "raw_median_abs_error": v.raw_median_abs_error,
+        "halves_within_10pct": v.halves_within_10pct,
+        "halves_median_abs_difference": v.halves_median,
         "others_cpu_share": v.others_share,
         "neck_files": dict(v.neck_texts),
         "necks": [
@@ -246,6 +255,7 @@ def validation_report(v: Validation, model: LatencyModel, seconds: float, seed: 
                 "low_ms": r.low_ms,
                 "high_ms": r.high_ms,
                 "measured_ms": r.measured_ms,
+                "measured_halves_ms": list(r.halves) if r.halves else None,
             }
             for r in v.rows
         ],
