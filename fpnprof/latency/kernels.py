@@ -144,12 +144,13 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
         taken = _absorbed(graph, node, rules, readers) if rules else []
         absorbed.update(taken)
         w, dims = work[node.id], head_dims(graph, node)
-        if node.op is Op.CONV and node.attrs.get("bias") and engine in BIAS_APART:
+        biased = node.op is Op.CONV and bool(node.attrs.get("bias"))
+        if biased and engine in BIAS_APART:
             elements, bias = numel(node.shape), node.attrs["out_channels"] * dtype_bytes
             out.append(Kernel((node.id,), kernel_class(node), w.flops - elements, w.bytes - bias, dims))
             out.append(Kernel((node.id, *taken), BIAS_ADD, elements, 2 * elements * dtype_bytes + bias, dims))
         else:
-            cls = kernel_class(node) + (WITH_BIAS if node.op is Op.CONV and node.attrs.get("bias") else "")
+            cls = kernel_class(node) + (WITH_BIAS if biased else "")
             out.append(Kernel((node.id, *taken), cls, w.flops, w.bytes, dims))
     return out
 

@@ -36,6 +36,11 @@ PROCESSES = 6
 ANCHORS = 10
 
 
+def machine_speed(anchor_ratios: Sequence[float]) -> float:
+    """The machine's speed against calibration's: the median of the anchors' now / then (1: none)."""
+    return statistics.median(anchor_ratios) if anchor_ratios else 1.0
+
+
 @dataclass(frozen=True)
 class Checked:
     config: NeckConfig
@@ -75,7 +80,7 @@ class Validation:
 
     @property
     def speed(self) -> float:
-        return statistics.median(self.anchor_ratios) if self.anchor_ratios else 1.0
+        return machine_speed(self.anchor_ratios)
 
     def of_files(self, files: bool) -> Validation:
         """The rows of the random neck files (or of the shipped necks' configurations) alone."""
@@ -157,7 +162,7 @@ def validate(
         for i in range(len(necks))
     ]
     ratios = [now / then for now, (_, then) in zip(measured[len(necks) :], anchors, strict=True)]
-    speed = statistics.median(ratios) if ratios else 1.0
+    speed = machine_speed(ratios)
     rows = []
     for i, cfg in enumerate(necks):
         p = predict_graph(model, part_graph(cfg, "neck"))
