@@ -46,7 +46,6 @@ def test_the_textbook_rule_is_refuted_by_the_engine(
     """Deliberately wrong rules (every conv absorbing BatchNorm and activation, bias or not; adds
     absorbing nothing) disagree with the engine's program."""
     monkeypatch.setitem(kernel_rules.FUSION_RULES, "inference", (CONV_BN_ACT,))
-    monkeypatch.setattr(kernel_rules, "BIAS_APART", frozenset())
     graphs = fusion_graphs()
     wrong = {name: fusion_mismatches(g, "inference", engine_ops[name]) for name, g in graphs.items()}
     assert wrong["bifpn paper"] and wrong["nasfpn.toml paper"] and wrong["patterns"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -13,6 +14,14 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, pool_plan, weighted_sum
+from fpnprof.backends.paddle_profile import (
+    OPTIMIZED,
+    ProgramOp,
+    node_pass,
+    optimized_ops,
+    read_node_vars,
+    write_node_vars,
+)
 from fpnprof.backends.primitives import CPU_CLOCK, DeviceClock, Event, Executable, PeakKernels
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
@@ -124,6 +133,8 @@ class GraphLayer(GraphRunner, nn.Layer):
     def forward(self, inputs: list[Any]) -> list[Any]:
         """``inputs``: one tensor per graph input, in graph order (a list, so dy2static can trace it)."""
         values = self.run(inputs)
+        if not paddle.in_dynamic_mode():  # traced for export: each node's variable in the program
+            self.node_vars = {k: v.name for k, v in values.items()}
         return [values[i] for i in self.plan.output_ids]
 
 
@@ -173,7 +184,23 @@ def _input_specs(graph: Graph) -> list[Any]:
     return [InputSpec(list(n.attrs["shape"]), "float32", name=f"x{i}") for i, n in enumerate(graph.inputs)]
 
 
-def _cached_predictor(model: GraphLayer, graph: Graph, *, gpu: bool, threads: int) -> Any:
+@dataclass(frozen=True)
+class Loaded:
+    """A predictor, and (on a CPU) the ops of the optimised program it runs and each node's variable."""
+
+    predictor: Any
+    ops: list[ProgramOp]
+    node_vars: dict[str, str]
+
+
+def _load(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int) -> Loaded:
+    predictor = _predictor(model, graph, folder, gpu=gpu, threads=threads)
+    if gpu:
+        return Loaded(predictor, [], {})
+    return Loaded(predictor, optimized_ops(folder), read_node_vars(os.path.join(folder, "model")))
+
+
+def _cached_predictor(model: GraphLayer, graph: Graph, *, gpu: bool, threads: int) -> Loaded:
     """A predictor exported under the parent's cache folder (``FPNPROF_EXPORT_CACHE``, removed by
     the parent when the bench ends), by the graph's digest, so later workers load the first one's
     export; without that folder, in a temporary one removed once the predictor has loaded it."""
@@ -183,11 +210,11 @@ def _cached_predictor(model: GraphLayer, graph: Graph, *, gpu: bool, threads: in
     cache = os.environ.get(EXPORT_CACHE)
     if not cache:
         with tempfile.TemporaryDirectory(prefix="fpnprof-") as folder:
-            return _predictor(model, graph, folder, gpu=gpu, threads=threads)
+            return _load(model, graph, folder, gpu=gpu, threads=threads)
     digest = hashlib.sha256(repr([(n.id, n.op, n.inputs, sorted(n.attrs.items())) for n in graph]).encode()).hexdigest()
     folder = os.path.join(cache, digest[:16])
     os.makedirs(folder, exist_ok=True)
-    return _predictor(model, graph, folder, gpu=gpu, threads=threads)
+    return _load(model, graph, folder, gpu=gpu, threads=threads)
 
 
 def _export(model: GraphLayer, graph: Graph, prefix: str) -> None:
@@ -196,6 +223,7 @@ def _export(model: GraphLayer, graph: Graph, prefix: str) -> None:
     with warnings.catch_warnings():  # a graph without parameters makes paddle warn that it saves none
         warnings.filterwarnings("ignore", message="no variable in your model")
         paddle.jit.save(paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True), prefix)
+    write_node_vars(prefix, model.node_vars)
 
 
 def engine_ops(graph: Graph, *, engine: str, threads: int) -> dict[str, int] | None:
@@ -205,20 +233,16 @@ def engine_ops(graph: Graph, *, engine: str, threads: int) -> dict[str, int] | N
     import tempfile
     from collections import Counter
 
-    from paddle.base.proto import framework_pb2
-
     if engine != "inference":
         return None
     with tempfile.TemporaryDirectory(prefix="fpnprof-") as folder:
-        optimized = os.path.join(folder, "optimized")
-        _predictor(lower(graph), graph, folder, gpu=False, threads=threads, save_optimized=optimized)
-        with open(os.path.join(optimized, "_optimized.pdmodel"), "rb") as f:
-            program = framework_pb2.ProgramDesc.FromString(f.read())  # type: ignore[attr-defined]  # generated protobuf
-    return dict(Counter(op.type for op in program.blocks[0].ops if op.type not in ("feed", "fetch")))
+        _predictor(lower(graph), graph, folder, gpu=False, threads=threads)
+        return dict(Counter(op.type for op in optimized_ops(folder)))
 
 
-def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int, save_optimized: str = "") -> Any:
-    """Export with paddle.jit.save and load a Paddle Inference predictor (oneDNN on CPU).
+def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threads: int) -> Any:
+    """Export with paddle.jit.save and load a Paddle Inference predictor (oneDNN on CPU; the
+    optimised program it runs saved in ``folder``'s :data:`OPTIMIZED`).
 
     Needs FLAGS_enable_pir_api=0 in the environment before paddle is imported: oneDNN cannot
     run a PIR program that holds a nearest interpolate (paddle 3.3).
@@ -243,9 +267,9 @@ def _predictor(model: GraphLayer, graph: Graph, folder: str, *, gpu: bool, threa
         config.enable_mkldnn()
         config.set_cpu_math_library_num_threads(threads)
     config.disable_glog_info()
-    if save_optimized:
+    if not gpu:
         config.enable_save_optim_model(True)
-        config.set_optim_cache_dir(save_optimized)
+        config.set_optim_cache_dir(os.path.join(folder, OPTIMIZED))
     return paddle.inference.create_predictor(config)
 
 
@@ -287,11 +311,15 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
     model = lower(graph)
     inputs = random_inputs(graph, seed)
     paddle.set_grad_enabled(False)
+    profiled = None
     if engine == "inference":
-        predictor = _cached_predictor(model, graph, gpu=gpu, threads=threads)
+        loaded = _cached_predictor(model, graph, gpu=gpu, threads=threads)
+        predictor = loaded.predictor
         for name, tensor in zip(predictor.get_input_names(), inputs, strict=True):
             predictor.get_input_handle(name).copy_from_cpu(tensor.numpy())
         fn: Any = predictor.run
+        if not gpu:
+            profiled = node_pass(predictor.run, loaded.ops, loaded.node_vars)
     elif engine == "static":
         static = paddle.jit.to_static(model, input_spec=[_input_specs(graph)], full_graph=True)
         fn = lambda: static(inputs)  # noqa: E731
@@ -299,7 +327,7 @@ def make_runner(graph: Graph, *, device: str, engine: str, dtype: str, threads: 
         fn = lambda: model(inputs)  # noqa: E731
     hooked = (lambda hook: model.run(inputs, hook)) if engine == "eager" else None
     peak = (lambda: int(paddle.device.cuda.max_memory_allocated()) - base) if gpu else (lambda: None)
-    return Executable(fn, _clock(gpu), _info(gpu, threads, engine), peak, hooked)
+    return Executable(fn, _clock(gpu), _info(gpu, threads, engine), peak, hooked, profiled)
 
 
 def matmul_graph(n: int) -> Graph:

@@ -48,8 +48,10 @@ class Executable:
     """One forward pass of a lowered graph on an engine, ready to time.
 
     ``run_with_hook``, where the engine runs fpnprof's own executor (eager), runs one forward pass
-    calling a :class:`NodeHook` around every node. ``peak_memory`` is the device memory (bytes) this
-    model and its runs added since it was made, or None on a CPU.
+    calling a :class:`NodeHook` around every node. ``profiled_pass``, where an engine that runs a
+    program of its own has a profiler (Paddle Inference on a CPU), runs one forward pass under it and
+    returns per-node milliseconds (a fused kernel's on the last node it absorbed). ``peak_memory`` is
+    the device memory (bytes) this model and its runs added since it was made, or None on a CPU.
     """
 
     fn: Callable[[], object]
@@ -57,6 +59,7 @@ class Executable:
     info: dict[str, object] = field(default_factory=dict)
     peak_memory: Callable[[], int | None] = lambda: None
     run_with_hook: Callable[[NodeHook], object] | None = None
+    profiled_pass: Callable[[], dict[str, float]] | None = None
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Measurements the latency model (:mod:`fpnprof.latency`) is fitted and checked on: single ops on
-chosen shapes, each timed by the executor's per-node timer (in the calling process), and whole necks,
-each timed as ``bench`` times a forward pass (in fresh worker processes).
+chosen shapes, each timed by a pass with per-node times (the executor's timer, or the profiler of an
+engine that runs a program of its own; in the calling process), and whole necks, each timed as
+``bench`` times a forward pass and per node (in fresh worker processes).
 
 A *kernel sample* is one op on given input shapes. Samples are timed many to a graph: each sample's
 inputs are graph inputs of its own, so every node runs on tensors of exactly its sample's shapes, and
@@ -58,38 +59,24 @@ def _runner(backend: Backend, graph: Graph, spec: Mapping[str, Any]) -> Runner:
     )
 
 
-def time_samples(backend: Backend, samples: Sequence[KernelSample], spec: Mapping[str, Any], passes: int) -> list[float]:
-    """Each sample's median milliseconds over ``passes`` instrumented passes (eager engines only)."""
+def time_samples(backend: Backend, samples: Sequence[KernelSample], spec: Mapping[str, Any], passes: int) -> dict[str, float]:
+    """Every node's median milliseconds over ``passes`` passes with per-node times (the executor's
+    timer, or the engine's profiler) of the samples' graph (:func:`samples_graph`)."""
     graph = samples_graph(samples)
     runner = _runner(backend, graph, spec)
-    timed = runner.timed_pass
+    timed = runner.node_pass
     if timed is None:
-        raise ValueError(f"engine {spec['engine']!r} runs no per-node executor: its kernels cannot be timed one by one")
+        raise ValueError(f"engine {spec['engine']!r} gives no per-node times: its kernels cannot be timed one by one")
     for _ in range(WARM_PASSES):
         timed()
     runs = [timed() for _ in range(passes)]
-    return [statistics.median(r[f"s{i}"] for r in runs) for i in range(len(samples))]
-
-
-def time_sample_graphs(
-    backend: Backend,
-    groups: Sequence[Sequence[KernelSample]],
-    spec: Mapping[str, Any],
-    runs: int,
-    seed: int = 0,
-    on_done: Callable[[int], None] | None = None,
-) -> list[float]:
-    """Each group of samples as one graph, timed whole on the engine (the median of ``runs`` plain
-    passes, in interleaved rounds as :func:`time_graphs`): how an engine that fuses, with no per-node
-    timer, is measured. ``on_done`` after each round."""
-    graphs = [samples_graph(g) for g in groups]
-    return [t.median_ms for t in time_graphs(backend, graphs, spec, runs=runs, passes=0, seed=seed, on_done=on_done)]
+    return {node: statistics.median(r[node] for r in runs) for node in runs[0]}
 
 
 @dataclass(frozen=True)
 class NeckTiming:
-    """A forward pass: the median of its plain runs, and (eager) each node's median over the
-    instrumented passes interleaved with them."""
+    """A forward pass: the median of its plain runs, and (an engine with per-node times) each node's
+    median over the instrumented passes interleaved with them."""
 
     median_ms: float
     node_ms: dict[str, float]
@@ -106,7 +93,7 @@ def _warm(runner: Runner) -> None:
 
 def _visit(runner: Runner, runs: int, passes: int, plain: list[float], node_runs: list[dict[str, float]]) -> None:
     """``runs`` plain forwards with ``passes`` instrumented ones spread among them, appended."""
-    timed = runner.timed_pass if passes else None
+    timed = runner.node_pass if passes else None
     for i in range(max(runs, passes)):
         if i < runs:
             plain.append(runner.step_ms())
@@ -137,8 +124,8 @@ def time_graphs(
 ) -> list[NeckTiming]:
     """Each graph built and warmed up (in an order shuffled by ``seed``: build order is no bias),
     then timed in ``rounds`` rounds, each visiting every graph once in an order of its own for its
-    share of the ``runs`` plain and ``passes`` instrumented forwards (none where the engine has no
-    per-node executor): a graph's runs are spread over the whole process, so a burst of load from
+    share of the ``runs`` plain and ``passes`` instrumented forwards (none where the engine gives no
+    per-node times): a graph's runs are spread over the whole process, so a burst of load from
     elsewhere (seconds long on a shared machine) touches a few of them, not all. Returned in the
     given order; ``on_done`` after each round."""
     rng = random.Random(seed)

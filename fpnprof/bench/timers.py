@@ -125,7 +125,8 @@ class Runner:
     """One forward pass, its timer, and what the backend knows about the run.
 
     ``timed_pass``, where the engine runs fpnprof's own executor (eager), runs one forward pass
-    with a :class:`NodeTimer` around every node and returns its per-node milliseconds.
+    with a :class:`NodeTimer` around every node and returns its per-node milliseconds;
+    ``profiled_pass`` does the same with the engine's profiler, where it runs a program of its own.
     ``peak_memory`` is the device memory (bytes) this runner's model and runs added since it was
     made, or None on a CPU.
     """
@@ -135,13 +136,21 @@ class Runner:
     info: dict[str, object] = field(default_factory=dict)
     peak_memory: Callable[[], int | None] = lambda: None
     timed_pass: Callable[[], dict[str, float]] | None = None
+    profiled_pass: Callable[[], dict[str, float]] | None = None
 
     def step_ms(self) -> float:
         return self.timer.time(self.fn)
+
+    @property
+    def node_pass(self) -> Callable[[], dict[str, float]] | None:
+        """A pass with per-node times: the executor's timer, or else the engine's profiler."""
+        return self.timed_pass or self.profiled_pass
 
 
 def runner_for(executable: Executable) -> Runner:
     """The timed form of what a backend's ``make_runner`` handed up."""
     hook = executable.run_with_hook
     timed = per_node_pass(hook, node_timer_for(executable.clock)) if hook is not None else None
-    return Runner(executable.fn, timer_for(executable.clock), executable.info, executable.peak_memory, timed)
+    return Runner(
+        executable.fn, timer_for(executable.clock), executable.info, executable.peak_memory, timed, executable.profiled_pass
+    )

@@ -76,7 +76,7 @@ OneEngine = Annotated[
     str,
     typer.Option(
         help="The engine the model is for: eager (kernels timed one by one), or a fusing one such as inference "
-        "(Paddle Inference: kernels timed in whole graphs, its fusion rules checked against its program); see fpnprof list.",
+        "(Paddle Inference: kernels timed by its profiler, its fusion rules checked against its program); see fpnprof list.",
         autocompletion=completer(engine_names),
     ),
 ]

@@ -1,20 +1,18 @@
 """``fpnprof calibrate``: time this machine's kernels and whole necks, fit the latency model, bound it.
 
 1. *Kernels*: every class's ops on shapes drawn from the ranges necks use
-   (:mod:`fpnprof.latency.sampling`). Eager: timed many to a graph by the executor's per-node timer.
-   An engine that fuses and has no per-node timer (Paddle Inference): its fusion rules are first
-   held to the program it runs (:func:`check_fusion`), then graphs of 1-6 samples of one class
-   (with the epilogues it may fuse) are timed whole. Rounds of more samples go to the classes whose
-   fit is worst, while the time budget lasts.
+   (:mod:`fpnprof.latency.sampling`), timed many to a graph with per-node times: eager, by the
+   executor's per-node timer; Paddle Inference, which runs a program of its own, by its profiler
+   (:mod:`fpnprof.backends.paddle_profile`), its fusion rules first held to that program
+   (:func:`check_fusion`) and each sample given the epilogue it may fuse. Rounds of more samples go
+   to the classes whose fit is worst, while the time budget lasts.
 2. *Necks*: random configurations of the shipped necks, each timed plain (the median of its runs,
-   spread over interleaved rounds) and, eager, per node (in context: after the nodes before it, as
-   in every real forward pass), in each of four fresh worker processes (a process carries its own
-   bias: the band must hold across them).
-3. *Fit*: each class's line on its samples (eager: isolated and in-context ones; whole graphs: the
-   kernel graphs and the calibration necks together, :func:`fpnprof.latency.fit.fit_graph_classes`);
-   eager, boosted trees on the in-context samples for what the lines miss
-   (:mod:`fpnprof.latency.trees`), kept only if they bring the cross-fitted necks closer; the
-   executor's terms on the necks.
+   spread over interleaved rounds) and per node (in context: after the nodes before it, as in every
+   real forward pass), in each of four fresh worker processes (a process carries its own bias: the
+   band must hold across them).
+3. *Fit*: each class's line on its isolated and in-context samples; boosted trees on the in-context
+   samples for what the lines miss (:mod:`fpnprof.latency.trees`), kept only if they bring the
+   cross-fitted necks closer; the executor's terms on the necks.
 4. *Band*: the necks are split in folds; each fold is predicted by a model fitted without it, and
    the measured / predicted ratios (one per neck and process) give a split-conformal band over the
    necks, each bounded by its lowest and highest process (:func:`fpnprof.latency.fit.neck_band`).
@@ -31,26 +29,17 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fpnprof.bench.contention import cpu_sample, load_between
-from fpnprof.bench.kernels import NECK_ROUNDS, KernelSample, samples_graph, time_necks_apart, time_sample_graphs, time_samples
+from fpnprof.bench.kernels import KernelSample, samples_graph, time_necks_apart, time_samples
 from fpnprof.bench.launch import worker_env
 from fpnprof.errors import ConfigError
-from fpnprof.latency.fit import (
-    ClassFit,
-    ExecutorFit,
-    GraphSum,
-    fit_class,
-    fit_executor,
-    fit_graph_classes,
-    neck_band,
-    necks_needed,
-)
-from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels, rows_of
+from fpnprof.latency.fit import ClassFit, ExecutorFit, fit_class, fit_executor, neck_band, necks_needed
+from fpnprof.latency.kernels import FUSION_RULES, Kernel, fusion_mismatches, graph_kernels, kernel_ms, rows_of
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.predict import kernel_times
 from fpnprof.latency.sampling import draw_samples, drawn_classes
@@ -70,14 +59,8 @@ BATCH = 32
 FOLDS = 4
 #: The share of necks the prediction interval is to hold.
 COVERAGE = 0.9
-#: An engine with no per-node timer is calibrated on graphs of one class's samples timed whole: this
-#: many per class first, this many more per class a later round revisits, up to this many, each of
-#: 1..GRAPH_MAX_SAMPLES samples (counts that vary set a kernel's fixed cost apart from the graph's).
-FIRST_GRAPHS = 12
-MORE_GRAPHS = 8
-MAX_GRAPHS = 32
-GRAPH_MAX_SAMPLES = 6
-WHOLE_PHASE = "kernel graphs (timed whole)"
+#: Engines whose per-node times come from their own profiler (they run a program of their own).
+PROFILED = frozenset({"inference"})
 #: Engines calibrate refuses, and why.
 UNCALIBRATED = {
     "compile": "torch.compile compiles every graph it is given (seconds each on a CPU): the ~230 graphs and "
@@ -147,17 +130,18 @@ def spec_of(plan: CalibrationPlan) -> dict[str, Any]:
 
 
 def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: CalibrationPlan, progress: OnPhase) -> list[Sample]:
-    """The samples in shuffled batches (each graph mixes classes), as :class:`Sample` rows."""
+    """The samples in shuffled batches (each graph mixes classes), as :class:`Sample` rows (each
+    sample one kernel of the engine, with the epilogue it fuses: :func:`draw_samples`)."""
     order = list(range(len(samples)))
     random.Random(plan.seed + len(samples)).shuffle(order)
-    ms: dict[int, float] = {}
+    out = []
     for start in range(0, len(order), BATCH):
-        chunk = order[start : start + BATCH]
-        for i, t in zip(chunk, time_samples(backend, [samples[i] for i in chunk], spec_of(plan), plan.passes), strict=True):
-            ms[i] = t
+        chunk = [samples[i] for i in order[start : start + BATCH]]
+        node_ms = time_samples(backend, chunk, spec_of(plan), plan.passes)
+        kernels = graph_kernels(samples_graph(chunk), plan.engine)
+        out += [Sample(k.cls, k.flops, k.bytes, kernel_ms(k, node_ms), None, k.dims) for k in kernels]
         progress("kernels", min(start + BATCH, len(order)), len(order))
-    kernels = graph_kernels(samples_graph(samples), "eager")
-    return [Sample(k.cls, k.flops, k.bytes, ms[i], None, k.dims) for i, k in enumerate(kernels)]
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -167,41 +151,10 @@ def neck_kernels(cfg: NeckConfig, engine: str = "eager") -> tuple[Kernel, ...]:
     return tuple(graph_kernels(part_graph(cfg, "neck"), engine))
 
 
-def in_context_samples(cfg: NeckConfig, node_ms: dict[str, float], index: int) -> list[Sample]:
-    """Every neck node's in-context time as a sample of its class (eager: a kernel per node)."""
-    return [
-        Sample(k.cls, k.flops, k.bytes, node_ms[k.nodes[0]], index, k.dims)
-        for k in neck_kernels(cfg)
-        if node_ms.get(k.nodes[0], 0.0) > 0
-    ]
-
-
-def kernel_sums(kernels: Iterable[Kernel]) -> dict[str, tuple[int, float, float, float]]:
-    """Per class: how many kernels, their FLOPs, bytes and rows summed."""
-    terms: dict[str, tuple[int, float, float, float]] = {}
-    for k in kernels:
-        n, f, b, r = terms.get(k.cls, (0, 0.0, 0.0, 0.0))
-        terms[k.cls] = (n + 1, f + k.flops, b + k.bytes, r + k.rows)
-    return terms
-
-
-def graph_sum(samples: Sequence[KernelSample], engine: str, ms: float, drawn: str) -> GraphSum:
-    """A graph of samples timed whole, as the engine's kernels per class."""
-    return GraphSum(kernel_sums(graph_kernels(samples_graph(samples), engine)), ms, drawn)
-
-
-def time_class_graphs(
-    backend: Any, classes: Sequence[str], count: int, plan: CalibrationPlan, rng: random.Random, progress: OnPhase
-) -> list[GraphSum]:
-    """``count`` graphs per class, each of 1..GRAPH_MAX_SAMPLES samples of it (with an epilogue the
-    engine fuses into it, if any), timed whole in a shuffled order."""
-    drawn = [(c, draw_samples(c, rng.randint(1, GRAPH_MAX_SAMPLES), rng, plan.engine)) for c in classes for _ in range(count)]
-    rng.shuffle(drawn)
-    groups = [g for _, g in drawn]
-    ms = time_sample_graphs(
-        backend, groups, spec_of(plan), plan.neck_runs, rng.randrange(1 << 30), lambda r: progress(WHOLE_PHASE, r, NECK_ROUNDS)
-    )
-    return [graph_sum(g, plan.engine, t, c) for (c, g), t in zip(drawn, ms, strict=True)]
+def in_context_samples(cfg: NeckConfig, node_ms: dict[str, float], index: int, engine: str = "eager") -> list[Sample]:
+    """Every kernel's in-context time in a neck as a sample of its class."""
+    kernels = [(k, kernel_ms(k, node_ms)) for k in neck_kernels(cfg, engine)]
+    return [Sample(k.cls, k.flops, k.bytes, ms, index, k.dims) for k, ms in kernels if ms > 0]
 
 
 def check_fusion(backend: Any, plan: CalibrationPlan) -> int:
@@ -221,12 +174,6 @@ def check_fusion(backend: Any, plan: CalibrationPlan) -> int:
                 f"({'; '.join(wrong)}): its kernels cannot be priced"
             )
     return len(firsts)
-
-
-def neck_sum(cfg: NeckConfig, engine: str, ms: float) -> GraphSum:
-    """A calibration neck timed whole, as a graph of its kernels per class (in-context evidence for
-    an engine with no per-node timer)."""
-    return GraphSum(kernel_sums(neck_kernels(cfg, engine)), ms, "neck")
 
 
 def fit_classes(samples: Sequence[Sample]) -> dict[str, ClassFit]:
@@ -270,8 +217,8 @@ MIN_IN_CONTEXT = 8
 
 @dataclass
 class CalibrationData:
-    """What calibration measured: isolated kernel samples, in-context node samples (eager), graphs of
-    samples timed whole (an engine with no per-node timer), and each calibration neck's plain median (ms)."""
+    """What calibration measured: isolated kernel samples, in-context kernel samples, and each
+    calibration neck's plain median (ms)."""
 
     isolated: list[Sample]
     context: list[Sample]
@@ -284,7 +231,6 @@ class CalibrationData:
     #: cores other processes took meanwhile, as a share of the machine's (None: unknown)
     others_share: float | None = None
     engine: str = "eager"
-    graphs: list[GraphSum] = field(default_factory=list)
     #: necks on which the fusion rules were held to the engine's own program (0: none)
     fusion_checked: int = 0
     #: the neck files among the necks: name -> text
@@ -302,23 +248,16 @@ class Fitted:
 
 
 def fit_all(data: CalibrationData, keep: set[int], source: str = "all", trees: bool = False, seed: int = 0) -> Fitted:
-    """Classes on the whole graphs, or on the in-context samples of the necks in ``keep`` and the
-    isolated samples (all of them, or with ``source="in-context"`` only those of classes with fewer
-    than MIN_IN_CONTEXT in-context samples), with ``trees`` on those in-context samples; the executor
-    on those necks."""
-    if data.graphs:
-        necks = [neck_sum(data.necks[i], data.engine, data.measured[i]) for i in sorted(keep)] if source == "all" else []
-        classes = fit_graph_classes([*data.graphs, *necks])[0]
-    else:
-        kept = [s for s in data.context if s.neck in keep]
-        isolated = data.isolated
-        if source != "all":
-            counts: dict[str, int] = {}
-            for s in kept:
-                counts[s.cls] = counts.get(s.cls, 0) + 1
-            isolated = [s for s in isolated if counts.get(s.cls, 0) < MIN_IN_CONTEXT]
-        classes = fit_classes([*isolated, *kept])
-    corrections = fit_class_trees(classes, kept, seed) if trees and not data.graphs else {}
+    """Classes on the in-context samples of the necks in ``keep`` and the isolated samples (all of
+    them, or with ``source="in-context"`` only those of classes with fewer than MIN_IN_CONTEXT
+    in-context samples), with ``trees`` on those in-context samples; the executor on those necks."""
+    kept = [s for s in data.context if s.neck in keep]
+    isolated = data.isolated
+    if source != "all":
+        counts = Counter(s.cls for s in kept)
+        isolated = [s for s in isolated if counts[s.cls] < MIN_IN_CONTEXT]
+    classes = fit_classes([*isolated, *kept])
+    corrections = fit_class_trees(classes, kept, seed) if trees else {}
     terms = [neck_terms(classes, corrections, data.necks[i], data.engine) for i in sorted(keep)]
     executor = fit_executor([t[0] for t in terms], [t[1] for t in terms], [data.measured[i] for i in sorted(keep)])
     return Fitted(classes, corrections, executor)
@@ -340,28 +279,21 @@ def cross_fitted_ratios(data: CalibrationData, seed: int, source: str = "all", t
 
 def time_more(
     backend: Any, plan: CalibrationPlan, classes: Sequence[str], count: int, rng: random.Random, progress: OnPhase
-) -> tuple[list[Sample], list[GraphSum]]:
-    """``count`` more of each class: samples timed one by one (eager), or graphs timed whole."""
-    if plan.engine == "eager":
-        samples = [s for c in classes for s in draw_samples(c, count, rng, plan.engine)]
-        return time_kernel_samples(backend, samples, plan, progress), []
-    return [], time_class_graphs(backend, classes, count, plan, rng, progress)
+) -> list[Sample]:
+    """``count`` more samples of each class."""
+    return time_kernel_samples(backend, [s for c in classes for s in draw_samples(c, count, rng, plan.engine)], plan, progress)
 
 
-def worst_classes(isolated: Sequence[Sample], context: Sequence[Sample], graphs: Sequence[GraphSum], engine: str) -> list[str]:
+def worst_classes(isolated: Sequence[Sample], context: Sequence[Sample]) -> list[str]:
     """The classes whose fit's 90th-percentile error is above TARGET_P90 and that may take more
-    (samples up to MAX_SAMPLES, or graphs up to MAX_GRAPHS)."""
-    if graphs:
-        fits, taken, cap = fit_graph_classes(graphs)[0], Counter(g.drawn for g in graphs), MAX_GRAPHS
-    else:
-        fits, taken, cap = fit_classes([*isolated, *context]), Counter(s.cls for s in isolated), MAX_SAMPLES
-    return [c for c in drawn_classes(engine) if fits[c].p90_error > TARGET_P90 and taken[c] < cap]
+    (isolated samples up to MAX_SAMPLES)."""
+    fits, taken = fit_classes([*isolated, *context]), Counter(s.cls for s in isolated)
+    return [c for c in drawn_classes() if fits[c].p90_error > TARGET_P90 and taken[c] < MAX_SAMPLES]
 
 
 def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationData:
     """Time the kernels and the calibration necks; more kernel samples for the worst-fitting classes
-    while 80% of the budget lasts. Eager: kernels one by one by the per-node timer, and each neck's
-    nodes in context; another engine: graphs of one class's kernels, timed whole."""
+    while 80% of the budget lasts. An engine that fuses has its rules held to its program first."""
     if plan.engine in UNCALIBRATED:
         raise ConfigError(f"calibrate --engine {plan.engine}: {UNCALIBRATED[plan.engine]}")
     least = max(FOLDS * 2, necks_needed(plan.coverage))
@@ -371,38 +303,32 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
     before = cpu_sample()
     backend = framework(plan.backend, plan.threads)
     rng = random.Random(plan.seed)
-    eager = plan.engine == "eager"
-    first, more = (FIRST_SAMPLES, MORE_SAMPLES) if eager else (FIRST_GRAPHS, MORE_GRAPHS)
     fusion_checked = 0
-    if not eager:
+    if plan.engine in FUSION_RULES:
         progress("fusion rules against the engine's program", 0, 1)
         fusion_checked = check_fusion(backend, plan)
-    isolated, graphs = time_more(backend, plan, drawn_classes(plan.engine), first, rng, progress)
+    isolated = time_more(backend, plan, drawn_classes(), FIRST_SAMPLES, rng, progress)
     apart = time_necks_apart(
         plan.backend,
         plan.necks,
         spec_of(plan),
         runs=plan.neck_runs,
-        passes=plan.passes if eager else 0,
+        passes=plan.passes,
         seed=plan.seed,
         workers=NECK_WORKERS,
         on_done=lambda done: progress("necks (fresh processes)", done, NECK_WORKERS),
         neck_texts=plan.neck_texts,
     )
-    context: list[Sample] = []
-    if eager:
-        node_means = [
-            {n: statistics.fmean(w[i].node_ms[n] for w in apart) for n in apart[0][i].node_ms} for i in range(len(plan.necks))
-        ]
-        context = [s for i, cfg in enumerate(plan.necks) for s in in_context_samples(cfg, node_means[i], i)]
+    node_means = [
+        {n: statistics.fmean(w[i].node_ms[n] for w in apart) for n in apart[0][i].node_ms} for i in range(len(plan.necks))
+    ]
+    context = [s for i, cfg in enumerate(plan.necks) for s in in_context_samples(cfg, node_means[i], i, plan.engine)]
     rounds = 1
     while time.monotonic() - started < plan.budget_s * 0.8:
-        worst = worst_classes(isolated, context, graphs, plan.engine)
+        worst = worst_classes(isolated, context)
         if not worst:
             break
-        more_isolated, more_graphs = time_more(backend, plan, worst, more, rng, progress)
-        isolated += more_isolated
-        graphs += more_graphs
+        isolated += time_more(backend, plan, worst, MORE_SAMPLES, rng, progress)
         rounds += 1
     times = [[t.median_ms for t in w] for w in apart]
     measured = [statistics.fmean(w[i] for w in times) for i in range(len(plan.necks))]
@@ -419,7 +345,6 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
         times,
         share,
         plan.engine,
-        graphs,
         fusion_checked,
         dict(plan.neck_texts),
     )
@@ -429,8 +354,6 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
 #: cross-fitted necks come closest (Paddle's eager kernels run slower among many shapes than alone,
 #: torch's do not).
 SAMPLE_SOURCES = ("all", "in-context")
-#: For graphs timed whole: with the calibration necks among them (``all``), or the kernel graphs alone.
-GRAPH_SOURCES = ("all", "isolated")
 
 
 def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = COVERAGE, seed: int = 0) -> LatencyModel:
@@ -438,7 +361,7 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
     (with and without trees, where there are in-context samples and scikit-learn), the one with the
     smallest cross-fitted median error."""
 
-    sources = GRAPH_SOURCES if data.graphs else SAMPLE_SOURCES if data.context else SAMPLE_SOURCES[:1]
+    sources = SAMPLE_SOURCES if data.context else SAMPLE_SOURCES[:1]
     with_trees = (False, True) if data.context and sklearn_available() else (False,)
     options = [(source, trees) for trees in with_trees for source in sources]
     tried = {option: cross_fitted_ratios(data, seed, *option) for option in options}
@@ -458,7 +381,7 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
         calibration={
             "isolated_samples": len(data.isolated),
             "in_context_samples": len(data.context),
-            "whole_graphs": len(data.graphs),
+            "per_node_times": "the engine's profiler" if data.engine in PROFILED else "the executor's per-node timer",
             "fusion_rules": [r.name for r in FUSION_RULES.get(data.engine, ())],
             "fusion_rules_checked_on_necks": data.fusion_checked,
             "samples_used": source,

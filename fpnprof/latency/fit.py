@@ -20,7 +20,7 @@ error over whole necks timed during calibration, which also give the prediction 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,46 +76,6 @@ def fit_class(flops: Sequence[float], nbytes: Sequence[float], rows: Sequence[fl
 def _class_fit(coef: np.ndarray, samples: int, errors: np.ndarray) -> ClassFit:
     fixed, per_gflop, per_gbyte, per_mrow = (float(x) for x in coef)
     return ClassFit(fixed, per_gflop, per_gbyte, samples, float(np.median(errors)), float(np.quantile(errors, 0.9)), per_mrow)
-
-
-@dataclass(frozen=True)
-class GraphSum:
-    """A graph timed whole: per class of its kernels, their count and summed FLOPs, bytes and rows."""
-
-    terms: Mapping[str, tuple[int, float, float, float]]
-    ms: float
-    #: the class its samples were drawn for (a conv's graph also holds its bias adds, BatchNorms...)
-    drawn: str = ""
-
-
-def fit_graph_classes(graphs: Sequence[GraphSum]) -> tuple[dict[str, ClassFit], float]:
-    """Every class's line and a graph's own cost, on graphs timed whole (an engine with no per-node
-    timer): ``T = base + sum over its kernels (fixed + f / rate + b / bandwidth + r * per_row)``, by non-negative
-    least squares on milliseconds over all graphs at once. A class needs at least 3 graphs; its
-    errors are |predicted / measured - 1| of the graphs it is in."""
-    counts: dict[str, int] = {}
-    for g in graphs:
-        for c in g.terms:
-            counts[c] = counts.get(c, 0) + 1
-    classes = sorted(c for c, n in counts.items() if n >= 3)
-    rows = [g for g in graphs if set(g.terms) <= set(classes)]
-    t = np.asarray([g.ms for g in rows], dtype=float)
-    if not len(t) or not np.all(t > 0):
-        raise ConfigError("a kernel class needs at least 3 timed graphs with positive times to fit")
-    column = {c: 1 + COLUMNS * i for i, c in enumerate(classes)}
-    design = np.zeros((len(rows), 1 + COLUMNS * len(classes)))
-    design[:, 0] = 1.0
-    for r, g in enumerate(rows):
-        for c, (n, f, b, w) in g.terms.items():
-            design[r, column[c] : column[c] + COLUMNS] = _work(f, b, w, n)
-    coef, _ = nnls(design, t)
-    errors = _relative_errors(design @ coef, t)
-    fits = {}
-    for c, j in column.items():
-        mine = np.asarray([c in g.terms for g in rows])
-        n = sum(g.terms[c][0] for g in rows if c in g.terms)
-        fits[c] = _class_fit(coef[j : j + COLUMNS], n, errors[mine])
-    return fits, float(coef[0])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ every shipped neck (``tests/test_engine_fusion.py``):
 
 - a conv without a bias absorbs the BatchNorm and the activation after it (``fused_conv2d``);
 - a conv with a bias runs it as an add of its own (``conv2d`` + ``elementwise_add``), which absorbs
-  an activation right after the conv; a BatchNorm after such a conv stays a kernel of its own;
+  an activation right after the conv; a BatchNorm after such a conv stays a kernel of its own. The
+  two ops are one kernel here (class ``<conv>+bias``): Paddle's profiler, which times Paddle
+  Inference's ops, gives both to the conv's node (:mod:`fpnprof.backends.paddle_profile`);
 - an add, a weighted or softmax fusion and the global-pooling attention (each ending in an add)
   absorb the activation after them (``fused_elementwise_add``);
 - a BatchNorm absorbs a ReLU after it (not a Swish).
@@ -20,20 +22,18 @@ checked against its generated code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fpnprof.bench.breakdown import node_work
 from fpnprof.model.graph import Graph, Node, Op, Part
-from fpnprof.model.shapes import numel, symmetric_padding
+from fpnprof.model.shapes import symmetric_padding
 
 #: Activations a fusing engine runs in the epilogue of the kernel before them.
 EPILOGUE_ACTIVATIONS = frozenset({Op.RELU, Op.SWISH})
-#: The class of a conv's bias when the engine runs it as an add of its own.
-BIAS_ADD = "bias_add"
-#: Appended to a conv's class when its bias runs within the conv's kernel (every engine not in
-#: :data:`BIAS_APART`): Paddle eager runs the bias as an add op of its own inside the conv's node,
-#: torch inside the conv; in Paddle's eager necks 1x1 convs with a bias took 1.30x, and without one
-#: 0.69x, what one line over both gave (RESULTS.md).
+#: Appended to a conv's class when it has a bias: Paddle (eager and Inference) runs the bias as an
+#: add op of its own, torch inside the conv; in Paddle's eager necks 1x1 convs with a bias took
+#: 1.30x, and without one 0.69x, what one line over both gave (RESULTS.md).
 WITH_BIAS = "+bias"
 
 
@@ -65,9 +65,6 @@ FUSION_RULES: dict[str, tuple[FusionRule, ...]] = {
     "inference": (PADDLE_CONV_BN_ACT, PADDLE_BIAS_ACT, PADDLE_ADD_ACT, PADDLE_BN_RELU),
     "compile": (CONV_BN_ACT,),
 }
-#: Engines that run a conv's bias as an add kernel of its own (class :data:`BIAS_ADD`), which takes
-#: the activations a :attr:`FusionRule.bias` rule absorbs.
-BIAS_APART = frozenset({"inference"})
 
 
 def kernel_class(node: Node) -> str:
@@ -131,8 +128,7 @@ def _absorbed(graph: Graph, head: Node, rules: tuple[FusionRule, ...], readers: 
 
 def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | None = None) -> list[Kernel]:
     """The graph's computing nodes (of ``part`` only, if given) as the engine's kernels, in graph order.
-    A fused kernel keeps its head's work (what it absorbs adds none); a conv's bias run apart is a
-    kernel of class :data:`BIAS_ADD` (one add per output element, the output read and written)."""
+    A fused kernel keeps its head's work (what it absorbs adds none)."""
     rules = FUSION_RULES.get(engine, ())
     work = {w.id: w for w in node_work(graph, dtype_bytes, part)}
     readers = graph.consumers()
@@ -143,16 +139,16 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
             continue
         taken = _absorbed(graph, node, rules, readers) if rules else []
         absorbed.update(taken)
-        w, dims = work[node.id], head_dims(graph, node)
-        biased = node.op is Op.CONV and bool(node.attrs.get("bias"))
-        if biased and engine in BIAS_APART:
-            elements, bias = numel(node.shape), node.attrs["out_channels"] * dtype_bytes
-            out.append(Kernel((node.id,), kernel_class(node), w.flops - elements, w.bytes - bias, dims))
-            out.append(Kernel((node.id, *taken), BIAS_ADD, elements, 2 * elements * dtype_bytes + bias, dims))
-        else:
-            cls = kernel_class(node) + (WITH_BIAS if biased else "")
-            out.append(Kernel((node.id, *taken), cls, w.flops, w.bytes, dims))
+        w = work[node.id]
+        cls = kernel_class(node) + (WITH_BIAS if node.op is Op.CONV and node.attrs.get("bias") else "")
+        out.append(Kernel((node.id, *taken), cls, w.flops, w.bytes, head_dims(graph, node)))
     return out
+
+
+def kernel_ms(kernel: Kernel, node_ms: Mapping[str, float]) -> float:
+    """A kernel's time from per-node times: its nodes' summed (an engine's profiler puts a fused
+    kernel's time on one of them)."""
+    return sum(node_ms.get(n, 0.0) for n in kernel.nodes)
 
 
 #: Heads whose fused activation Paddle Inference runs in a ``fused_elementwise_add``.
@@ -167,13 +163,13 @@ def fusion_signature(graph: Graph, engine: str) -> dict[str, int]:
     adds that absorbed one (``fused_elementwise_add``), and the BatchNorms, ReLUs and Swishes left."""
     sig = dict.fromkeys(("fused_conv2d", "fused_elementwise_add", "batch_norm", "relu", "swish"), 0)
     for k in graph_kernels(graph, engine):
-        head, absorbs = graph[k.nodes[0]].op, len(k.nodes) > 1
-        if k.cls == BIAS_ADD or head in _ADD_HEADS:
+        head, absorbs = graph[k.nodes[0]], len(k.nodes) > 1
+        if head.op in _ADD_HEADS or (head.op is Op.CONV and head.attrs.get("bias")):  # a bias runs as an add
             sig["fused_elementwise_add"] += absorbs
-        elif head is Op.CONV:
+        elif head.op is Op.CONV:
             sig["fused_conv2d"] += absorbs
-        elif head in _PADDLE_OP_NAMES:
-            sig[_PADDLE_OP_NAMES[head]] += 1
+        elif head.op in _PADDLE_OP_NAMES:
+            sig[_PADDLE_OP_NAMES[head.op]] += 1
     return sig
 
 

@@ -149,33 +149,28 @@ EPILOGUES: dict[Op, tuple[tuple[Op, ...], ...]] = {
 }
 
 
-def drawn_classes(engine: str = "eager") -> list[str]:
-    """The classes calibration draws samples of on ``engine``: those of :data:`DRAWS` and, where the
-    engine runs a conv's bias within the conv's kernel, each conv class with a bias too
-    (:data:`~fpnprof.latency.kernels.WITH_BIAS`)."""
-    from fpnprof.latency.kernels import BIAS_APART, WITH_BIAS
+def drawn_classes() -> list[str]:
+    """The classes calibration draws samples of: those of :data:`DRAWS`, each conv class with a bias
+    too (:data:`~fpnprof.latency.kernels.WITH_BIAS`)."""
+    from fpnprof.latency.kernels import WITH_BIAS
 
-    if engine in BIAS_APART:
-        return list(DRAWS)
     return [c for base in DRAWS for c in ((base, base + WITH_BIAS) if base.startswith("conv") else (base,))]
 
 
 def draw_samples(cls: str, count: int, rng: random.Random, engine: str = "eager") -> list[KernelSample]:
     """``count`` samples of the class (one of :func:`drawn_classes`). For an engine that fuses, each
     is followed by one of its op's :data:`EPILOGUES` that the engine's rules absorb whole, so a sample
-    is one kernel of its class (and a conv's bias add): a graph of one class's samples times that
-    class alone. Where the engine runs a bias apart, a conv has one or not at random."""
-    from fpnprof.latency.kernels import BIAS_ADD, BIAS_APART, FUSION_RULES, WITH_BIAS, graph_kernels
+    is one kernel of its class."""
+    from fpnprof.latency.kernels import FUSION_RULES, WITH_BIAS, graph_kernels
 
     base = cls.removesuffix(WITH_BIAS)
     out = [DRAWS[base](rng) for _ in range(count)]
-    if engine not in BIAS_APART:
-        out = [replace(s, attrs={**s.attrs, "bias": cls != base}) if s.op is Op.CONV else s for s in out]
+    out = [replace(s, attrs={**s.attrs, "bias": cls != base}) if s.op is Op.CONV else s for s in out]
     if engine not in FUSION_RULES:
         return out
 
     def absorbed(s: KernelSample) -> bool:
-        return {k.cls for k in graph_kernels(samples_graph([s]), engine)} <= {cls, BIAS_ADD}
+        return [k.cls for k in graph_kernels(samples_graph([s]), engine)] == [cls]
 
     return [rng.choice([e for e in [replace(s, epilogue=e) for e in EPILOGUES.get(s.op, ((),))] if absorbed(e)]) for s in out]
 

@@ -39,17 +39,18 @@ def _band_note(model: LatencyModel) -> str:
 
 
 def _measured(cal: dict[str, Any]) -> str:
-    """How the kernels were timed: one by one (eager), or in whole graphs through a fusing engine."""
-    if cal.get("whole_graphs"):
-        rules = ", ".join(cal.get("fusion_rules", [])) or "none"
-        checked = cal.get("fusion_rules_checked_on_necks", 0)
-        held = f"held to the engine's own program on {checked} necks" if checked else "not checked against the engine"
-        return f"{cal['whole_graphs']} graphs of kernels timed whole (fusion rules: {rules}; {held})"
+    """How the kernels were timed (by the executor's timer or the engine's profiler), and the fusion
+    rules of an engine that fuses."""
     trees = cal.get("trees") or []
     corrected = f"; trees on in-context times correct {len(trees)} classes" if trees else ""
+    timed = f", timed by {cal['per_node_times']}" if cal.get("per_node_times") else ""
+    rules = ", ".join(cal.get("fusion_rules", []))
+    checked = cal.get("fusion_rules_checked_on_necks", 0)
+    held = f"held to the engine's own program on {checked} necks" if checked else "not checked against the engine"
+    fused = f"; fusion rules: {rules}, {held}" if rules else ""
     return (
-        f"{cal.get('isolated_samples')} isolated and {cal.get('in_context_samples')} in-context kernel samples "
-        f"(lines fitted on: {cal.get('samples_used')}{corrected})"
+        f"{cal.get('isolated_samples')} isolated and {cal.get('in_context_samples')} in-context kernel samples{timed} "
+        f"(lines fitted on: {cal.get('samples_used')}{corrected}{fused})"
     )
 
 
