@@ -354,6 +354,8 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
 #: cross-fitted necks come closest (Paddle's eager kernels run slower among many shapes than alone,
 #: torch's do not).
 SAMPLE_SOURCES = ("all", "in-context")
+#: Cross-fitted median errors this close are a tie, which the simplest option wins (all samples, no trees).
+TIE = 1e-6
 
 
 def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = COVERAGE, seed: int = 0) -> LatencyModel:
@@ -366,7 +368,8 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
     options = [(source, trees) for trees in with_trees for source in sources]
     tried = {option: cross_fitted_ratios(data, seed, *option) for option in options}
     median_error = {option: statistics.median(abs(r - 1) for r in rs) for option, rs in tried.items()}
-    source, trees = min(options, key=lambda k: median_error[k])
+    best = min(median_error.values())
+    source, trees = next(o for o in options if median_error[o] <= best + TIE)  # the simplest of the best
     ratios = tried[(source, trees)]
     fitted = fit_all(data, set(range(len(data.necks))), source, trees, seed)
     errors = sorted(abs(r - 1) for r in ratios)

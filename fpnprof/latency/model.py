@@ -22,7 +22,9 @@ from fpnprof.latency.trees import Trees
 
 FORMAT = "fpnprof-latency-model"
 #: 3: a conv with a bias is a class of its own on engines that run the bias within the conv
-SCHEMA_VERSION = 3
+#: 4: on every engine (Paddle Inference timed by its profiler: its conv's bias add is part of the
+#: conv's kernel, no bias_add class)
+SCHEMA_VERSION = 4
 
 
 def machine_fingerprint(backend: str, device: str, engine: str, threads: int) -> dict[str, Any]:
