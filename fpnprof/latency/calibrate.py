@@ -131,7 +131,8 @@ def spec_of(plan: CalibrationPlan) -> dict[str, Any]:
 
 def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: CalibrationPlan, progress: OnPhase) -> list[Sample]:
     """The samples in shuffled batches (each graph mixes classes), as :class:`Sample` rows (each
-    sample one kernel of the engine, with the epilogue it fuses: :func:`draw_samples`)."""
+    sample one kernel of the engine, with the epilogue it fuses: :func:`draw_samples`); a kernel the
+    engine ran no op for (no time) is left out, as in a neck."""
     order = list(range(len(samples)))
     random.Random(plan.seed + len(samples)).shuffle(order)
     out = []
@@ -139,7 +140,8 @@ def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: Cal
         chunk = [samples[i] for i in order[start : start + BATCH]]
         node_ms = time_samples(backend, chunk, spec_of(plan), plan.passes)
         kernels = graph_kernels(samples_graph(chunk), plan.engine)
-        out += [Sample(k.cls, k.flops, k.bytes, kernel_ms(k, node_ms), None, k.dims) for k in kernels]
+        timed = [(k, kernel_ms(k, node_ms)) for k in kernels]
+        out += [Sample(k.cls, k.flops, k.bytes, ms, None, k.dims) for k, ms in timed if ms > 0]
         progress("kernels", min(start + BATCH, len(order)), len(order))
     return out
 
