@@ -49,12 +49,9 @@ class ClassFit:
         )
 
 
-#: Columns of a class's line: a constant, GFLOPs, GB, million rows.
-COLUMNS = 4
-
-
-def _work(flops: float, nbytes: float, rows: float, count: float = 1.0) -> tuple[float, ...]:
-    return (count, flops * 1e-9, nbytes * 1e-9, rows * 1e-6)
+def _work(flops: float, nbytes: float, rows: float) -> tuple[float, ...]:
+    """A sample's columns in its class's line: a constant, GFLOPs, GB, million rows."""
+    return (1.0, flops * 1e-9, nbytes * 1e-9, rows * 1e-6)
 
 
 def _relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
