@@ -3,10 +3,11 @@
 Phases, in priority order, each a ``python -m fpnprof ... --format json`` run, so it measures what
 users get: the peaks (tf32, bf16, fp32), the paper and tutorial necks at batch 1 and 8 on a
 512x512 image with the imagenet stem (eager and CUDA graphs, tf32 and bf16), a ``--breakdown``,
-torch.compile, ``compare --bench`` and ``fpnprof bench --device gpu`` exactly as typed. A phase
-starts only if the time budget has room for it (default 450 s, to fit 8 minutes with start-up);
-what did not run is listed. Writes ``gpu-<tag>.json`` and ``gpu-<tag>.md`` under ``--out``
-(default: benchmarks/results/; on the device machine, $OUT).
+the latency model calibrated and validated on the GPU, torch.compile, ``compare --bench`` and
+``fpnprof bench --device gpu`` exactly as typed. A phase starts only if the time budget has room
+for it (default 450 s, to fit 8 minutes with start-up); what did not run is listed. Writes
+``gpu-<tag>.json`` and ``gpu-<tag>.md`` under ``--out`` (default: benchmarks/results/; on the
+device machine, $OUT).
 
     python benchmarks/gpu_check.py --tag h100
 """
@@ -18,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,11 +52,16 @@ def necks_phase(
     return Phase(name, [*args, "--dtype", dtype, *HEADLINE], cap_s, need_s)
 
 
+#: The GPU latency model's file (issue 20: calibrate and validate on the GPU through the torch backend).
+LATENCY = [*GPU, "--model", str(Path(tempfile.gettempdir()) / "gpu-latency-model.json")]
+
 PHASES = [
     Phase("peak tf32", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "tf32"], 60, 10),
     Phase("peak bf16", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "bf16"], 60, 10),
     Phase("peak fp32", ["peak", "--device", "gpu", "--backend", "torch", "--dtype", "fp32"], 60, 10),
     necks_phase("paper necks tf32", "paper", "eager,cudagraph", "1,8", "tf32", 120, 40),
+    Phase("latency model: calibrate", ["calibrate", *LATENCY], 300, 150),
+    Phase("latency model: validate", ["calibrate", "--validate", *LATENCY], 240, 100),
     necks_phase("paper necks bf16", "paper", "eager,cudagraph", "1,8", "bf16", 120, 40),
     Phase("breakdown tf32", ["bench", "fpn", "bifpn", "--variant", "paper", *GPU, *BREAKDOWN, *HEADLINE], 90, 30),
     Phase("A/A: fpn fpn, bifpn bifpn", ["bench", "fpn", "fpn", "bifpn", "bifpn", "--variant", "paper", *GPU, *HEADLINE], 90, 30),
@@ -144,6 +151,18 @@ def markdown(results: list[dict[str, Any]]) -> str:
             f"| {p['device_name']} | {p['dtype']} | {p['matmul_gflops']:,.0f} | "
             f"{p['copy_gbytes_per_s']:,.0f} | {p['ridge']:.1f} |"
             for p in peaks
+        ]
+    checked = [r["result"] for r in results if r.get("result") and "within_10pct" in r["result"]]
+    if checked:
+        lines += [
+            "",
+            "| latency model, held-out necks | within ±10% | median err | p90 err | in interval |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {len(v.get('necks', []))} | {v['within_10pct']:.0%} | {v['median_abs_error']:.1%} | "
+            f"{v['p90_abs_error']:.1%} | {v['interval_coverage']:.0%} |"
+            for v in checked
         ]
     rows = [(r["phase"], row) for r in results if r.get("result") for row in r["result"].get("rows", []) if "engine" in row]
     if rows:

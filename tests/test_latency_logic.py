@@ -462,6 +462,15 @@ def test_gpu_check_phases_respect_the_budget_and_tabulate() -> None:
     table = gc.markdown(results)
     assert "| fpn | paper | neck | eager | tf32 | 1 x 512 | 0.500 | ±0.4% ! | 1.00 [1.00-1.00] | 2,000 | 12.0 |" in table
     assert "workers disagree (80% of the variance between processes)" in table  # the flag and its reason
+    checked = {
+        "within_10pct": 0.92,
+        "median_abs_error": 0.031,
+        "p90_abs_error": 0.087,
+        "interval_coverage": 1.0,
+        "necks": [{}] * 50,
+    }
+    table = gc.markdown([{"phase": "latency model: validate", "status": "ok", "seconds": 90.0, "result": checked}])
+    assert "| 50 | 92% | 3.1% | 8.7% | 100% |" in table
 
 
 def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -> None:

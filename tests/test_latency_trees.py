@@ -111,7 +111,7 @@ def test_without_the_trees_the_step_is_missed() -> None:
     from fpnprof.latency.calibrate import fit_all
 
     data = _stepped(seed=4)
-    fitted = fit_all(data, set(range(len(data.necks))), "in-context", trees=False)
+    fitted = fit_all(data, "in-context", trees=False)
     misses = 0
     for cfg in random_necks(8, random.Random(77), max_flops=300_000_000):
         graph = _neck(cfg)

@@ -46,3 +46,39 @@ def test_interleaved_rounds_keep_a_burst_out_of_every_median(monkeypatch: pytest
 def test_a_neck_timed_in_one_stretch_takes_the_whole_burst(monkeypatch: pytest.MonkeyPatch) -> None:
     """The check above can fail: one round (every neck's runs back to back) puts the burst into some."""
     assert max(_medians(monkeypatch, rounds=1)) == 3.0
+
+
+class _ColdFirstRunner:
+    """A neck whose run right after another neck's runs cold (1.2x): its data left the caches."""
+
+    last: object = None
+
+    def __init__(self, ms: float) -> None:
+        self.ms = ms
+
+    def _ran(self) -> bool:
+        warm = _ColdFirstRunner.last is self
+        _ColdFirstRunner.last = self
+        return warm
+
+    def step_ms(self) -> float:
+        return self.ms * (1.0 if self._ran() else 1.2)
+
+    def node_pass(self) -> dict[str, float]:
+        self._ran()
+        return {"x": self.ms}
+
+
+def test_calibration_and_validation_time_a_neck_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration's plain medians (its instrumented passes among them) are validation's: a visit's
+    first run, after another neck, is cold, and both take as many runs a visit, so both medians are
+    warm (with calibration's former 9 runs, 5 of them cold, its medians were cold)."""
+    from fpnprof.latency.calibrate import CalibrationPlan
+
+    graphs = [part_graph(NeckConfig("fpn", channels=16 * (i + 1), size=64), "neck") for i in range(6)]
+    own = {id(g): 1.0 + i for i, g in enumerate(graphs)}
+    monkeypatch.setattr(kernels, "_runner", lambda backend, graph, spec: _ColdFirstRunner(own[id(graph)]))
+    plan = CalibrationPlan("paddle")
+    calibration = kernels.time_graphs(None, graphs, {}, runs=plan.neck_runs, passes=plan.passes, seed=1)  # type: ignore[arg-type]
+    validation = kernels.time_graphs(None, graphs, {}, runs=kernels.NECK_RUNS, passes=0, seed=2)  # type: ignore[arg-type]
+    assert [t.median_ms for t in calibration] == [t.median_ms for t in validation] == [own[id(g)] for g in graphs]

@@ -84,6 +84,11 @@ class NeckTiming:
 
 #: Rounds a graph's runs are spread over (see :func:`time_graphs`).
 NECK_ROUNDS = 5
+#: Plain runs of a neck in a process, calibration's and validation's alike. A visit's first run
+#: follows another neck and runs cold (small Paddle necks 4-15% slower than right after themselves), the
+#: next ones warm: with 9 runs over 5 rounds calibration's medians sat on the cold side, validation's
+#: (15 runs, 3 a visit) on the warm, and small held-out necks came out predicted slow.
+NECK_RUNS = 15
 
 
 def _warm(runner: Runner) -> None:

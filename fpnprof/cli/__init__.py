@@ -16,6 +16,7 @@ import typer
 
 from fpnprof import __version__
 from fpnprof.backends.registry import BACKEND_NAMES
+from fpnprof.bench.kernels import NECK_RUNS
 from fpnprof.cli.help import Command, Group, flow
 from fpnprof.cli.options import (
     NECK_NAMES,
@@ -543,7 +544,7 @@ def calibrate(
         bool, typer.Option("--validate", help="Check the saved model on held-out necks instead of calibrating.", metavar="")
     ] = False,
     held_out: Annotated[int, typer.Option("--held-out", help="With --validate: necks to time.")] = 50,
-    runs: Annotated[int, typer.Option(help="With --validate: timed runs per neck (their median).")] = 15,
+    runs: Annotated[int, typer.Option(help="With --validate: timed runs per neck (their median).")] = NECK_RUNS,
     force: Force = False,
     fmt: Format = "table",
     output: Output = None,

@@ -3,6 +3,7 @@ every title and key, never to be taken for a measurement), and a validation agai
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ def calibration_report(model: LatencyModel, path: Path) -> Report:
         f"saved to {path}",
         f"executor: {ex.base_ms:.3f} ms a pass + {ex.per_kernel_ms:.4f} ms a kernel; kernels x {ex.scale:.3f} in a whole graph.",
         _band_note(model),
+        *_context_note(cal),
         f"calibration necks, cross-fitted: {cal.get('cross_fitted_within_10pct', 0):.0%} within ±10%, median error "
         f"{cal.get('cross_fitted_median_error', 0):.1%}; {_measured(cal)}, "
         f"{cal.get('necks')} necks in {cal.get('neck_processes')} processes, {cal.get('seconds')} s.",
@@ -93,6 +95,19 @@ def calibration_report(model: LatencyModel, path: Path) -> Report:
         notes.insert(0, busy)
     data = {"schema_version": SCHEMA_VERSION, "model_path": str(path), "model": model.to_json()}
     return Report([Section(f"latency model of {setup(model)}", columns, rows)], data, notes)
+
+
+def _context_note(cal: dict[str, Any]) -> list[str]:
+    """How a kernel class the calibration necks lack is priced, and how well that held on those they have."""
+    errors = cal.get("context_factor_errors") or {}
+    if "context_factor" not in cal or not errors:
+        return []
+    worst = max(errors.items(), key=lambda kv: abs(kv[1]))
+    return [
+        f"a class the calibration necks lack: its isolated times x {cal['context_factor']:.2f} (each class they have, "
+        f"priced so: median |error| {statistics.median(abs(e) for e in errors.values()):.0%}, worst {worst[1]:+.0%} "
+        f"{worst[0]})."
+    ]
 
 
 def prediction_report(
