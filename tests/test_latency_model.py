@@ -438,7 +438,7 @@ def test_calibration_fits_on_in_context_times_where_isolated_ones_mislead() -> N
     model = fit_model(replace(base, isolated=slow, context=context), {"engine": "eager"})
     assert model.calibration["samples_used"] == "in-context"
     errors = model.calibration["cross_fitted_median_error_by_source"]
-    assert errors["in-context"] < 0.02 and errors["in-context"] < 0.5 * errors["all"]
+    assert errors["in-context +trees"] < 0.02 and errors["in-context +trees"] < 0.5 * errors["all +trees"]
     errs = [
         abs(predict_graph(model, part_graph(c, "neck")).total_ms / m - 1) for c, m in zip(base.necks, base.measured, strict=True)
     ]
