@@ -428,7 +428,7 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
 #: cross-fitted necks come closest (Paddle's eager kernels run slower among many shapes than alone,
 #: torch's do not).
 SAMPLE_SOURCES = ("all", "in-context")
-#: Cross-fitted errors this close are a tie, which the simplest option wins (all samples, no trees).
+#: Cross-fitted errors this close are a tie, which the simplest source wins (all samples).
 TIE = 1e-6
 
 
@@ -438,12 +438,12 @@ def log_spread(ratios: Sequence[float]) -> float:
     return math.sqrt(statistics.fmean(math.log(r) ** 2 for r in ratios))
 
 
-def _pick(options: Sequence[tuple[str, bool]], spread: dict[tuple[str, bool], float]) -> tuple[str, bool]:
-    """Of ``options`` (simplest first), the one whose cross-fitted ratios have the smallest
+def _pick(sources: Sequence[str], spread: dict[str, float]) -> str:
+    """Of ``sources`` (simplest first), the one whose cross-fitted ratios have the smallest
     :func:`log_spread`; the simplest of those within :data:`TIE` (a median error does not see the
     few necks far off, which are the ones outside ±10%)."""
     best = min(spread.values())
-    return next(o for o in options if spread[o] <= best + TIE)
+    return next(s for s in sources if spread[s] <= best + TIE)
 
 
 def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = COVERAGE, seed: int = 0) -> LatencyModel:
@@ -455,15 +455,15 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
     # Trees whenever they can be fitted: lines alone won the cross-fit on torch's calibration necks
     # now and then (by 0.001 of log spread) and then priced fewer held-out necks within ±10% every
     # time (86%, 82%; a neck file of softmax fusions 35% slow), never more (RESULTS.md).
-    with_trees = data.context and sklearn_available()
-    options = [(source, bool(with_trees)) for source in sources]
-    terms = {option: cross_fitted_terms(data, seed, *option) for option in options}
-    tried = {option: cross_fitted_ratios(data, terms[option], seed) for option in options}
-    median_error = {option: statistics.median(abs(r - 1) for r in rs) for option, rs in tried.items()}
-    spread = {option: log_spread(rs) for option, rs in tried.items()}
-    source, trees = _pick(options, spread)
-    ratios = tried[(source, trees)]
-    fitted = fit_all(data, source, trees, seed, terms[(source, trees)])
+    trees = bool(data.context) and sklearn_available()
+    terms = {source: cross_fitted_terms(data, seed, source, trees) for source in sources}
+    tried = {source: cross_fitted_ratios(data, terms[source], seed) for source in sources}
+    median_error = {source: statistics.median(abs(r - 1) for r in rs) for source, rs in tried.items()}
+    spread = {source: log_spread(rs) for source, rs in tried.items()}
+    source = _pick(sources, spread)
+    ratios = tried[source]
+    label = " +trees" if trees else ""
+    fitted = fit_all(data, source, trees, seed, terms[source])
     errors = sorted(abs(r - 1) for r in ratios)
     return LatencyModel(
         fingerprint=fingerprint,
@@ -481,9 +481,9 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
             "fusion_rules_checked_on_necks": data.fusion_checked,
             "samples_used": source,
             "trees": sorted(fitted.trees),
-            "trees_tried": bool(with_trees),
-            "cross_fitted_median_error_by_source": {f"{s}{' +trees' if t else ''}": e for (s, t), e in median_error.items()},
-            "cross_fitted_log_spread_by_source": {f"{s}{' +trees' if t else ''}": e for (s, t), e in spread.items()},
+            "trees_tried": trees,
+            "cross_fitted_median_error_by_source": {s + label: e for s, e in median_error.items()},
+            "cross_fitted_log_spread_by_source": {s + label: e for s, e in spread.items()},
             "rounds": data.rounds,
             "necks": len(data.necks),
             "neck_processes": len(data.apart) or 1,
