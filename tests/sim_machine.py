@@ -21,7 +21,7 @@ from typing import Any
 from fpnprof.bench.protocol import CandidateReply, GroupJob, WorkerReply
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.bench.timers import Runner
-from fpnprof.bench.worker import _Built, build_in_shuffled_order, time_group, warm_up
+from fpnprof.bench.worker import _Built, build_in_shuffled_order, time_group, warm_report, warm_up
 
 
 @dataclass
@@ -90,6 +90,15 @@ class SimMachine:
             info = {"threads": spec.effective_threads, "device_name": "sim", "framework": "sim 1.0", "math_mode": {}}
             return _Built(runner, estimate, CandidateReply(info=info, peak_mem_kind="cpu rss growth"))
 
-        reply = time_group(build_in_shuffled_order(build, job), job, None)
+        left = job.time_left_s
+
+        def time_left_s() -> float:
+            assert left is not None
+            return start + left - self.clock.now
+
+        timer = time_left_s if left is not None else None
+        built = build_in_shuffled_order(build, job, timer, clock=self.clock)
+        timed = job.on_warm(warm_report(built, self.clock.now - start)) if job.on_warm is not None else None
+        reply = time_group(built, job, None, timer, timed)
         reply.wall_s = self.clock.now - start
         return reply

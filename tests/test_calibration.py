@@ -11,6 +11,7 @@ import random
 import statistics
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
@@ -137,8 +138,12 @@ def test_build_order_effects_fall_inside_the_interval(monkeypatch: pytest.Monkey
         return statistics.fmean(ci(r)[0] <= 1.0 <= ci(r)[1] for r in rows)
 
     assert 0.90 <= coverage() <= 0.995
-    monkeypatch.setattr(fpnprof.bench.worker, "build_in_shuffled_order", lambda build, job: [build(s) for s in job.specs])
-    monkeypatch.setattr(sim_machine, "build_in_shuffled_order", lambda build, job: [build(s) for s in job.specs])
+
+    def in_order(build: Any, job: Any, *_: Any, **__: Any) -> list[Any]:
+        return [build(s) for s in job.specs]
+
+    monkeypatch.setattr(fpnprof.bench.worker, "build_in_shuffled_order", in_order)
+    monkeypatch.setattr(sim_machine, "build_in_shuffled_order", in_order)
     assert coverage() < 0.5
 
 

@@ -196,3 +196,19 @@ def test_latency_plot_log_axis_reads_as_plain_numbers() -> None:
     plt.close(fig)
     assert labels and all(re.fullmatch(r"\d+(\.\d+)?", label) for label in labels), labels
     assert {"5", "10", "20", "50"} <= set(labels)
+
+
+def test_compare_shows_each_necks_own_peak_beside_the_whole_pass() -> None:
+    from fpnprof.cost.analysis import profile
+
+    data = json.loads(run("compare", "--variant", "both", "-f", "json").stdout)
+    rows = data["rows"]
+    for row in rows:
+        assert 0 < row["neck_peak_bytes"] <= row["peak_bytes"]
+        # the neck's peak is what the neck alone needs on ResNet18's features (its inputs live, as in the pass)
+        alone = NeckConfig.from_dict({**row["config"], "backbone": "none"})  # on ResNet18's widths
+        assert row["neck_peak_bytes"] == profile(alone).peak_bytes, row["neck"]
+    bifpn = rows[-1]  # EfficientDet-D0's neck: 64 channels, P3-P7, where the backbone's peak is the pass's
+    assert (bifpn["neck"], bifpn["variant"]) == ("bifpn", "paper")
+    assert bifpn["neck_peak_bytes"] < bifpn["peak_bytes"] / 3
+    assert "neck peak MB" in run("compare", "--variant", "both").stdout

@@ -49,6 +49,13 @@ BAD_INPUT = [
     (["peak", "-o", "{tmp}"], "is a directory"),
     (["shapes", "fpnn"], "did you mean 'fpn'"),
     (["bench", "fpn", "--engine", "turbo"], "--engine"),
+    # what the command line's parser refuses reads the same: one line, no box
+    (["compare", "fpn", "--channels", "64,128"], "error: --channels takes one integer here, got '64,128'; sweep takes lists"),
+    (["shapes", "fpn", "--size", "abc"], "error: --size takes an integer, got 'abc'"),
+    (["shapes"], "error: missing argument NECK (see fpnprof shapes --help)"),
+    (["shapes", "fpn", "--bogus"], "error: no such option: --bogus (see fpnprof shapes --help)"),
+    (["bench", "--engine"], "error: option '--engine' requires an argument"),
+    (["shapez", "fpn"], "error: no such command 'shapez'; did you mean 'shapes'?"),
 ]
 
 
@@ -59,6 +66,12 @@ def test_bad_input_is_one_line_exit_2_before_any_work(args: list[str], message: 
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_folder_named_like_a_neck_file_is_called_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "x.toml").mkdir()
+    result = run("shapes", str(tmp_path / "x.toml"))
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: neck file '{tmp_path / 'x.toml'}' is a folder"
 
 
 @pytest.fixture

@@ -506,16 +506,16 @@ def test_bench_table_never_cuts_a_number(width: int) -> None:
     assert all(len(line) <= width for line in text.splitlines())
 
 
-def test_an_unresolved_ratio_never_prints_as_a_settled_number() -> None:
+def test_an_unresolved_ratio_shows_its_estimate_marked_never_as_a_settled_number() -> None:
     from fpnprof.report.bench_report import bench_report, ratio_text
     from fpnprof.report.table_format import render
 
     row = fake_row("bifpn", 30.0, ratio=1.0243, ratio_ci95=[0.848, 1.051], ratio_half_pct=9.9, resolved=False)
     row["flags"] = reasons(row, _fake_row("fpn", 10.0, 1.0), 0.025)
-    assert ratio_text(row) == "unresolved ±9.9%"
-    assert "ratio unresolved (±9.9%, target ±2.5%)" in row["flags"]
+    assert ratio_text(row) == "~1.02x ±9.9%"
+    assert "ratio unresolved (~1.02x ±9.9%, target ±2.5%)" in row["flags"]
     text = render(bench_report(fake_bench_run([_fake_row("fpn", 10.0, 1.0), row])), width=160)
-    assert "1.02" not in text and "unresolved ±9.9%" in text
+    assert "1.02x [" not in text and "~1.02x ±9.9%" in text
     data = bench_report(fake_bench_run([row])).data
     assert data["rows"][0]["resolved"] is False and data["run"]["unresolved"] == 1
 

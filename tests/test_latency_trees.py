@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_latency_model import kernel_true_ms, simulated
 
-from fpnprof.latency.calibrate import CalibrationData, Sample, fit_model
+from fpnprof.latency.assemble import CalibrationData, Sample, fit_model
 from fpnprof.latency.kernels import Kernel, graph_kernels
 from fpnprof.latency.model import model_from_json
 from fpnprof.latency.predict import predict_graph
@@ -82,7 +82,7 @@ def _stepped(seed: int) -> CalibrationData:
     context, measured = [], []
     for i, cfg in enumerate(necks):
         ks = graph_kernels(_neck(cfg), "eager")
-        context += [Sample(k.cls, k.flops, k.bytes, _stepped_ms(k), i, k.dims) for k in ks]
+        context += [Sample(k.cls, k.flops, k.bytes, _stepped_ms(k), i, k.dims, k.groups) for k in ks]
         measured.append(sum(_stepped_ms(k) for k in ks))
     return replace(base, context=context, necks=necks, measured=measured)
 
@@ -92,7 +92,7 @@ def _neck(cfg: NeckConfig) -> Graph:
 
 
 def test_calibration_learns_a_step_no_line_has() -> None:
-    from fpnprof.latency.calibrate import cross_fitted_ratios, cross_fitted_terms
+    from fpnprof.latency.assemble import cross_fitted_ratios, cross_fitted_terms
 
     data = _stepped(seed=4)
     model = fit_model(data, {"engine": "eager"})
@@ -116,7 +116,7 @@ def test_calibration_learns_a_step_no_line_has() -> None:
 def test_without_the_trees_the_step_is_missed() -> None:
     """The check above can fail: the same data fitted with lines alone misses held-out necks by more
     than 1% (by up to 4.4%)."""
-    from fpnprof.latency.calibrate import fit_all
+    from fpnprof.latency.assemble import fit_all
 
     data = _stepped(seed=4)
     fitted = fit_all(data, "in-context", trees=False)

@@ -201,3 +201,33 @@ def test_progress_counts_against_the_workers_expected_with_an_eta() -> None:
     assert seen[0].done == 0 and seen[-1].done == 5 and all(p.eta_s >= 0 for p in seen)
     assert any(p.eta_s > 0 for p in seen[1:])
     json.dumps([p.__dict__ for p in seen])
+
+
+# Columns say what they hold --------------------------------------------------------------------
+def test_shapes_level_bytes_are_named_as_every_tensor_written_there() -> None:
+    from fpnprof.cost.analysis import profile
+    from fpnprof.model.config import NeckConfig
+
+    p = profile(NeckConfig(neck="fpn"))
+    p2 = [n for n in p.nodes if n.part == "neck" and n.level == 2]
+    assert len(p2) > 1 and p.levels[0].totals.bytes == sum(n.totals.bytes for n in p2)  # every node's output, not the level's
+    text = run("shapes", "fpn").stdout
+    assert "MB written" in text and "act. MB" not in text
+    assert "MB written: every tensor the neck's nodes at that level write" in " ".join(text.split())
+
+
+def test_conventions_keeps_each_counts_unit_at_80_columns() -> None:
+    text = run("conventions", "fpn", columns=80).stdout
+    counts = re.findall(r"\d{1,3}(?:,\d{3}){3}\s+(MACs|FLOPs)?", text.split("per op kind")[0])
+    assert len(counts) == 9 and all(counts), counts  # fpnprof's FLOPs and eight counters, each with its unit
+    assert "unit" not in text.split("hidden at 80 columns:")[-1].split("\n")[0]
+
+
+def test_help_at_80_columns_gives_descriptions_room_and_marks_variadic_necks() -> None:
+    bench = run("bench", "--help", columns=80).stdout
+    assert len(bench.splitlines()) <= 100, len(bench.splitlines())  # 131 lines before
+    precision = next(line for line in bench.splitlines() if "--precision " in line)
+    start = len(precision) - len(precision.split("<float>")[1].lstrip())
+    assert start <= 36, precision  # descriptions get 40+ of the 80 columns (before: 31, from column 47)
+    for command in ("bench", "compare", "sweep", "predict"):
+        assert "[NECK]..." in run(command, "--help", columns=80).stdout, command

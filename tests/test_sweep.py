@@ -116,3 +116,37 @@ def test_sweep_bench_with_every_configuration_refused_reports_the_refusals() -> 
     assert timed.exception is None or isinstance(timed.exception, SystemExit), repr(timed.exception)
     assert plain.exit_code == timed.exit_code == 0
     assert "1 configurations cannot be built" in timed.stdout
+
+
+def test_sweep_shows_the_necks_own_peak_beside_the_whole_pass() -> None:
+    args = ["sweep", "bifpn", "--variant", "paper", "--channels", "32,64"]
+    narrow, wide = json.loads(run(*args, "-f", "json").stdout)["rows"]
+    assert narrow["peak_bytes"] == wide["peak_bytes"]  # the backbone's peak: the same for both widths
+    assert 0 < narrow["neck_peak_bytes"] < wide["neck_peak_bytes"] < wide["peak_bytes"]
+    assert "neck peak MB" in run(*args).stdout
+
+
+def test_a_front_holding_every_configuration_is_not_printed_twice() -> None:
+    text = run("sweep", "fpn", "--channels", "32,64").stdout  # more params for more MACs: both on the front
+    assert text.count("front  neck") == 1, text
+    assert "every configuration is on the Pareto front" in text
+
+
+def test_each_input_size_has_its_own_front() -> None:
+    data = json.loads(run("sweep", "fpn", "pafpn", "--channels", "16,32", "--size", "32,64", "-f", "json").stdout)
+    rows = data["rows"]
+    for size in (32, 64):
+        same = [r for r in rows if r["size"] == size]
+        for row in same:  # brute force within the size: a smaller input is not a cheaper design
+            assert row["pareto"] == (not _dominated(row, same)), row
+    assert sum(r["pareto"] for r in rows if r["size"] == 64) >= 1
+    assert "Pareto front per input size" in run("sweep", "fpn", "pafpn", "--channels", "16,32", "--size", "32,64").stdout
+
+
+def test_a_list_given_with_spaces_is_told_to_use_commas() -> None:
+    result = run("sweep", "fpn", "--channels", "64", "96")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: '96' is not a neck: an option takes several values as one, joined by commas "
+        "(--channels 64,96, not --channels 64 96)"
+    )

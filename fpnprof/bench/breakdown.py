@@ -19,6 +19,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from fpnprof.cost.ops import node_cost
 from fpnprof.model.graph import Graph, Op, Part
@@ -26,6 +27,15 @@ from fpnprof.model.shapes import numel
 
 #: The node sum should be within this band of the forward; outside it the breakdown is flagged.
 COVERAGE_BAND = (0.85, 1.15)
+#: A node class is flagged below this share of its roof (matmul or copy peak, measured beside it): the
+#: roofs themselves move by up to 1.6x within minutes (:mod:`fpnprof.bench.peaks`), and even eager Paddle's
+#: convs reach 15% of the matmul roof (Paddle Inference's 80%; benchmarks/RESULTS.md), so a class ten times
+#: below its roof has a slow kernel, not a slow machine ...
+FAR_BELOW_ROOF = 0.10
+#: ... if it takes at least this share of the pass (less would not change the pass even if made free).
+FLAG_SHARE = 0.05
+#: A drift probe that moved more than this while measuring makes every % of a roof that uncertain.
+DRIFT_LIMIT = 0.10
 
 
 @dataclass(frozen=True)
@@ -193,3 +203,20 @@ def aggregate(
         by_op=sorted(rows(by_op), key=lambda r: -r.ms),
         between=between,
     )
+
+
+def breakdown_flags(breakdown: Mapping[str, Any], drifts: Sequence[float]) -> list[str]:
+    """Why a breakdown needs a second look: a node class far below its roof that takes a real share of
+    the pass (:data:`FAR_BELOW_ROOF`, :data:`FLAG_SHARE`), and a drift probe that moved more than
+    :data:`DRIFT_LIMIT` while measuring (``drifts``: the row's probe drifts, + = slower)."""
+    out = []
+    for r in breakdown["by_op"]:
+        roof = r["peak_share"]
+        if roof is not None and roof < FAR_BELOW_ROOF and r["share"] >= FLAG_SHARE:
+            kind = "matmul" if r["bound"] == "compute" else "copy"
+            at = f"{roof:.1%} of its {kind} roof (under {FAR_BELOW_ROOF:.0%})"
+            out.append(f"{r['name']} takes {r['share']:.0%} of the pass at {at}")
+    worst = max(drifts, key=abs, default=0.0)
+    if abs(worst) > DRIFT_LIMIT:
+        out.append(f"drift probe moved {worst:+.1%} while measuring (over ±{DRIFT_LIMIT:.0%}): % roof is that uncertain")
+    return out

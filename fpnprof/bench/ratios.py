@@ -14,8 +14,8 @@ from fpnprof.bench.schedule import Replies, StopRule, Target, resolved
 from fpnprof.bench.spec import BenchSpec
 
 
-def _match_key(spec: BenchSpec) -> tuple[object, ...]:
-    """A ratio compares rows that differ in the neck only."""
+def comparison_key(spec: BenchSpec) -> tuple[object, ...]:
+    """A ratio compares rows that differ in the neck only: they share this key."""
     c = spec.config
     return (spec.part, spec.engine, c.batch, c.size, c.dtype, spec.backend, spec.device)
 
@@ -26,8 +26,8 @@ def baselines(specs: Sequence[BenchSpec], baseline: tuple[str, str]) -> list[int
     base_rows: dict[tuple[object, ...], int] = {}
     for i, spec in enumerate(specs):
         if (spec.label or spec.config.neck, spec.config.variant) == baseline:
-            base_rows.setdefault(_match_key(spec), i)
-    return [base_rows.get(_match_key(spec)) for spec in specs]
+            base_rows.setdefault(comparison_key(spec), i)
+    return [base_rows.get(comparison_key(spec)) for spec in specs]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ def ratio_estimate(layout: Layout, replies: Replies, row: int, base: int) -> Est
     if a.error or b.error or not a.per_worker or not b.per_worker:
         return None
     if layout.group_of(row) == layout.group_of(base):
-        return paired_ratio(a.per_worker, b.per_worker)
+        both = [(x.rounds, y.rounds) for x, y in zip(a.candidates, b.candidates, strict=True) if x.rounds and y.rounds]
+        if not both:
+            return None
+        return paired_ratio([x for x, _ in both], [y for _, y in both])
     return unpaired_ratio(a.per_worker, b.per_worker)
 
 

@@ -104,7 +104,7 @@ class Measured:
 
     @property
     def error(self) -> str | None:
-        return next((c.error for c in self.candidates if c.error), None) or (None if self.replies else "not measured")
+        return next((c.error for c in self.candidates if c.error), None)
 
     @property
     def per_worker(self) -> list[list[list[float]]]:

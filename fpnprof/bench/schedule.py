@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fpnprof.bench.defaults import MAX_TIME_S, MAX_WORKERS, MIN_WORKERS, PRECISION
-from fpnprof.bench.estimate import Estimate
+from fpnprof.bench.estimate import MIN_CI_WORKERS, Estimate
 from fpnprof.bench.protocol import WorkerReply
 
 
@@ -51,6 +51,8 @@ class Progress:
     eta_s: float
     what: str
     unit: str = "workers"
+    #: a line to print once, above the bar (the plan, said before measuring)
+    notice: str | None = None
 
 
 def missed(estimate: Estimate | None, precision: float) -> float:
@@ -78,15 +80,24 @@ class Schedule:
     replies: list[list[WorkerReply]] = field(default_factory=list)
     durations: list[list[float]] = field(default_factory=list)
     failed: set[int] = field(default_factory=set)
+    #: a worker's seconds per group, as planned, until one has run
+    planned_s: list[float] = field(default_factory=list)
+    #: groups to bring to an interval (MIN_CI_WORKERS workers) one after another, before any other
+    #: worker: the plan's when the cap cannot give every group one
+    first: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.replies = [[] for _ in range(self.groups)]
-        self.durations = [[] for _ in range(self.groups)]
+        self.replies = self.replies or [[] for _ in range(self.groups)]
+        self.durations = self.durations or [[] for _ in range(self.groups)]
 
     def projected_s(self, group: int) -> float:
         own = self.durations[group]
+        if own:
+            return statistics.fmean(own)
+        if self.planned_s:
+            return self.planned_s[group]
         every = [d for ds in self.durations for d in ds]
-        return statistics.fmean(own) if own else statistics.fmean(every) if every else 0.0
+        return statistics.fmean(every) if every else 0.0
 
     def fits(self, group: int, elapsed: float) -> bool:
         return elapsed + self.projected_s(group) <= self.rule.max_time_s
@@ -113,6 +124,9 @@ class Schedule:
         groups = self.open_groups()
         if self.rule.fixed_workers is not None:
             return fewest(groups) if groups else None
+        for g in self.first:
+            if g in groups and len(self.replies[g]) < min(MIN_CI_WORKERS, self.rule.min_workers) and self.fits(g, elapsed):
+                return g
         short = [g for g in groups if len(self.replies[g]) < self.rule.min_workers and self.fits(g, elapsed)]
         if short:
             return fewest(short)
@@ -159,11 +173,14 @@ def run_schedule(
     clock: Callable[[], float] = time.monotonic,
     on_progress: Callable[[Progress], None] | None = None,
     label: Callable[[int], str] = str,
+    state: Schedule | None = None,
+    start: float | None = None,
 ) -> Schedule:
     """Start workers (``launch(group, index)``) one at a time until :meth:`Schedule.next_group` says stop;
-    returns the schedule, every group's replies in it. A worker that failed as a whole ends its group."""
-    state = Schedule(groups, targets, rule)
-    start = clock()
+    returns the schedule, every group's replies in it. A worker that failed as a whole ends its group.
+    ``state`` and ``start``: a run already under way (its first workers done), to go on with."""
+    state = state or Schedule(groups, targets, rule)
+    start = clock() if start is None else start
     while (g := state.next_group(clock() - start)) is not None:
         if on_progress is not None:
             on_progress(state.progress(clock() - start, f"{label(g)}: worker {len(state.replies[g]) + 1}"))
@@ -173,4 +190,6 @@ def run_schedule(
         state.replies[g].append(reply)
         if reply.error is not None:
             state.failed.add(g)
+        if reply.cut:  # the cap came: nothing more fits
+            break
     return state

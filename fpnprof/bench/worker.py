@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from fpnprof.bench.allocator import steady_allocator
 from fpnprof.bench.overhead import op_overhead_ms, tiny_op_graph
 from fpnprof.bench.paired import run_rounds
 from fpnprof.bench.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
-from fpnprof.bench.protocol import CandidateReply, GroupJob, WorkerReply
+from fpnprof.bench.protocol import CandidateReply, GroupJob, WarmReport, WorkerReply
 from fpnprof.bench.rss import RssPeak
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.bench.timers import Runner, runner_for
@@ -87,15 +88,51 @@ def _build(backend: Backend, spec: BenchSpec) -> _Built:
     )
 
 
-def build_in_shuffled_order(build: Callable[[BenchSpec], _Built], job: GroupJob) -> list[_Built]:
+def _flops(spec: BenchSpec) -> float:
+    from fpnprof.cost.analysis import profile_graph
+
+    return float(profile_graph(spec.config, part_graph(spec.config, spec.part)).model_total.flops)
+
+
+def predicted_setup_s(done: list[tuple[float, float]], flops: float) -> float:
+    """A candidate's build and warm-up seconds, scaled by analytic FLOPs from the candidates built so
+    far (``done``: their FLOPs and seconds), at the cheapest rate per FLOP among them: a small neck's
+    fixed costs would price a large one far too high (and skip it for nothing); one priced too low
+    is stopped at the cap by the parent. 0 before any is built."""
+    return min((s * flops / f for f, s in done if f > 0), default=0.0)
+
+
+def build_in_shuffled_order(
+    build: Callable[[BenchSpec], _Built],
+    job: GroupJob,
+    time_left_s: Callable[[], float] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[_Built]:
     """Build (and warm up) the candidates in an order shuffled per worker (seeded): where a model
     lands in memory depends on what was built before it (identical BiFPNs ran 0.4% apart by build
     order in every process), so the order must vary from worker to worker for that effect to fall
-    inside the interval rather than bias the ratio. Returned in the job's order."""
+    inside the interval rather than bias the ratio. A candidate whose build would not end before the
+    run's cap (``time_left_s``) is skipped. Returned in the job's order."""
     order = list(range(len(job.specs)))
     random.Random(job.plan.seed).shuffle(order)
-    built: dict[int, _Built] = {i: build(job.specs[i]) for i in order}
+    built: dict[int, _Built] = {}
+    done: list[tuple[float, float]] = []
+    for i in order:
+        spec = job.specs[i]
+        flops = _flops(spec) if time_left_s is not None else 0.0
+        if time_left_s is not None and time_left_s() < predicted_setup_s(done, flops):
+            built[i] = _Built(reply=CandidateReply(skipped=True))
+            continue
+        begun = clock()
+        built[i] = build(spec)
+        built[i].reply.setup_s = clock() - begun
+        built[i].reply.estimate_ms = built[i].estimate_ms
+        done.append((flops, built[i].reply.setup_s))
     return [built[i] for i in range(len(job.specs))]
+
+
+def warm_report(built: list[_Built], elapsed_s: float) -> WarmReport:
+    return WarmReport([b.reply.setup_s for b in built], [b.estimate_ms for b in built], elapsed_s)
 
 
 def breakdown_pass(runner: Runner, reply: CandidateReply) -> None:
@@ -105,9 +142,17 @@ def breakdown_pass(runner: Runner, reply: CandidateReply) -> None:
     reply.pass_ms.append(runner.timer.time(lambda: reply.node_passes.append(timed())))
 
 
-def time_group(built: list[_Built], job: GroupJob, probe: Callable[[], dict[str, Any]] | None) -> WorkerReply:
-    """Rounds over the built candidates, the probe before and after, breakdown passes between rounds."""
-    live = [b for b in built if b.runner is not None]
+def time_group(
+    built: list[_Built],
+    job: GroupJob,
+    probe: Callable[[], dict[str, Any]] | None,
+    time_left_s: Callable[[], float] | None = None,
+    timed: list[int] | None = None,
+) -> WorkerReply:
+    """Rounds over the built candidates (``timed``: only these, by position), the probe before and
+    after, breakdown passes between rounds; no round starts that would not end before the run's cap
+    (``time_left_s``)."""
+    live = [b for i, b in enumerate(built) if b.runner is not None and (timed is None or i in timed)]
     instrumented = any(job.breakdown and b.runner is not None and b.runner.timed_pass is not None for b in live)
 
     def after_runs(i: int) -> None:
@@ -121,6 +166,7 @@ def time_group(built: list[_Built], job: GroupJob, probe: Callable[[], dict[str,
         job.plan,
         [b.estimate_ms for b in live],
         after_runs if instrumented else None,
+        time_left_s,
     )
     after = probe() if probe else None
     for b, r in zip(live, rounds, strict=True):
@@ -128,14 +174,26 @@ def time_group(built: list[_Built], job: GroupJob, probe: Callable[[], dict[str,
     return WorkerReply([b.reply for b in built], before, after)
 
 
-def run_group(job: GroupJob) -> WorkerReply:
+def run_group(job: GroupJob, started: float, launched_at: float | None = None) -> WorkerReply:
+    """``started``: this process's start (monotonic); ``launched_at``: when the parent started it
+    (wall clock), from which the job's ``time_left_s`` counts."""
     from fpnprof.backends import load
 
     for name, text in job.neck_texts.items():  # the necks the parent resolved, never re-read from disk
         adopt_neck_text(name, text)
     first = job.specs[0]
     backend = load(first.backend)
-    built = build_in_shuffled_order(lambda spec: _build(backend, spec), job)
+    deadline = None if job.time_left_s is None else (launched_at or time.time()) + job.time_left_s
+
+    def left() -> float:
+        assert deadline is not None
+        return deadline - time.time()
+
+    time_left_s = left if deadline is not None else None
+    built = build_in_shuffled_order(lambda spec: _build(backend, spec), job, time_left_s)
+    sys.stdout.write("\n" + json.dumps(warm_report(built, time.monotonic() - started).to_json()) + "\n")
+    sys.stdout.flush()
+    timed = json.loads(sys.stdin.readline() or "{}").get("time") if job.ask else None
     # The drift probe brackets the rounds with every model built: both probes see the process in one
     # state (Paddle Inference's threads, say, slow any other kernel in the process once they exist).
     kernels = backend.peak_kernels(device=first.device, dtype=first.config.dtype, threads=first.effective_threads, best=False)
@@ -143,7 +201,7 @@ def run_group(job: GroupJob) -> WorkerReply:
     def probe() -> dict[str, Any]:
         return measure_peaks(kernels, PROBE_RUNS, fastest=False)
 
-    reply = time_group(built, job, probe if job.probe else None)
+    reply = time_group(built, job, probe if job.probe else None, time_left_s, timed)
     if job.breakdown:
         ops = {node.op for spec in job.specs for node in part_graph(spec.config, spec.part)}
         tiny = tiny_op_graph(ops)
@@ -180,7 +238,8 @@ def run_necks(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    data = json.loads(sys.stdin.read())
+    started = time.monotonic()
+    data = json.loads(sys.stdin.readline())
     kind = data.get("kind")
     if kind == "necks":  # the latency model's necks; bench rows keep the allocator users run with
         steady_allocator()
@@ -190,7 +249,7 @@ def main() -> None:
             if kind == "peak"
             else run_necks(data)
             if kind == "necks"
-            else run_group(GroupJob.from_json(data)).to_json()
+            else run_group(GroupJob.from_json(data), started, data.get("launched_at")).to_json()
         )
     except FpnprofError as exc:
         result = {"error": str(exc)}

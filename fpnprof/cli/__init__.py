@@ -127,11 +127,11 @@ def shapes(
     neck: Neck,
     opts: NeckOptions,
     detail: Annotated[
-        bool, typer.Option(help="Add a row per node (the seed BiFPN's inner widths show here).", metavar="")
+        bool, typer.Option("--detail", help="Add a row per node (the seed BiFPN's inner widths show here).", metavar="")
     ] = False,
-    by_op: Annotated[bool, typer.Option("--by-op/--no-by-op", help="Break MACs and FLOPs down by op type.", metavar="")] = False,
+    by_op: Annotated[bool, typer.Option("--by-op", help="Break MACs and FLOPs down by op type.", metavar="")] = False,
     verify: Annotated[
-        bool, typer.Option(help="Build the model in a framework, run it, and fail if any number differs.", metavar="")
+        bool, typer.Option("--verify", help="Build the model in a framework, run it, and fail if any number differs.", metavar="")
     ] = False,
     backend: Annotated[
         str,
@@ -195,7 +195,7 @@ def bench(
     engine: Annotated[
         str,
         typer.Option(
-            help="eager, static, inference (paddle); eager, compile, cudagraph (torch). Comma list allowed.",
+            help="eager, static, inference (paddle); eager, compile, cudagraph (torch); or a comma list.",
             autocompletion=completer(engine_names),
         ),
     ] = "eager",
@@ -205,12 +205,10 @@ def bench(
         str, typer.Option(help="neck, backbone, total, or a comma list.", autocompletion=completer(part_names))
     ] = "neck,backbone,total",
     breakdown: Breakdown = False,
-    peak: Annotated[
+    no_peak: Annotated[
         bool,
-        typer.Option(
-            "--peak/--no-peak", help="Measure the machine's matmul and copy peaks for the % peak column (a worker of ~5 s)."
-        ),
-    ] = True,
+        typer.Option("--no-peak", help="Skip the matmul and copy peaks (a ~5 s worker): no % peak column.", metavar=""),
+    ] = False,
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
@@ -244,7 +242,7 @@ def bench(
         (label, opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype))
         for label, n in zip(labels(names), names, strict=True)
     ]
-    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown), peak)
+    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown), not no_peak)
     with progress_display() as on_progress:
         report = run_bench_command(
             configs, batches=batches, sizes=sizes, part=part, engine=engine, timing=timing, plot=plot, on_progress=on_progress
@@ -269,7 +267,9 @@ def compare(
     baseline: Annotated[
         str | None, typer.Option(help="Neck the ratios are relative to (default: the first).", autocompletion=NECK_NAMES)
     ] = None,
-    bench: Annotated[bool, typer.Option(help="Also time each neck: eager and its fastest deployed engine.", metavar="")] = False,
+    bench: Annotated[
+        bool, typer.Option("--bench", help="Also time each neck: eager and its fastest deployed engine.", metavar="")
+    ] = False,
     backend: BackendOpt = "auto",
     device: Annotated[
         str, typer.Option(help="With --bench: cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))
@@ -434,7 +434,9 @@ def sweep(
     workers: Annotated[int, typer.Option(help="Processes pricing the configurations (0 = every core).")] = 0,
     bench: Annotated[
         bool,
-        typer.Option(help="Also time every neck (eager, side by side) and mark the front against latency.", metavar=""),
+        typer.Option(
+            "--bench", help="Also time every neck (eager, side by side) and mark the front against latency.", metavar=""
+        ),
     ] = False,
     latency: LatencyOpt = None,
     latency_engine: LatencyEngine = "eager",

@@ -71,7 +71,8 @@ def _reporter(on_progress: OnProgress | None, start: float) -> Any:
 def run_calibrate(
     setup: Setup, path: Path | None, *, necks: int, budget_s: float, seed: int, on_progress: OnProgress | None = None
 ) -> Report:
-    from fpnprof.latency.calibrate import COVERAGE, CalibrationPlan, calibrate
+    from fpnprof.latency.assemble import COVERAGE
+    from fpnprof.latency.calibrate import CalibrationPlan, calibrate
     from fpnprof.latency.fit import necks_needed
     from fpnprof.latency.kernels import FUSION_RULES
     from fpnprof.latency.model import save_model
@@ -163,14 +164,14 @@ def load_for(setup: Setup, path: Path | None, force: bool) -> tuple[Any, str | N
     return load_model(setup.model_path(path), setup.here(), force=force)
 
 
-def predicted_report(model: Any, warning: str | None, configs: list[tuple[str, NeckConfig]], part: str) -> Report:
-    """Each labelled neck's ``part`` priced by the model, as the prediction report."""
+def predicted_report(model: Any, warning: str | None, configs: list[tuple[str, NeckConfig]], part: str, path: Path) -> Report:
+    """Each labelled neck's ``part`` priced by the model (read from ``path``), as the prediction report."""
     from fpnprof.latency.predict import predict_graph
     from fpnprof.model.parts import part_graph
     from fpnprof.report.latency_report import prediction_report
 
     items = [(label, cfg, predict_graph(model, part_graph(cfg, part), cfg.dtype_bytes)) for label, cfg in configs]
-    return prediction_report(items, model, part, warning)
+    return prediction_report(items, model, part, warning, path)
 
 
 def run_predict(configs: list[tuple[str, NeckConfig]], part: str, setup: Setup, path: Path | None, force: bool) -> Report:
@@ -179,7 +180,7 @@ def run_predict(configs: list[tuple[str, NeckConfig]], part: str, setup: Setup, 
 
     require_choice("part", part, PARTS)
     model, warning = load_for(setup, path, force)
-    return predicted_report(model, warning, configs, part)
+    return predicted_report(model, warning, configs, part, setup.model_path(path))
 
 
 @dataclass
@@ -190,13 +191,14 @@ class Predictor:
     model: Any
     warning: str | None
     setup_text: str
+    path: Path
 
     @classmethod
     def load(cls, setup: Setup, path: Path | None, force: bool) -> Predictor:
         from fpnprof.report.latency_report import setup as setup_text
 
         model, warning = load_for(setup, path, force)
-        return cls(model, warning, setup_text(model))
+        return cls(model, warning, setup_text(model), setup.model_path(path))
 
     def row(self, row: Any, graph: Graph) -> Any:
         """A sweep row with its neck's predicted latency (the neck's nodes of the row's whole graph)."""
@@ -205,12 +207,18 @@ class Predictor:
         from fpnprof.latency.predict import predict_graph
 
         p = predict_graph(self.model, graph, row.config.dtype_bytes, Part.NECK)
-        return replace(row, predicted_ms=p.total_ms, predicted_low_ms=p.low_ms, predicted_high_ms=p.high_ms)
+        return replace(
+            row,
+            predicted_ms=p.total_ms,
+            predicted_low_ms=p.low_ms,
+            predicted_high_ms=p.high_ms,
+            predicted_extrapolated=p.extrapolated,
+        )
 
     def add_to(self, report: Report, configs: list[tuple[str, NeckConfig]]) -> None:
         """Append the predicted latency of each neck (alone) to a report: its sections, its JSON
-        under ``predicted_latency``, its notes; all marked predicted."""
-        extra = predicted_report(self.model, self.warning, configs, "neck")
+        under ``predicted_latency``, its notes (those the report has not already); all marked predicted."""
+        extra = predicted_report(self.model, self.warning, configs, "neck", self.path)
         report.sections += extra.sections
         report.data["predicted_latency"] = extra.data
-        report.notes += extra.notes
+        report.notes += [note for note in extra.notes if note not in report.notes]

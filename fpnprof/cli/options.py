@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer._click.core import ParameterSource
+from typer._click.globals import get_current_context
 
 from fpnprof.backends.registry import BACKEND_CHOICES
 from fpnprof.bench.defaults import MAX_TIME_S, MIN_WORKERS, PRECISION
@@ -59,11 +61,11 @@ def part_names() -> list[str]:
 NECK_NAMES = completer(neck_names)
 
 #: One neck argument, and a list of them (every registered neck when none is given).
-Neck = Annotated[str, typer.Argument(help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)]
+Neck = Annotated[str, typer.Argument(metavar="NECK", help=f"{neck_names_text()}.", autocompletion=NECK_NAMES)]
 NeckList = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="NECK",
+        metavar="[NECK]...",  # as written: a metavar in brackets is not bracketed again
         help=f"{neck_names_text()} (default: {' '.join(NECKS)}).",
         show_default=False,
         autocompletion=NECK_NAMES,
@@ -76,9 +78,7 @@ _CONFIG_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(NeckConfig
 Device = Annotated[str, typer.Option(help="cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))]
 Dtype = Annotated[
     str,
-    typer.Option(
-        help="fp32, tf32, bf16 or fp16, where the device supports it.", autocompletion=completer(lambda: list(DTYPE_BYTES))
-    ),
+    typer.Option(help="fp32, tf32, bf16 or fp16 (where the device has it).", autocompletion=completer(lambda: list(DTYPE_BYTES))),
 ]
 Threads = Annotated[int, typer.Option(help="CPU threads (0 = all cores).")]
 Variant = Annotated[
@@ -90,7 +90,7 @@ Variant = Annotated[
 Levels = Annotated[
     int | None,
     typer.Option(
-        help="Output levels N: P(min)..P(min+N-1). Default: the neck's own (fpnprof list shows each neck's).",
+        help="Output levels N: P(min)..P(min+N-1). Default: the neck's own (see fpnprof list).",
         show_default=False,
     ),
 ]
@@ -135,7 +135,7 @@ InChannels = Annotated[
 Format = Annotated[
     str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
 ]
-Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically) instead of stdout.")]
+Output = Annotated[Path | None, typer.Option("--output", "-o", help="Write the result to FILE (atomically), not stdout.")]
 OnePart = Annotated[
     str, typer.Option(help="neck (fed by its input features), backbone or total.", autocompletion=completer(part_names))
 ]
@@ -143,24 +143,24 @@ Save = Annotated[
     Path | None,
     typer.Option(
         "--save",
-        help="Also write the whole result as JSON to FILE (atomically), while the table prints as usual.",
+        help="Also write the whole result as JSON to FILE (atomically).",
         metavar="FILE",
     ),
 ]
 BackendOpt = Annotated[
     str,
     typer.Option(
-        help="auto, paddle or torch. auto: paddle where it can run on the --device, else torch.",
+        help="auto (paddle where it runs on the --device, else torch), paddle or torch.",
         autocompletion=completer(lambda: BACKEND_CHOICES),
     ),
 ]
 Isolated = Annotated[
     bool,
-    typer.Option(help="Time every row in its own worker processes instead of side by side (unpaired ratios).", metavar=""),
+    typer.Option("--isolated", help="Time each row in its own workers, not side by side (unpaired ratios).", metavar=""),
 ]
 Breakdown = Annotated[
     bool,
-    typer.Option(help="Eager rows: time every node; per level and op: ms, GFLOP/s, bytes, compute- or memory-bound.", metavar=""),
+    typer.Option("--breakdown", help="Eager rows: time every node; ms, GFLOP/s, bytes and bound per level and op.", metavar=""),
 ]
 
 
@@ -177,12 +177,18 @@ class NeckOptions:
         What is typed applies to the neck; the neck's own defaults fill what is not (so a neck has one
         set of defaults in every command). A neck whose topology fixes its levels refuses other
         levels, except among ``several`` necks, where it keeps its own and the table says so."""
+        if neck.isdigit():  # sweep fpn --channels 64 96: the 96 lands among the necks
+            raise ConfigError(
+                f"{neck!r} is not a neck: an option takes several values as one, joined by commas "
+                f"(--channels 64,{neck}, not --channels 64 {neck})"
+            )
         spec = neck_spec(neck)
         fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
         text = fields.pop("in_channels", None)
         parsed = None if text is None else tuple(parse_int_list(text, "--in-channels"))
         if parsed is not None:
             fields["in_channels"] = parsed
+        typed = [name for name in ("cells", "variant") if _typed(name) and (name != "cells" or "cells" in self.values)]
         if spec.source is not None:  # a neck file has one form; --variant does not apply to it
             fields["variant"] = spec.variants[0]
         defaults = spec.defaults_for(fields["variant"])
@@ -198,7 +204,37 @@ class NeckOptions:
                         f"levels): give --min-level {own_min} --levels {own_levels}, or leave them out"
                     )
                 fields["min_level"], fields["levels"] = own_min, own_levels
-        return NeckConfig(neck=neck, **fields)
+        cfg = NeckConfig(neck=neck, **fields)
+        for name in typed:  # the report says, in one line per option, which necks it did not apply to
+            _given_to(name, cfg)
+        return cfg
+
+
+def _typed(name: str) -> bool:
+    """Whether option ``name`` of the running command was given (on the command line or by its variable)."""
+    ctx = get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _given_to(option: str, cfg: NeckConfig) -> None:
+    """Remember that ``option`` was given for ``cfg``'s neck (in the command's context: see :func:`option_notes`)."""
+    ctx = get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta.setdefault(_GIVEN, {}).setdefault(option, []).append(cfg)
+
+
+def option_notes() -> list[str]:
+    """One line per option given that does not apply to some of the command's necks, as ``sweep`` says it."""
+    from fpnprof.model.setups import inapplicable
+
+    ctx = get_current_context(silent=True)
+    given = ctx.meta.get(_GIVEN, {}) if ctx is not None else {}
+    return [f"{line}." for option, configs in given.items() if (line := inapplicable(option, configs))]
+
+
+#: Where a command's context keeps, per option given, the configurations it was given for.
+_GIVEN = "fpnprof.options_given"
 
 
 #: Options a neck sets defaults for: left open (None) on the command line until a neck is known.
@@ -257,8 +293,7 @@ Precision = Annotated[
     float,
     typer.Option(
         "--precision",
-        help="Target: every ratio's 95% interval within ±this many percent. Worker processes are added until it is "
-        "met or --max-time is spent.",
+        help="Target ±% of every ratio's 95% interval: workers are added until it is met or --max-time is spent.",
     ),
 ]
 MaxTime = Annotated[
@@ -267,19 +302,16 @@ MaxTime = Annotated[
 ]
 Processes = Annotated[
     int,
-    typer.Option(
-        help="Worker processes per group to start with (each a fresh process: the spread between them is in the interval)."
-    ),
+    typer.Option(help="Worker processes per group to start with (fresh ones: their spread is in the interval)."),
 ]
 Repeat = Annotated[
     int | None,
     typer.Option(
-        help="Exactly this many timed runs per row instead, one per round, over min(--processes, N) workers; a 95% "
-        "interval needs 3 workers.",
+        help="Exactly N timed runs per row instead, one per round, over min(--processes, N) workers (an interval needs 3).",
         show_default=False,
     ),
 ]
-Warmup = Annotated[int, typer.Option(help="Untimed runs per row in each worker first (at least 1; fewer once 0.5 s is spent).")]
+Warmup = Annotated[int, typer.Option(help="Untimed runs per row per worker first (at least 1; fewer after 0.5 s).")]
 TIMING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "precision": (Precision, 100 * PRECISION),
     "max_time": (MaxTime, MAX_TIME_S),

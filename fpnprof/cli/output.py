@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fpnprof.cli.options import F
+from fpnprof.cli.options import F, option_notes
 from fpnprof.errors import FpnprofError
 from fpnprof.model.config import require_choice
 from fpnprof.report import FORMATS, render
@@ -97,7 +97,9 @@ def save_json(report: Report, save: Path | None) -> None:
 
 def emit(report: Report, fmt: str, output: Path | None, save: Path | None = None) -> None:
     """Render a report (``fmt`` already checked by :func:`preflight`): files and pipes get the full
-    table, a terminal one that fits its width; with ``save``, the JSON goes to that file as well."""
+    table, a terminal one that fits its width; with ``save``, the JSON goes to that file as well. Options
+    given that do not apply to a neck are said first among the notes."""
+    report.notes[:0] = [line for line in option_notes() if line not in report.notes]
     save_json(report, save)
     if output is not None:
         deliver(render(report, fmt, width=160), output)
@@ -171,7 +173,12 @@ def progress_display() -> Iterator[OnProgress]:
     ) as bar:
         task = bar.add_task("starting", total=None, count="", eta="")
 
+        said: set[str] = set()
+
         def on_progress(p: Progress) -> None:
+            if p.notice and p.notice not in said:  # once, above the bar (or alone where there is no bar)
+                said.add(p.notice)
+                bar.console.print(f"note: {p.notice}", markup=False, highlight=False)
             minutes, seconds = divmod(round(p.eta_s), 60)
             bar.update(
                 task,

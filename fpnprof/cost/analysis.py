@@ -29,8 +29,9 @@ def node_rows(graph: Graph, dtype_bytes: int = 4) -> list[NodeRow]:
     return rows
 
 
-def peak_live_bytes(graph: Graph, rows: list[NodeRow]) -> int:
-    """Peak of live activation bytes over one forward pass in graph order.
+def live_bytes(graph: Graph, rows: list[NodeRow]) -> list[int]:
+    """Live activation bytes at each step of one forward pass in graph order (a node's output counted
+    with its inputs, before any of them is freed).
 
     A tensor lives from the node that makes it until its last reader has run; the graph's
     inputs live from the start and its results (``Graph.result_ids``) until the end.
@@ -42,16 +43,23 @@ def peak_live_bytes(graph: Graph, rows: list[NodeRow]) -> int:
             last_use[src] = step
     keep = set(graph.result_ids())
     live = sum(size[n.id] for n in graph.inputs)
-    peak = live
+    out = []
     for step, node in enumerate(graph):
         if node.op is not Op.INPUT:
             live += size[node.id]
-        peak = max(peak, live)
+        out.append(live)
         dead = {src for src in node.inputs if last_use[src] == step}
         if node.id not in last_use:
             dead.add(node.id)
         live -= sum(size[n] for n in dead - keep)
-    return peak
+    return out
+
+
+def peak_live_bytes(graph: Graph, rows: list[NodeRow], part: Part | None = None) -> int:
+    """Peak of live activation bytes over one forward pass in graph order (:func:`live_bytes`); with
+    ``part``, only while that part's nodes run (the tensors they read from other parts included)."""
+    steps = [live for node, live in zip(graph, live_bytes(graph, rows), strict=True) if part is None or node.part is part]
+    return max(steps, default=0)
 
 
 def _sum(rows: list[NodeRow]) -> Totals:
@@ -91,6 +99,7 @@ def profile_graph(cfg: NeckConfig, graph: Graph) -> Profile:
         neck_total=_sum(neck),
         backbone_total=_sum([r for r in rows if r.part == Part.BACKBONE.value]),
         peak_bytes=peak_live_bytes(graph, rows),
+        neck_peak_bytes=peak_live_bytes(graph, rows, Part.NECK),
         nodes=rows,
         by_op=by_op,
     )

@@ -72,9 +72,11 @@ class Profile:
     levels: list[LevelRow]
     neck_total: Totals
     backbone_total: Totals
+    #: live activations at their highest over the whole forward pass, and while the neck's nodes run
     peak_bytes: int
     nodes: list[NodeRow] = field(default_factory=list)
     by_op: list[OpRow] = field(default_factory=list)
+    neck_peak_bytes: int = 0
 
     @property
     def model_total(self) -> Totals:

@@ -29,14 +29,15 @@ POOL_FROM = 8
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One configuration's neck cost (params, MACs, FLOPs) and the whole forward's peak activations;
-    ``error`` instead when the configuration cannot be built."""
+    """One configuration's neck cost (params, MACs, FLOPs), its peak activations while the neck runs and
+    over the whole forward; ``error`` instead when the configuration cannot be built."""
 
     config: NeckConfig
     params: int = 0
     macs: int = 0
     flops: int = 0
     peak_bytes: int = 0
+    neck_peak_bytes: int = 0
     error: str | None = None
     front: bool = False
     #: with ``sweep --bench``: the neck's eager median and its CI half-width (% of the median)
@@ -46,6 +47,8 @@ class SweepRow:
     predicted_ms: float | None = None
     predicted_low_ms: float | None = None
     predicted_high_ms: float | None = None
+    #: past the ranges the latency model was fitted on (its interval widened for it)
+    predicted_extrapolated: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
@@ -60,6 +63,7 @@ class SweepRow:
             "params": self.params,
             "macs": self.macs,
             "flops": self.flops,
+            "neck_peak_bytes": self.neck_peak_bytes,
             "peak_bytes": self.peak_bytes,
             "pareto": self.front,
             "error": self.error,
@@ -68,6 +72,7 @@ class SweepRow:
             "predicted_latency_ms": self.predicted_ms,
             "predicted_low_ms": self.predicted_low_ms,
             "predicted_high_ms": self.predicted_high_ms,
+            "predicted_extrapolated": self.predicted_extrapolated,
         }
 
 
@@ -75,16 +80,17 @@ def axes_for(base: NeckConfig, axes: Mapping[str, Sequence[int]]) -> tuple[dict[
     """The axes that apply to ``base``'s neck, and a note for each one that does not: --cells on a
     one-pass neck, --levels on a neck whose topology fixes its levels (one row, never duplicates)."""
     from fpnprof.model.necks import neck_spec
+    from fpnprof.model.setups import inapplicable
 
     spec = neck_spec(base.neck)
     own: dict[str, Sequence[int]] = dict(axes)
     notes = []
     if not spec.repeats and len(axes.get("cells", ())) > 1:
         own["cells"] = [base.cells]
-        notes.append(f"--cells does not apply to {base.neck} ({base.variant}): it is one pass, so it has one row per setting")
+        notes.append(f"{inapplicable('cells', [base])}, so it has one row per setting")
     if spec.fixed_levels and len(axes.get("levels", ())) > 1:
         own["levels"] = [base.levels]
-        notes.append(f"--levels does not apply to {base.neck}: its topology fixes P{base.min_level}-P{base.max_level}")
+        notes.append(f"{inapplicable('levels', [base])}")
     return own, notes
 
 
@@ -123,7 +129,7 @@ def price(cfg: NeckConfig, extra: RowExtra | None = None) -> SweepRow:
     except ConfigError as exc:
         return SweepRow(cfg, error=str(exc))
     t = p.neck_total
-    row = SweepRow(cfg, params=t.params, macs=t.macs, flops=t.flops, peak_bytes=p.peak_bytes)
+    row = SweepRow(cfg, params=t.params, macs=t.macs, flops=t.flops, peak_bytes=p.peak_bytes, neck_peak_bytes=p.neck_peak_bytes)
     return extra(row, graph) if extra is not None else row
 
 
@@ -144,10 +150,13 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
 
 def mark_front(rows: Sequence[SweepRow], key: Callable[[SweepRow], tuple[float, float] | None]) -> list[SweepRow]:
     """The rows with ``front`` set on the Pareto-optimal ones among those that built and have a key
-    (a latency front leaves out the rows that were not timed)."""
-    keyed = [(i, k) for i, r in enumerate(rows) if r.error is None and (k := key(r)) is not None]
-    flags = pareto_front([k for _, k in keyed])
-    on_front = {i for (i, _), flag in zip(keyed, flags, strict=True) if flag}
+    (a latency front leaves out the rows that were not timed), one front per input size: a smaller
+    input is not a cheaper design."""
+    on_front: set[int] = set()
+    for size in {r.config.size for r in rows}:
+        keyed = [(i, k) for i, r in enumerate(rows) if r.config.size == size and r.error is None and (k := key(r)) is not None]
+        flags = pareto_front([k for _, k in keyed])
+        on_front |= {i for (i, _), flag in zip(keyed, flags, strict=True) if flag}
     return [replace(r, front=i in on_front) for i, r in enumerate(rows)]
 
 
@@ -176,8 +185,8 @@ def run_sweep(
 ) -> list[SweepRow]:
     """Price every configuration (in ``workers`` processes; 1 = in this one; ``extra`` on each row there
     too), in input order, then
-    mark the Pareto front of capacity against compute: the configurations with the most params for
-    their MACs (none other has more params for fewer or equal MACs). ``on_priced`` gets each row as
+    mark the Pareto front of capacity against compute, per input size: the configurations with the most
+    params for their MACs (none other of their size has more params for fewer or equal MACs). ``on_priced`` gets each row as
     soon as it is priced (before the front is known)."""
     workers = workers or os.cpu_count() or 1
     done: list[SweepRow] = []

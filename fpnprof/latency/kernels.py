@@ -91,6 +91,8 @@ class Kernel:
     #: the head's shapes: batch, input channels (summed over inputs), input height and width, output
     #: channels, height and width, and how many inputs it reads
     dims: tuple[int, ...] = ()
+    #: a conv's groups (1 for every other op)
+    groups: int = 1
 
     @property
     def rows(self) -> int:
@@ -141,7 +143,8 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
         absorbed.update(taken)
         w = work[node.id]
         cls = kernel_class(node) + (WITH_BIAS if node.op is Op.CONV and node.attrs.get("bias") else "")
-        out.append(Kernel((node.id, *taken), cls, w.flops, w.bytes, head_dims(graph, node)))
+        groups = int(node.attrs.get("groups", 1)) if node.op is Op.CONV else 1
+        out.append(Kernel((node.id, *taken), cls, w.flops, w.bytes, head_dims(graph, node), groups))
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fpnprof.errors import ConfigError
+from fpnprof.latency.domain import Domain
 from fpnprof.latency.fit import ClassFit, ExecutorFit
 from fpnprof.latency.trees import Trees
 
@@ -24,7 +25,8 @@ FORMAT = "fpnprof-latency-model"
 #: 3: a conv with a bias is a class of its own on engines that run the bias within the conv
 #: 4: on every engine (Paddle Inference timed by its profiler: its conv's bias add is part of the
 #: conv's kernel, no bias_add class)
-SCHEMA_VERSION = 4
+#: 5: the domain, the ranges each class and the calibration necks were fitted on
+SCHEMA_VERSION = 5
 
 
 def machine_fingerprint(backend: str, device: str, engine: str, threads: int) -> dict[str, Any]:
@@ -70,6 +72,8 @@ class LatencyModel:
     calibration: dict[str, Any] = field(default_factory=dict)
     #: per class, trees on log(in-context time / the class's line) (:mod:`fpnprof.latency.trees`)
     trees: dict[str, Trees] = field(default_factory=dict)
+    #: the ranges it was fitted on (:mod:`fpnprof.latency.domain`); empty: nothing is marked
+    domain: Domain = field(default_factory=Domain)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -83,11 +87,15 @@ class LatencyModel:
             "coverage": self.coverage,
             "calibration": self.calibration,
             "trees": {k: v.to_json() for k, v in sorted(self.trees.items())},
+            "domain": self.domain.to_json(),
         }
 
+    def seal(self) -> str:
+        """The SHA-256 its file is sealed with."""
+        return _seal(self.body())
+
     def to_json(self) -> dict[str, Any]:
-        body = self.body()
-        return {**body, "sha256": _seal(body)}
+        return {**self.body(), "sha256": self.seal()}
 
 
 def _seal(body: dict[str, Any]) -> str:
@@ -134,6 +142,7 @@ def model_from_json(data: Any) -> LatencyModel:
         created=str(data["created"]),
         calibration=dict(data.get("calibration") or {}),
         trees={k: Trees.from_json(v) for k, v in data["trees"].items()},
+        domain=Domain.from_json(data["domain"]),
     )
 
 
@@ -166,16 +175,50 @@ def foreign_keys(model: LatencyModel, here: dict[str, Any]) -> list[str]:
     ]
 
 
+def _shell_word(text: str) -> str:
+    """``text`` as one shell word, double-quoted where it needs quoting (the hint is in single quotes)."""
+    import shlex
+
+    if shlex.quote(text) == text:
+        return text
+    return '"' + "".join("\\" + c if c in '\\"$`' else c for c in text) + '"'
+
+
+def calibrate_hint(path: Path, here: dict[str, Any]) -> str:
+    """What to run to make the model ``path`` for ``here``: the calibrate command with every option
+    that picks the file and its stamp; for an engine calibrate refuses, the eager model instead."""
+    from fpnprof.latency.calibrate import UNCALIBRATED
+
+    backend, device, engine, threads = here["backend"], here["device"], here["engine"], here["threads"]
+    target = "" if path == default_path(backend, device, engine, threads) else f" --model {_shell_word(str(path))}"
+    options = f"--backend {backend} --device {device} --engine {{}} --threads {threads}"
+    if engine in UNCALIBRATED:
+        return (
+            f"calibrate refuses --engine {engine}; price the eager engine instead, "
+            f"once 'fpnprof calibrate {options.format('eager')}{target}' has made its model"
+        )
+    return f"run 'fpnprof calibrate {options.format(engine)}{target}' first, or pass --model PATH"
+
+
+def _check_schema(data: Any, path: Path, here: dict[str, Any]) -> None:
+    """A model file of another schema version is a ConfigError saying how to make this one's."""
+    version = data.get("schema_version") if isinstance(data, dict) and data.get("format") == FORMAT else SCHEMA_VERSION
+    if version != SCHEMA_VERSION:
+        raise ConfigError(
+            f"latency model {path} is schema {version}, made by another fpnprof (this one reads {SCHEMA_VERSION}, "
+            f"with the ranges the model was fitted on): {calibrate_hint(path, here)}"
+        )
+
+
 def load_model(path: Path, here: dict[str, Any], *, force: bool) -> tuple[LatencyModel, str | None]:
     """The model at ``path`` checked against this machine: (model, warning or None). A missing,
     unreadable, edited or foreign file (without ``force``) is a ConfigError of one line."""
     if not path.is_file():
-        raise ConfigError(
-            f"no latency model at {path}: run 'fpnprof calibrate --backend {here['backend']} --device {here['device']} "
-            f"--engine {here['engine']}' first, or pass --model PATH"
-        )
+        raise ConfigError(f"no latency model at {path}: {calibrate_hint(path, here)}")
     try:
-        model = model_from_json(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        _check_schema(data, path, here)
+        model = model_from_json(data)
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
         raise ConfigError(f"latency model {path} refused: {str(exc).splitlines()[0]}") from None
     differs = foreign_keys(model, here)

@@ -4,7 +4,9 @@ A kernel's share is its class fit's time (corrected by the class's trees, where 
 by the executor's ``scale`` plus the executor's
 ``per_kernel`` cost; the total adds the executor's ``base``, so kernel rows and level rows add up to
 it. The interval is the total times the model's band on measured / predicted, the band that held the
-stated share of the calibration necks (each predicted by a model fitted without it).
+stated share of the calibration necks (each predicted by a model fitted without it), widened where the
+graph goes past the ranges the model was fitted on (:mod:`fpnprof.latency.domain`): such a
+prediction is marked extrapolated, each level and kernel too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fpnprof.errors import ConfigError
+from fpnprof.latency.domain import beyond, widening
 from fpnprof.latency.fit import ClassFit
 from fpnprof.latency.kernels import Kernel, graph_kernels
 from fpnprof.latency.model import LatencyModel
@@ -28,17 +31,36 @@ class KernelPrediction:
     kernel: Kernel
     level: str  # "P3", "backbone"
     ms: float
+    #: doublings past its class's fitted ranges (0: inside)
+    past: float = 0.0
 
 
 @dataclass(frozen=True)
 class Prediction:
     """Predicted milliseconds, never a measurement: kernels, levels, the executor's base, the total
-    and its interval."""
+    and its interval; how far it goes past the model's domain, and the factor the interval was
+    widened by for it."""
 
     kernels: list[KernelPrediction]
     base_ms: float
     low_ms: float
     high_ms: float
+    #: doublings past the calibration necks' ranges (0: inside)
+    neck_past: float = 0.0
+    #: one line on each way it leaves the domain (none: inside)
+    reasons: tuple[str, ...] = ()
+    widened: float = 1.0
+
+    @property
+    def extrapolated(self) -> bool:
+        return self.neck_past > 0 or any(k.past > 0 for k in self.kernels)
+
+    def extrapolated_levels(self) -> dict[str, bool]:
+        """Per level, whether any of its kernels is past its class's ranges."""
+        out: dict[str, bool] = {}
+        for k in self.kernels:
+            out[k.level] = out.get(k.level, False) or k.past > 0
+        return out
 
     @property
     def total_ms(self) -> float:
@@ -80,10 +102,12 @@ def predict_graph(model: LatencyModel, graph: Graph, dtype_bytes: int = 4, part:
     ex = model.executor
     rows = []
     kernels = graph_kernels(graph, engine, dtype_bytes, part)
-    for k, ms in zip(kernels, kernel_times(model.classes, model.trees, kernels), strict=True):
+    past = beyond(model.domain, kernels)
+    for k, ms, d in zip(kernels, kernel_times(model.classes, model.trees, kernels), past.kernels, strict=True):
         node = graph[k.nodes[0]]
         level = "backbone" if node.part is Part.BACKBONE else f"P{node.level}"
-        rows.append(KernelPrediction(k, level, ex.scale * ms + ex.per_kernel_ms))
+        rows.append(KernelPrediction(k, level, ex.scale * ms + ex.per_kernel_ms, d))
     total = ex.base_ms + sum(r.ms for r in rows)
     low, high = model.band
-    return Prediction(rows, ex.base_ms, total * low, total * high)
+    wider = widening(model.domain, [r.ms for r in rows], past)
+    return Prediction(rows, ex.base_ms, total * low / wider, total * high * wider, past.neck, past.reasons, wider)

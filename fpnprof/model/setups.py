@@ -7,7 +7,7 @@ shares; each row shows its own setup, and one line warns that the ratios compare
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fpnprof.model.config import NeckConfig
@@ -24,6 +24,49 @@ def is_file(cfg: NeckConfig) -> bool:
 def variant_text(cfg: NeckConfig) -> str:
     """A file neck has one form: no variant is shown for it."""
     return "-" if is_file(cfg) else cfg.variant
+
+
+def variant_json(cfg: NeckConfig) -> str | None:
+    """The variant as JSON states it: null for a neck file, which has one form."""
+    return None if is_file(cfg) else cfg.variant
+
+
+def config_json(cfg: NeckConfig) -> dict[str, Any]:
+    """The configuration as JSON reports state it (a neck file's variant null; not for NeckConfig.from_dict)."""
+    return cfg.as_dict() | {"variant": variant_json(cfg)}
+
+
+def neck_label(cfg: NeckConfig) -> str:
+    """How titles and notes name a neck: ``fpn (tutorial)``; a neck file by its own name, with the path as
+    typed where the two differ (``my-neck (necks/mine.toml)``), never by a variant."""
+    title = neck_spec(cfg.neck).title
+    if not is_file(cfg):
+        return f"{cfg.neck} ({cfg.variant})"
+    stem = cfg.neck.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".toml")
+    return cfg.neck if title in (None, stem) else f"{title} ({cfg.neck})"
+
+
+def about(cfg: NeckConfig) -> str | None:
+    """A neck file's ``name: description`` line, or None (a built-in neck, or a file without one)."""
+    spec = neck_spec(cfg.neck)
+    return f"{spec.title}: {spec.description}" if is_file(cfg) and spec.description else None
+
+
+def inapplicable(option: str, configs: Sequence[NeckConfig]) -> str | None:
+    """One line for an option given that does not apply to some of ``configs``' necks (``cells``: a
+    one-pass neck; ``variant``: a neck file; ``levels``: a neck whose topology fixes its levels), or None."""
+    rules: dict[str, tuple[Callable[[NeckConfig], bool], str, str]] = {
+        "cells": (lambda c: cells_of(c) is None, "it is one pass", "they are one pass"),
+        "variant": (is_file, "a neck file has one form", "neck files have one form"),
+        "levels": (lambda c: neck_spec(c.neck).fixed_levels, "its topology fixes P{lo}-P{hi}", "their topologies fix theirs"),
+    }
+    applies_not, one, many = rules[option]
+    off = [c for c in configs if applies_not(c)]
+    names = list(dict.fromkeys(neck_label(c) for c in off))
+    if not names:
+        return None
+    why = one.format(lo=off[0].min_level, hi=off[0].max_level) if len(names) == 1 else many
+    return f"--{option} does not apply to {', '.join(names)}: {why}"
 
 
 def levels_text(cfg: NeckConfig) -> str:
@@ -54,9 +97,14 @@ def shared(configs: Sequence[NeckConfig]) -> dict[str, Any]:
     return {k: v for k, v in first.items() if all(other[k] == v for other in rest) and k not in ("neck", "variant")}
 
 
-def setup_text(cfg: NeckConfig) -> str:
+def cells_text(cfg: NeckConfig) -> str:
+    """``, 3 cells`` where the neck repeats, else nothing (titles add it after the width)."""
     cells = cells_of(cfg)
-    return f"{levels_text(cfg)}, C={cfg.channels}" + (f", {cells} cell{'s' if cells != 1 else ''}" if cells is not None else "")
+    return f", {cells} cell{'s' if cells != 1 else ''}" if cells is not None else ""
+
+
+def setup_text(cfg: NeckConfig) -> str:
+    return f"{levels_text(cfg)}, C={cfg.channels}{cells_text(cfg)}"
 
 
 def shared_title(cfg: NeckConfig, configs: Sequence[NeckConfig]) -> str:

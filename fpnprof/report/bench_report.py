@@ -7,6 +7,7 @@ from typing import Any
 
 from fpnprof.backends.registry import backend_info
 from fpnprof.bench.contention import BUSY_SHARE
+from fpnprof.bench.defaults import MAX_WORKERS
 from fpnprof.bench.flags import advice
 from fpnprof.bench.rows import BenchRow
 from fpnprof.bench.runner import BenchRun
@@ -50,7 +51,9 @@ BREAKDOWN_COLUMNS = [
 ]
 NOISY_MARK = "!"
 EXPLAIN_ESTIMATE = "ms and ±95%: the mean over fresh worker processes and its t-interval"
-EXPLAIN_RATIO = "x base: over the first neck's row of the same part and engine, paired round by round"
+EXPLAIN_RATIO = (
+    "x base: over the first neck's row of the same part and engine, paired round by round (~: unresolved, the estimate so far)"
+)
 READ_MORE = "(README: Reading latency)"
 
 
@@ -64,14 +67,15 @@ def ci_text(row: BenchRow) -> str:
 
 
 def ratio_text(row: BenchRow) -> str:
-    """``1.35x [1.31-1.39]``; ``unresolved ±6.2%`` when the interval missed the precision (never a
-    number that looks settled); unpaired ratios (rows not timed together) carry a ``u``."""
+    """``1.35x [1.31-1.39]``; an unresolved ratio (its interval missed the precision, or too few
+    workers) shows its estimate so far marked ``~`` with its half-width, ``~1.35x ±6.2%``, never
+    in the settled form; unpaired ratios (rows not timed together) carry a ``u``."""
     if "ratio" not in row:
         return "-"
     ci = row.get("ratio_ci95")
     if not row.get("resolved", False):
         half = row.get("ratio_half_pct")
-        return "unresolved" + ("" if half is None else f" ±{half:.1f}%")
+        return f"~{row['ratio']:.2f}x " + ("no CI" if half is None else f"±{half:.1f}%")
     assert ci is not None
     low, high = ci
     return f"{row['ratio']:.2f}x [{low:.2f}-{high:.2f}]" + ("" if row.get("ratio_paired", True) else " u")
@@ -122,20 +126,44 @@ def _explain(rows: list[BenchRow], ratios_shown: bool) -> str:
     return text
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} row{'s' if n != 1 else ''} {what}"
+
+
 def run_note(run: BenchRun) -> str:
-    """How long it measured, with how many workers, and why it stopped."""
-    m = run.measurement
-    unresolved = len(run.unresolved)
-    if m.repeat is not None:
+    """How long it measured, with how many workers, why it stopped, and what each row got: read from
+    the rows, so it never says more than the table shows."""
+    m, rows = run.measurement, run.rows
+    measured = [r for r in rows if "median_ms" in r]
+    with_ci = [r for r in measured if r.get("ci95_half_pct") is not None]
+    unresolved = [r for r in with_ci if not r.get("resolved", True)]
+    untimed = [r for r in rows if "median_ms" not in r and not r.get("error")]
+    stopped = run.extra.get("stopped", "repeat" if m.repeat is not None else "cap" if run.unresolved else "precision")
+    if stopped == "repeat":
         why = f"--repeat {m.repeat} runs per row (no precision target)"
-    elif unresolved:
-        why = f"the {m.max_time_s:g} s cap (--max-time) with {unresolved} ratio{'s' if unresolved > 1 else ''} unresolved"
-        more = run.extra.get("more_needed_s")
-        if more:
-            why += f"; about {_duration(run.seconds + more)} would resolve them at this pace"
+    elif stopped == "precision":
+        why = f"every interval within ±{100 * m.precision:.1f}% (--precision)"
+    elif stopped == "workers":
+        why = f"the most workers a row may have ({MAX_WORKERS})"
     else:
-        why = f"every ratio within ±{100 * m.precision:.1f}% (--precision)"
-    return f"measured {run.seconds:.0f} s with {run.workers} worker{'s' if run.workers != 1 else ''}; stopped at {why}."
+        why = f"the {m.max_time_s:g} s cap (--max-time)"
+    parts = [_count(len(with_ci) - len(unresolved), "resolved")] if stopped != "precision" and stopped != "repeat" else []
+    parts += [_count(len(unresolved), "with a wider interval or too few workers")] if unresolved else []
+    parts += [_count(len(measured) - len(with_ci), "with an estimate but no interval")] if len(measured) > len(with_ci) else []
+    parts += [_count(len(untimed), "not timed")] if untimed else []
+    got = f": {', '.join(parts)}" if parts else ""
+    workers = f"{run.workers} worker{'s' if run.workers != 1 else ''}"
+    return f"measured {run.seconds:.0f} s with {workers}; stopped at {why}{got}."
+
+
+def more_time_advice(run: BenchRun) -> str | None:
+    """What more time would give, when the run stopped at its cap."""
+    if run.extra.get("stopped", "cap") != "cap" or run.measurement.repeat is not None:
+        return None
+    more = run.extra.get("more_needed_s")
+    if more:
+        return f"give it more time: about {_duration(run.seconds + more)} would resolve every row at this pace"
+    return "give it more time (--max-time)"
 
 
 def _duration(seconds: float) -> str:
@@ -143,10 +171,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{minutes} minutes (--max-time {60 * minutes})"
 
 
-def flag_notes(ok: list[BenchRow]) -> list[str]:
+def flag_notes(ok: list[BenchRow], more_time: str | None = None) -> list[str]:
     """Each flagged row with its reasons, and what to do about them."""
     notes = [f"{NOISY_MARK} {label(r)}: {'; '.join(r['flags'])}." for r in ok if r.get("flags")]
-    what = advice(ok)
+    what = advice(ok, more_time)
     if what:
         notes.append(f"{NOISY_MARK} what to do: {'; '.join(what)}.")
     return notes
@@ -215,9 +243,16 @@ def bench_report(run: BenchRun) -> Report:
     if mixed and ratios_shown:
         notes.append(mixed)
     notes.append(_explain(rows, ratios_shown))
+    if run.extra.get("plan"):
+        notes.append(f"before measuring: {run.extra['plan']}")
     notes.append(run_note(run))
+    untimed = [label(r) for r in rows if "median_ms" not in r and not r.get("error")]
+    if untimed:
+        notes.append(f"not timed within the {run.measurement.max_time_s:g} s cap: {'; '.join(untimed)}.")
+    if run.extra.get("peaks_skipped"):
+        notes.append("% peak: not measured, no time was left for the peaks worker within --max-time.")
     notes += [note for note in (load_note(ok), _peak_note(provenance, rows)) if note]
-    notes += flag_notes(ok)
+    notes += flag_notes(ok, more_time_advice(run))
     notes += [f"FAILED {label(r)}: {r['error']}" for r in failed]
     sections = [Section(title, columns, table_rows)]
     for r in ok:
@@ -245,6 +280,9 @@ def run_summary(run: BenchRun) -> dict[str, Any]:
         "processes": m.processes,
         "repeat": m.repeat,
         "unresolved": len(run.unresolved),
+        "not_timed": sum(1 for r in run.rows if "median_ms" not in r and not r.get("error")),
+        "stopped": run.extra.get("stopped"),
+        "plan": run.extra.get("plan"),
         "more_needed_s": run.extra.get("more_needed_s"),
         "other_load": sum(loads) / len(loads) if loads else None,
         "other_load_max": max(loads) if loads else None,

@@ -11,14 +11,15 @@ from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, READ_MORE, flag_notes,
 from fpnprof.report.compare_latency import NeckLatency
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
+from fpnprof.report.sweep_report import PEAKS_NOTE
 
 SCHEMA_VERSION = 2
-NAME_COLUMNS = [Column("neck", "neck", "text"), Column("variant", "variant", drop=5)]
+NAME_COLUMNS = [Column("neck", "neck", "text"), Column("variant", "variant", drop=7)]
 #: Shown only when the rows run at different setups (otherwise the title states it).
 SETUP_COLUMNS = [
     Column("levels_text", "levels"),
     Column("channels", "C", "int"),
-    Column("cells", "cells", "int", drop=6),
+    Column("cells", "cells", "int", drop=8),
 ]
 #: A ratio column "x" goes before (drop one higher than) the number it divides.
 VALUE_COLUMNS = [
@@ -26,10 +27,11 @@ VALUE_COLUMNS = [
     Column("params_ratio", "x", "ratio", label="params ratio"),
     Column("macs", "GMACs (fvcore)", "giga"),
     Column("macs_ratio", "x", "ratio", label="GMACs ratio"),
-    Column("flops", "GFLOPs", "giga", drop=3),
-    Column("flops_ratio", "x", "ratio", drop=4, label="GFLOPs ratio"),
-    Column("peak_bytes", "peak act. MB", "mb", drop=1),
-    Column("peak_ratio", "x", "ratio", drop=2, label="peak act. MB ratio"),
+    Column("flops", "GFLOPs", "giga", drop=5),
+    Column("flops_ratio", "x", "ratio", drop=6, label="GFLOPs ratio"),
+    Column("neck_peak_bytes", "neck peak MB", "mb", drop=2),
+    Column("neck_peak_ratio", "x", "ratio", drop=4, label="neck peak MB ratio"),
+    Column("peak_bytes", "pass peak MB", "mb", drop=3),  # the backbone's often: the same for many necks
 ]
 LATENCY_COLUMNS = [
     Column("neck", "neck", "text"),
@@ -45,7 +47,7 @@ LATENCY_COLUMNS = [
 def name_columns(rows: list[dict[str, Any]]) -> list[Column]:
     """The neck, and its variant: a narrow terminal may hide the variant only when every row has the same."""
     uniform = len({r["variant"] for r in rows}) == 1
-    return [NAME_COLUMNS[0], Column("variant", "variant", drop=5 if uniform else 0)]
+    return [NAME_COLUMNS[0], Column("variant", "variant", drop=NAME_COLUMNS[1].drop if uniform else 0)]
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -101,6 +103,7 @@ def compare_report(
             "buffers": t.buffers,
             "macs": t.macs,
             "flops": t.flops,
+            "neck_peak_bytes": p.neck_peak_bytes,
             "peak_bytes": p.peak_bytes,
             "level_macs": {r.name: r.totals.macs for r in p.levels},
         }
@@ -113,6 +116,7 @@ def compare_report(
             ("params", "params_ratio"),
             ("macs", "macs_ratio"),
             ("flops", "flops_ratio"),
+            ("neck_peak_bytes", "neck_peak_ratio"),
             ("peak_bytes", "peak_ratio"),
         ):
             if key in row:
@@ -162,10 +166,7 @@ def compare_report(
         "rows": rows,
         "provenance": provenance(),
     }
-    notes = [
-        "params, GMACs and GFLOPs are for the neck alone; peak act. MB is the whole forward pass's peak "
-        "(backbone included); GMACs follow fvcore, GFLOPs count all arithmetic."
-    ]
+    notes = [f"params, GMACs and GFLOPs are for the neck alone; {PEAKS_NOTE}; GMACs follow fvcore, GFLOPs count all arithmetic."]
     mixed = mixed_setup_note([_name(r) for r in rows], configs)
     if mixed:
         notes.insert(0, mixed)

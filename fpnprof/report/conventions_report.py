@@ -92,9 +92,9 @@ def conventions_report(
     columns = [
         Column("counter", "counter", "text"),
         Column("version", "rules of", drop=3),
-        Column("unit", "unit", drop=2),
         Column("predicted", "predicted", "int"),
-        Column("vs_flops", "x FLOPs", "ratio", label="ratio to fpnprof's FLOPs"),
+        Column("unit", "unit"),  # never hidden: it tells fvcore's MACs from FLOPs
+        Column("vs_flops", "x FLOPs", "ratio", label="ratio to fpnprof's FLOPs", drop=2),
         *([Column("measured", "measured", "int"), Column("check", "check")] if measured is not None else []),
         Column("meaning", "what it counts", "text", drop=1),
     ]

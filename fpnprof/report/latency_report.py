@@ -11,6 +11,9 @@ from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.predict import Prediction
 from fpnprof.latency.validate import Validation
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.setups import mixed_setup_note
+from fpnprof.model.setups import setup as setup_of
+from fpnprof.report.compare_report import SETUP_COLUMNS
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import title
 
@@ -110,51 +113,90 @@ def _context_note(cal: dict[str, Any]) -> list[str]:
     ]
 
 
+def model_note(model: LatencyModel, path: Path) -> str:
+    """The model a prediction used: its file, when it was calibrated, the machine it was stamped
+    with, and the start of its SHA-256 seal."""
+    fp = model.fingerprint
+    gpu = f", {fp['gpu']}" if fp.get("gpu") else ""
+    return (
+        f"latency model: {path}, calibrated {model.created.replace('T', ' ')} on {fp['cpu']} ({fp['cores']} cores{gpu}), "
+        f"sha256 {model.seal()[:12]}"
+    )
+
+
 def prediction_report(
-    items: list[tuple[str, NeckConfig, Prediction]], model: LatencyModel, part: str, warning: str | None
+    items: list[tuple[str, NeckConfig, Prediction]], model: LatencyModel, part: str, warning: str | None, path: Path
 ) -> Report:
+    configs = [cfg for _, cfg, _ in items]
+    mixed = mixed_setup_note([label for label, _, _ in items], configs)
     summary = [
         {
             "label": label,
+            **setup_of(cfg),
             "kernels": len(p.kernels),
             "ms": p.total_ms,
             "interval": f"{p.low_ms:.3f}-{p.high_ms:.3f}",
+            "domain": _domain_mark(p.extrapolated),
         }
-        for label, _, p in items
+        for label, cfg, p in items
     ]
     sections = [
         Section(
             f"PREDICTED latency ({part}), not measured: {setup(model)}",
             [
                 Column("label", "neck", "text"),
+                *(SETUP_COLUMNS if mixed else []),
                 Column("kernels", "kernels", "int"),
                 Column("ms", "predicted ms", "ms"),
                 Column("interval", f"{model.coverage:.0%} interval ms"),
+                Column("domain", "fitted range", "text"),
             ],
             summary,
+            wide_title=True,
         )
     ]
     for label, cfg, p in items:
         levels = p.by_level()
         total = p.total_ms
-        rows = [{"level": lvl, "ms": ms, "share": ms / total} for lvl, ms in sorted(levels.items(), key=_level_order)]
-        rows.append({"level": "executor (a pass)", "ms": p.base_ms, "share": p.base_ms / total})
+        outside = p.extrapolated_levels()
+        rows = [
+            {"level": lvl, "ms": ms, "share": ms / total, "domain": _domain_mark(outside[lvl])}
+            for lvl, ms in sorted(levels.items(), key=_level_order)
+        ]
+        if p.base_ms:  # a model whose executor costs nothing a pass has no such row
+            rows.append({"level": "executor (a pass)", "ms": p.base_ms, "share": p.base_ms / total})
         sections.append(
             Section(
                 f"{label}: predicted per level: {title(cfg)}",
-                [Column("level", "level", "text"), Column("ms", "predicted ms", "ms"), Column("share", "share", "pct")],
+                [
+                    Column("level", "level", "text"),
+                    Column("ms", "predicted ms", "ms"),
+                    Column("share", "share", "pct"),
+                    Column("domain", "fitted range", "text"),
+                ],
                 rows,
+                wide_title=True,
             )
         )
     notes = [
         *([warning] if warning else []),
+        *([mixed] if mixed else []),
         _band_note(model),
+        model_note(model, path),
+        *(_extrapolated_note(label, p, model) for label, _, p in items if p.extrapolated),
         "predicted by fpnprof's latency model; time it with 'fpnprof bench'.",
     ]
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": "predicted",
-        "model": {"fingerprint": model.fingerprint, "created": model.created, "band": list(model.band)},
+        "model": {
+            "path": str(path),
+            "sha256": model.seal(),
+            "fingerprint": model.fingerprint,
+            "created": model.created,
+            "band": list(model.band),
+            "widen_per_doubling": model.domain.widen,
+        },
         "warning": warning,
         "necks": [
             {
@@ -166,8 +208,18 @@ def prediction_report(
                 "predicted_high_ms": p.high_ms,
                 "predicted_by_level_ms": p.by_level(),
                 "predicted_executor_ms": p.base_ms,
+                "extrapolated": p.extrapolated,
+                "extrapolated_by": list(p.reasons),
+                "extrapolated_levels": p.extrapolated_levels(),
+                "interval_widened_by": p.widened,
                 "predicted_kernels": [
-                    {"nodes": list(k.kernel.nodes), "class": k.kernel.cls, "level": k.level, "predicted_ms": k.ms}
+                    {
+                        "nodes": list(k.kernel.nodes),
+                        "class": k.kernel.cls,
+                        "level": k.level,
+                        "predicted_ms": k.ms,
+                        "doublings_past_fitted_range": k.past,
+                    }
                     for k in p.kernels
                 ],
             }
@@ -175,6 +227,19 @@ def prediction_report(
         ],
     }
     return Report(sections, data, notes)
+
+
+def _domain_mark(extrapolated: bool) -> str:
+    return "EXTRAPOLATED" if extrapolated else "inside"
+
+
+def _extrapolated_note(label: str, p: Prediction, model: LatencyModel) -> str:
+    """Why a prediction is extrapolated, and how its interval was widened for it."""
+    return (
+        f"{label}: extrapolated, past the ranges the model was fitted on ({'; '.join(p.reasons)}); its interval is "
+        f"widened x {p.widened:.2f} each way ({model.domain.widen:.0%} per doubling past them, an assumption: "
+        "nothing past them was timed); time it with 'fpnprof bench'."
+    )
 
 
 def _level_order(item: tuple[str, float]) -> tuple[int, int]:

@@ -27,6 +27,8 @@ class Section:
     columns: list[Column]
     rows: list[dict[str, Any]] = field(default_factory=list)
     totals: list[dict[str, Any]] = field(default_factory=list)
+    #: the title printed at the terminal's width, above the table (rich wraps a table's title at the table's)
+    wide_title: bool = False
 
 
 @dataclass

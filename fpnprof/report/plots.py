@@ -159,7 +159,12 @@ def pareto_figure(plt: Any, rows: list[SweepRow], *, width_px: int = 800, height
         mine = [r for r in ok if f"{r.config.neck} ({r.config.variant})" == neck]
         ax.scatter([r.macs / 1e9 for r in mine], [r.params / 1e6 for r in mine], s=18, alpha=0.6, label=neck)
     front = sorted((r for r in ok if r.front), key=lambda r: r.macs)
-    ax.plot([r.macs / 1e9 for r in front], [r.params / 1e6 for r in front], color="black", marker="o", label="Pareto front")
+    sizes = sorted({r.config.size for r in front})
+    for size in sizes:  # one front per input size (a smaller input is not a cheaper design)
+        line = [r for r in front if r.config.size == size]
+        label = "Pareto front" + (f" ({size}x{size})" if len(sizes) > 1 else "")
+        color = "black" if len(sizes) == 1 else None
+        ax.plot([r.macs / 1e9 for r in line], [r.params / 1e6 for r in line], color=color, marker="o", label=label)
     for r in front:
         ax.annotate(point_label(r.config), (r.macs / 1e9, r.params / 1e6), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel("neck GMACs (fvcore)")

@@ -8,6 +8,8 @@ from typing import Any
 from fpnprof.cost.ops import fvcore_note
 from fpnprof.cost.results import Profile, Totals
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.necks import neck_spec
+from fpnprof.model.setups import about, cells_text, config_json, neck_label, variant_json
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
 
@@ -21,16 +23,15 @@ LEVEL_COLUMNS = [
     Column("params", "params", "int"),
     Column("macs", "GMACs (fvcore)", "giga"),
     Column("flops", "GFLOPs", "giga"),
-    Column("bytes", "act. MB", "mb"),
+    Column("bytes", "MB written", "mb"),
 ]
 
 
 def title(cfg: NeckConfig) -> str:
     backbone = "features" if cfg.backbone == "none" else f"ResNet18 ({cfg.stem} stem)"
     return (
-        f"{cfg.neck} ({cfg.variant}) over {backbone}: P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}"
-        + (f", {cfg.cells} cells" if cfg.neck == "bifpn" else "")
-        + f", batch {cfg.batch}, {cfg.size}x{cfg.size}"
+        f"{neck_label(cfg)} over {backbone}: P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}{cells_text(cfg)}"
+        f", batch {cfg.batch}, {cfg.size}x{cfg.size}"
     )
 
 
@@ -48,8 +49,10 @@ def profile_data(p: Profile, *, detail: bool = False, by_op: bool = False) -> di
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "neck": cfg.neck,
-        "variant": cfg.variant,
-        "config": cfg.as_dict(),
+        "variant": variant_json(cfg),
+        "name": neck_spec(cfg.neck).title or cfg.neck,
+        "description": neck_spec(cfg.neck).description,
+        "config": config_json(cfg),
         "levels": [
             {
                 "name": row.name,
@@ -140,7 +143,10 @@ def profile_report(p: Profile, *, detail: bool = False, by_op: bool = False) -> 
             )
         )
     notes = [
-        f"peak live activations (forward, {cfg.dtype}): {p.peak_bytes / 2**20:.2f} MB; "
-        "GMACs follow fvcore (conv bias ignored; add, pools and activations are 0); GFLOPs count all arithmetic."
+        "MB written: every tensor the neck's nodes at that level write, summed, though they are not all live at "
+        f"once; peak live activations (forward, {cfg.dtype}): {p.peak_bytes / 2**20:.2f} MB, "
+        f"{p.neck_peak_bytes / 2**20:.2f} MB while the neck runs; GMACs follow fvcore (conv bias ignored; add, pools and "
+        "activations are 0); GFLOPs count all arithmetic."
     ]
+    notes[:0] = [line for line in [about(cfg)] if line]
     return Report(sections, profile_data(p, detail=detail, by_op=by_op), notes)

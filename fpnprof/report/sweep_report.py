@@ -8,6 +8,11 @@ from fpnprof.report.model import Column, Report, Section
 
 SCHEMA_VERSION = 1
 FRONT_MARK = "*"
+#: What the two peaks are (sweep's and compare's footers).
+PEAKS_NOTE = (
+    "neck peak MB: live activations at their highest while the neck runs (the features it reads included); "
+    "pass peak MB: the whole forward pass's, backbone included"
+)
 
 
 def _columns(varied: list[str], timed: bool, predicted: bool) -> list[Column]:
@@ -25,10 +30,19 @@ def _columns(varied: list[str], timed: bool, predicted: bool) -> list[Column]:
         axis("size", "size", "int", "size"),
         Column("params", "params", "int"),
         Column("macs", "GMACs (fvcore)", "giga"),
-        Column("flops", "GFLOPs", "giga", drop=4),
-        Column("peak_bytes", "peak act. MB", "mb", drop=1),
+        Column("flops", "GFLOPs", "giga", drop=5),
+        Column("neck_peak_bytes", "neck peak MB", "mb", drop=1),
+        Column("peak_bytes", "pass peak MB", "mb", drop=4),  # the backbone's often: the same for many rows
         *([Column("latency_ms", "ms (neck)", "ms"), Column("ci", "±95%", "num", drop=2)] if timed else []),
-        *([Column("predicted_latency_ms", "predicted ms", "ms"), Column("interval", "interval", drop=2)] if predicted else []),
+        *(
+            [
+                Column("predicted_latency_ms", "predicted ms", "ms"),
+                Column("interval", "interval", drop=2),
+                Column("extrap", "extrap."),
+            ]
+            if predicted
+            else []
+        ),
     ]
 
 
@@ -45,29 +59,48 @@ def sweep_report(
             "front": FRONT_MARK if r.front else "",
             "ci": f"±{r.latency_ci_pct:.1f}%" if r.latency_ci_pct else "-",
             "interval": f"{r.predicted_low_ms:.2f}-{r.predicted_high_ms:.2f}" if r.predicted_low_ms is not None else "-",
+            "extrap": "yes" if r.predicted_extrapolated else "",
         }
         for r in ok
     ]
     cost, cost_key = (
         ("PREDICTED latency", "predicted_latency_ms") if predicted else ("latency", "latency_ms") if timed else ("MACs", "macs")
     )
-    front = sorted((t for t in table if t["front"]), key=lambda t: (t[cost_key], t["params"]))
+    front = sorted((t for t in table if t["front"]), key=lambda t: (t["size"], t[cost_key], t["params"]))
     columns = _columns(varied, timed, predicted is not None)
+    per_size = " per input size" if len({t["size"] for t in table}) > 1 else ""
     sections = [
         Section(
-            f"sweep: {len(rows)} configurations, neck alone "
-            f"({FRONT_MARK} = on the Pareto front: the most params for their {cost})",
+            f"sweep: {len(rows)} configurations, neck alone; {FRONT_MARK} = Pareto front{per_size} (most params for the {cost})",
             columns,
             table,
-        ),
-        Section(f"the Pareto front, by {cost}: no other configuration has more params for no more {cost}", columns, front),
+            wide_title=True,
+        )
     ]
+    if len(front) < len(table):  # a front of every row would print the table again
+        sections.append(
+            Section(
+                f"the Pareto front{per_size}, by {cost}: no other configuration{' of its size' if per_size else ''} has "
+                f"more params for no more {cost}",
+                columns,
+                front,
+                wide_title=True,
+            )
+        )
     notes = [
         f"priced {len(rows)} configurations in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):,.0f} configs/s); "
-        "params, GMACs and GFLOPs are the neck's; peak act. MB is the whole forward pass's."
+        f"params, GMACs and GFLOPs are the neck's; {PEAKS_NOTE}."
     ]
+    if table and len(front) == len(table):
+        notes.append(f"every configuration is on the Pareto front{per_size}, so the front is not printed again.")
     if predicted:
         notes.append(f"predicted ms: fpnprof's latency model of {predicted}, not measured; time a row with fpnprof bench.")
+        past = sum(bool(r.predicted_extrapolated) for r in ok)
+        if past:
+            notes.append(
+                f"{past} of {len(ok)} configurations are extrapolated (extrap. yes): past the ranges the latency model "
+                "was fitted on, each priced with a wider interval; time one with fpnprof bench before trusting it."
+            )
     refused = [r for r in rows if r.error is not None]
     if refused:
         notes.append(f"{len(refused)} configurations cannot be built, e.g. {refused[0].error}")

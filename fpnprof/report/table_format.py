@@ -47,7 +47,7 @@ def _cell(row: dict[str, Any], col: Column, bar_width: int) -> Text:
 
 def _table(section: Section, columns: list[Column], bar_width: int) -> Table:
     table = Table(
-        title=literal(section.title),
+        title=None if section.wide_title else literal(section.title),
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAVY,
@@ -145,6 +145,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         # a table that cannot fit even with every droppable column hidden is printed as wide as it needs
         # (the estimate errs wide: only then is the table rendered to find the least width)
         needed = console.width if estimate <= console.width else least_width(table, console.width)
+        if section.wide_title:
+            console.print(literal(section.title))
         (console if needed <= console.width else console_of(needed)).print(table)
         if hidden:
             console.print(literal(hidden_note(hidden, console.width)))

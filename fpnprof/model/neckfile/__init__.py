@@ -30,6 +30,8 @@ def locate(name: str) -> Path:
     path = Path(name)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ConfigError(f"neck file {name!r} is a folder")
     shipped = SHIPPED / path.name
     if path.name == name and shipped.is_file():
         return shipped
@@ -78,6 +80,7 @@ def adopt_neck_text(name: str, text: str, source: str | None = None) -> NeckSpec
         variants=("paper",),
         defaults=nf.defaults,
         source=source or name,
+        title=nf.name,
         repeats=nf.repeat,
         fixed_levels=nf.fixed_levels,
     )

@@ -16,17 +16,19 @@ from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.neckfile.blocks import BlockContext, apply_block, whole_gap
 from fpnprof.model.neckfile.schema import EQUAL_WIDTH_FUSIONS, NeckFile, NodeGroup
-from fpnprof.model.neckfile.syntax import LevelExpr, Reference
+from fpnprof.model.neckfile.syntax import Choice, LevelExpr, Reference
 from fpnprof.model.necks.common import at_level
 
 
 @dataclass
 class _Cell:
-    """What one cell has built so far: nodes by name and level, the newest node per level, node levels."""
+    """What one cell has built so far: nodes by name and level, the newest node per level, node levels,
+    and the levels of the node being built, in its order."""
 
     by_name: dict[str, dict[int, str]]
     latest: dict[int, str]
     level_of: dict[str, int] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
 
 
 class FileNeckBuilder:
@@ -116,7 +118,8 @@ class FileNeckBuilder:
         state.level_of = {node_id: level for level, node_id in feats.items()}
         for group in self.nf.nodes:
             state.by_name[group.name] = {}
-            for level in self.levels(group):
+            state.order = self.levels(group)
+            for level in state.order:
                 at_level(self.b, level, f"neck.cell{cell}.{group.name}_p{level}.")
                 out = self.node(group, level, state)
                 state.by_name[group.name][level] = state.latest[level] = out
@@ -145,8 +148,11 @@ class FileNeckBuilder:
         return f"--min-level {self.cfg.min_level} --levels {self.cfg.levels}"
 
     def resolve(self, group: NodeGroup, ref: Reference, level: int, state: _Cell) -> str | None:
+        """The node ``ref`` reads at ``level``: its first choice that exists. ``?`` leaves it out where
+        none can exist; a node its own pass builds later, or a chain read below its start, is refused."""
         where = f"node {group.name!r}"
-        reasons = []
+        reasons, chain_start = [], None
+        own = state.by_name[group.name]
         for choice in ref.choices:
             target = self.value(choice.level, level)
             if choice.name == group.name and target == level:
@@ -154,18 +160,50 @@ class FileNeckBuilder:
             if not self.bottom <= target <= self.top:
                 reasons.append(f"P{target} is outside this neck's P{self.bottom}..P{self.top} ({self.span()})")
                 continue
+            if choice.name in (group.name, "latest") and target in state.order and target not in own:
+                raise self.fail(where, "inputs", self.built_later(group, ref, choice, (level, target), state.order))
+            if choice.name == group.name and target not in own:
+                chain_start = chain_start or choice
+                built = ", ".join(f"P{x}" for x in state.order)
+                reasons.append(f"{group.name!r} is not built at P{target} (its {_levels_text(group)} build {built})")
+                continue
             table = state.latest if choice.name == "latest" else state.by_name.get(choice.name, {})
             if target in table:
                 return table[target]
-            built = sorted(table)
-            reasons.append(
-                f"{choice.name!r} has no node at P{target}"
-                + (f" (built at {', '.join(f'P{x}' for x in built)})" if built else " (not built yet)")
-            )
+            built = ", ".join(f"P{x}" for x in sorted(table))
+            reasons.append(f"{choice.name!r} has no node at P{target} (built at {built})")
+        if chain_start is not None:  # '?' here would start the chain a level late, dropping a path
+            fallback = f"{ref.text.removesuffix('?')} | {self.fallback(group, group.name)}@{chain_start.level}"
+            why = "; ? leaves an input out only where its level is outside the neck" if ref.optional else ""
+            message = f"{ref.text!r} at P{level}: {'; '.join(reasons)}{why}: start the chain with a fallback, {fallback!r}"
+            raise self.fail(where, "inputs", message)
         if ref.optional:
             return None
-        hint = "; mark it optional with ? if it may be missing" if len(reasons) == 1 else ""
-        raise self.fail(where, "inputs", f"{ref.text!r} at P{level}: {'; '.join(reasons)}{hint}")
+        outside = all("outside" in r for r in reasons)
+        hint = "mark it optional with ? if it may be missing" if outside else "give a fallback with | or mark it optional with ?"
+        raise self.fail(where, "inputs", f"{ref.text!r} at P{level}: {'; '.join(reasons)}; {hint}")
+
+    def fallback(self, group: NodeGroup, name: str) -> str:
+        """An earlier node ``group`` reads that a chain of its own may start from (else the cell's input)."""
+        others = [c.name for r in group.inputs for c in r.choices if c.name not in (group.name, "latest", name)]
+        return others[0] if others else "in"
+
+    def built_later(self, group: NodeGroup, ref: Reference, choice: Choice, at: tuple[int, int], order: list[int]) -> str:
+        """Why reading ``choice`` at a level is refused (``at``: that level and the one it reads): the
+        node's own pass builds the level it reads later. Names both nodes and the fix."""
+        level, target = at
+        reads = f"reads {group.name!r} at P{target}" if choice.name == group.name else f"reads the newest node at P{target}"
+        if isinstance(group.levels, tuple):
+            start, end = group.levels
+            fix = f'reverse the range (levels = "{end}..{start}") to build P{target} first'
+        else:
+            fix = f"list P{target} before P{level} in its levels"
+        other = self.fallback(group, choice.name)
+        return (
+            f"{ref.text!r} at P{level} {reads}, which {group.name!r} builds later ({_levels_text(group)} "
+            f"run {', '.join(f'P{x}' for x in order)}); {fix}, or read an earlier node "
+            f"({f'{other}@{choice.level}'!r})"
+        )
 
     def node(self, group: NodeGroup, level: int, state: _Cell) -> str:
         where = f"node {group.name!r}"
@@ -236,6 +274,13 @@ class FileNeckBuilder:
                 step_ctx = self.ctx(width, shared=self.down_owners)
                 x = self.guarded(where, key, functools.partial(apply_block, self.b, x, down, step_ctx, f"down{step}_"))
         return x
+
+
+def _levels_text(group: NodeGroup) -> str:
+    """A node's levels as its file writes them (a range in its order): 'levels "top..bottom"'."""
+    if isinstance(group.levels, tuple):
+        return f'levels "{group.levels[0]}..{group.levels[1]}"'
+    return f"levels [{', '.join(map(str, group.levels))}]"
 
 
 def _plain(message: str, cfg: NeckConfig) -> str:

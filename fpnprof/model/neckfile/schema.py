@@ -70,11 +70,11 @@ class NeckFile:
     """A parsed neck file: defaults, how inputs and extra levels are made, resampling, and nodes."""
 
     path: str
-    name: str
-    description: str
+    name: str  # [neck] name, else the file's stem: titles show it
+    description: str  # [neck] description, else ""
     defaults: dict[str, int]
     bn_eps: float
-    repeat: bool  # False: the cell is the whole neck and --cells does not apply (as for fpn, pafpn)
+    repeat: bool  # False (unless the file gives cells): the cell is the whole neck, --cells does not apply
     fixed_levels: bool  # True: its nodes sit at set levels; it takes only its own levels and min_level
     input_block: tuple[Item, ...]
     extra_from: str | None
@@ -239,9 +239,11 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
     bn_eps = neck.get("bn_eps", 1e-5)
     if isinstance(bn_eps, bool) or not isinstance(bn_eps, (int, float)) or not 0 < bn_eps < 1:
         raise reader.fail("[neck]", "bn_eps", f"expected a number between 0 and 1, got {_show(bn_eps)}")
-    repeat = neck.get("repeat", True)
+    repeat = neck.get("repeat", "cells" in defaults)  # a file that gives cells repeats; one that says nothing is one pass
     if not isinstance(repeat, bool):
         raise reader.fail("[neck]", "repeat", f"expected true or false, got {_show(repeat)}")
+    if not repeat and "cells" in defaults:
+        raise reader.fail("[neck]", "cells", "a neck with repeat = false is one pass: leave cells out, or set repeat = true")
     fixed_levels = neck.get("fixed_levels", False)
     if not isinstance(fixed_levels, bool):
         raise reader.fail("[neck]", "fixed_levels", f"expected true or false, got {_show(fixed_levels)}")
@@ -266,7 +268,7 @@ def parse_neck_file(path: str, text: str) -> NeckFile:
     return NeckFile(
         path=path,
         name=reader.text(neck, "[neck]", "name", stem),
-        description=reader.text(neck, "[neck]", "description", f"neck file {path}"),
+        description=reader.text(neck, "[neck]", "description", ""),
         defaults=defaults,
         bn_eps=float(bn_eps),
         repeat=repeat,

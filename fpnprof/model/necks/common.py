@@ -37,6 +37,8 @@ class NeckSpec:
     variant_defaults: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     #: The neck file it was read from (None for a built-in neck).
     source: str | None = None
+    #: A neck file's own name (its ``[neck] name``, else the file's stem); titles show it.
+    title: str | None = None
     #: Whether --cells repeats the neck (False for one-pass necks: FPN, PAFPN, files with repeat = false).
     repeats: bool = True
     #: Whether its topology fixes its levels (nodes at set levels, as NAS-FPN's and the YOLOv5 PAN's).
