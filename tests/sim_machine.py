@@ -21,7 +21,8 @@ from typing import Any
 from fpnprof.bench.protocol import CandidateReply, GroupJob, WorkerReply
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.bench.timers import Runner
-from fpnprof.bench.worker import _Built, build_in_shuffled_order, time_group, warm_report, warm_up
+from fpnprof.bench.warmup import warm_up
+from fpnprof.bench.worker import _Built, build_in_shuffled_order, time_group, warm_report
 
 
 @dataclass

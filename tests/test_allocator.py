@@ -37,13 +37,3 @@ def test_the_steady_allocator_faults_no_pages_in_again() -> None:
     pages = (64 << 20) // 4096
     assert _faults("default") >= 10 * pages * 0.9  # every buffer faulted in afresh
     assert _faults("steady") < pages * 0.1  # the warm-up's pages reused
-
-
-def test_the_workers_and_calibration_hold_the_allocator_steady() -> None:
-    import inspect
-
-    from fpnprof.bench import worker
-    from fpnprof.latency import calibrate
-
-    assert "steady_allocator()" in inspect.getsource(worker.main)  # for kind "necks"
-    assert "steady_allocator()" in inspect.getsource(calibrate.framework)

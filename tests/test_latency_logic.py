@@ -474,7 +474,7 @@ def test_gpu_check_phases_respect_the_budget_and_tabulate() -> None:
 
 
 def test_warm_up_stops_early_for_slow_models_and_paddle_inference_runs_apart() -> None:
-    from fpnprof.bench.worker import WARMUP_BUDGET_MS, warm_up
+    from fpnprof.bench.warmup import WARMUP_BUDGET_MS, warm_up
     from fpnprof.cost.analysis import profile
 
     slow = warm_up(lambda: WARMUP_BUDGET_MS * 0.6, 3)

@@ -7,8 +7,12 @@ history: on the 2-core development machine one torch neck (YOLOv5-PAN, 16 channe
 thread) ran at 58-91 ms in five fresh processes, and at 36-47 ms with the settings below
 (``benchmarks/RESULTS.md``). Keeping freed memory in the heap is what a long-running server's warm
 allocator does (PyTorch's CPU tuning guide recommends jemalloc or tcmalloc for it); the latency
-model's timing processes (calibrate's own and its neck workers) do it with glibc's own ``mallopt``.
-``bench`` rows keep the allocator users run with.
+model's timing processes do it with glibc's own ``mallopt``.
+
+Which one a timing process uses is a stated setting (``--allocator``), the same in ``bench``,
+``calibrate`` and ``predict`` (a model is valid for one allocator): ``steady`` (the default: the
+numbers of a warm server, repeatable from process to process) or ``default`` (the C library as a
+plain script gets it). :data:`DEFAULT_ALLOCATOR` is the one every command uses when none is typed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,21 @@ def _libc() -> ctypes.CDLL | None:
         return ctypes.CDLL(name) if name is not None else None
     except OSError:
         return None
+
+
+#: The allocators a timing process can run with (``both``, in ``bench``, times each row with each).
+ALLOCATORS = ("steady", "default")
+DEFAULT_ALLOCATOR = "steady"
+#: What each does, in a table's header.
+ALLOCATOR_TEXT = {"steady": "glibc keeps freed memory", "default": "glibc as a plain script has it"}
+
+
+def apply_allocator(name: str) -> bool:
+    """Set this process's allocator up as ``name`` says, before it times anything; True where the
+    process now runs as asked (``steady`` needs glibc)."""
+    if name not in ALLOCATORS:
+        raise ValueError(f"unknown allocator {name!r}")
+    return steady_allocator() if name == "steady" else True
 
 
 @functools.cache

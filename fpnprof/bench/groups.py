@@ -28,11 +28,11 @@ def machine_key(spec: BenchSpec) -> tuple[str, str, int, str]:
     return (spec.backend, spec.device, spec.effective_threads, spec.config.dtype)
 
 
-def share_key(spec: BenchSpec) -> tuple[str, str, int, str, bool]:
-    """Rows with the same key can share a worker process: threads and math mode are per process,
-    and an engine that disturbs the others in a process runs apart (``BackendInfo.apart_engines``:
-    Paddle Inference's oneDNN threads slow eager Paddle)."""
-    return (*machine_key(spec), backend_info(spec.backend).runs_apart(spec.engine))
+def share_key(spec: BenchSpec) -> tuple[str, str, int, str, bool, str]:
+    """Rows with the same key can share a worker process: threads, math mode and the allocator are
+    per process, and an engine that disturbs the others in a process runs apart
+    (``BackendInfo.apart_engines``: Paddle Inference's oneDNN threads slow eager Paddle)."""
+    return (*machine_key(spec), backend_info(spec.backend).runs_apart(spec.engine), spec.allocator)
 
 
 def plan_groups(specs: Sequence[BenchSpec], profiles: Sequence[Profile], *, isolated: bool, memory: int) -> list[Group]:
@@ -40,7 +40,7 @@ def plan_groups(specs: Sequence[BenchSpec], profiles: Sequence[Profile], *, isol
     largest rows to groups of their own."""
     if isolated:
         return [Group([i]) for i in range(len(specs))]
-    keyed: dict[tuple[str, str, int, str, bool], list[int]] = {}
+    keyed: dict[tuple[str, str, int, str, bool, str], list[int]] = {}
     for i, spec in enumerate(specs):
         keyed.setdefault(share_key(spec), []).append(i)
     groups = []

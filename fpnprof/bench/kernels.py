@@ -18,11 +18,13 @@ from typing import Any
 
 from fpnprof.backends import Backend
 from fpnprof.bench.timers import Runner, runner_for
+from fpnprof.bench.warmup import warm_up
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Graph, Op, Shape
 
-#: Untimed passes before the timed ones (the first pass allocates and picks kernels).
+#: Untimed instrumented passes of a kernel samples' graph before the timed ones (the first pass
+#: allocates and picks kernels).
 WARM_PASSES = 2
 
 
@@ -92,8 +94,8 @@ NECK_RUNS = 15
 
 
 def _warm(runner: Runner) -> None:
-    for _ in range(WARM_PASSES):
-        runner.step_ms()
+    """A neck warmed up as ``bench`` warms a row (:func:`fpnprof.bench.warmup.warm_up`)."""
+    warm_up(runner.step_ms)
 
 
 def _visit(runner: Runner, runs: int, passes: int, plain: list[float], node_runs: list[dict[str, float]]) -> None:
@@ -152,6 +154,28 @@ def time_graphs(
     return [_timing(plain[i], node_runs[i]) for i in range(len(graphs))]
 
 
+def necks_payload(
+    backend: str,
+    configs: Sequence[NeckConfig],
+    spec: Mapping[str, Any],
+    *,
+    runs: int,
+    passes: int,
+    neck_texts: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The job a neck worker gets (``spec``: device, engine, dtype, threads, allocator)."""
+    return {
+        "kind": "necks",
+        "backend": backend,
+        "spec": dict(spec),
+        "part": "neck",
+        "configs": [c.as_dict() for c in configs],
+        "runs": runs,
+        "passes": passes,
+        "neck_texts": dict(neck_texts or {}),
+    }
+
+
 def time_necks_apart(
     backend: str,
     configs: Sequence[NeckConfig],
@@ -172,16 +196,7 @@ def time_necks_apart(
 
     from fpnprof.bench.launch import call_worker, worker_env
 
-    payload = {
-        "kind": "necks",
-        "backend": backend,
-        "spec": dict(spec),
-        "part": "neck",
-        "configs": [c.as_dict() for c in configs],
-        "runs": runs,
-        "passes": passes,
-        "neck_texts": dict(neck_texts or {}),
-    }
+    payload = necks_payload(backend, configs, spec, runs=runs, passes=passes, neck_texts=neck_texts)
     out = []
     with tempfile.TemporaryDirectory(prefix="fpnprof-exports-") as exports:
         for w in range(workers):

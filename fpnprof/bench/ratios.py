@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fpnprof.bench.estimate import Estimate, paired_ratio, unpaired_ratio
 from fpnprof.bench.groups import Group
@@ -17,7 +17,7 @@ from fpnprof.bench.spec import BenchSpec
 def comparison_key(spec: BenchSpec) -> tuple[object, ...]:
     """A ratio compares rows that differ in the neck only: they share this key."""
     c = spec.config
-    return (spec.part, spec.engine, c.batch, c.size, c.dtype, spec.backend, spec.device)
+    return (spec.part, spec.engine, c.batch, c.size, c.dtype, spec.backend, spec.device, spec.allocator)
 
 
 def baselines(specs: Sequence[BenchSpec], baseline: tuple[str, str]) -> list[int | None]:
@@ -104,3 +104,19 @@ def attach_ratios(rows: list[BenchRow], layout: Layout, replies: Replies, bases:
                 "resolved": b == i or resolved(estimate, rule),
             }
         )
+
+
+def attach_allocator_ratios(rows: list[BenchRow], specs: Sequence[BenchSpec], layout: Layout, replies: Replies) -> None:
+    """A row timed with glibc's default allocator over its twin held steady (the same row otherwise;
+    workers of their own, so an unpaired ratio with a Welch interval): what the default costs."""
+    steady = {replace(spec, allocator="steady"): i for i, spec in enumerate(specs) if spec.allocator == "steady"}
+    for i, spec in enumerate(specs):
+        j = steady.get(replace(spec, allocator="steady")) if spec.allocator == "default" else None
+        if j is None:
+            continue
+        a, b = layout.measured(replies, i), layout.measured(replies, j)
+        if a.error or b.error or not a.per_worker or not b.per_worker:
+            continue
+        estimate = unpaired_ratio(a.per_worker, b.per_worker)
+        rows[i]["allocator_ratio"] = estimate.value
+        rows[i]["allocator_ratio_ci95"] = None if estimate.low is None or estimate.high is None else [estimate.low, estimate.high]

@@ -33,6 +33,7 @@ class BenchRow(TypedDict, total=False):
     backend: str
     device: str
     engine: str
+    allocator: str
     dtype: str
     batch: int
     size: int
@@ -89,6 +90,9 @@ class BenchRow(TypedDict, total=False):
     ratio_paired: bool
     ratio_between_worker_share: float | None
     resolved: bool
+    # glibc's default allocator over the same row held steady (fpnprof.bench.ratios)
+    allocator_ratio: float
+    allocator_ratio_ci95: list[float] | None
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ def identity(spec: BenchSpec, profile: Profile, group: Group, index: int) -> Ben
         "backend": spec.backend,
         "device": spec.device,
         "engine": spec.engine,
+        "allocator": spec.allocator,
         "dtype": cfg.dtype,
         "batch": cfg.batch,
         "size": cfg.size,

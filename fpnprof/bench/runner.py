@@ -26,7 +26,7 @@ from fpnprof.bench.launch import launch_group, measure_peak, worker_env
 from fpnprof.bench.paired import RoundPlan
 from fpnprof.bench.plan import PEAK_RESERVE_S, Costs, Outlook, choose, notice, outlook, split_by, what_to_time
 from fpnprof.bench.protocol import GroupJob, WarmReport, WorkerReply
-from fpnprof.bench.ratios import Layout, attach_ratios, baselines, comparison_key, targets
+from fpnprof.bench.ratios import Layout, attach_allocator_ratios, attach_ratios, baselines, comparison_key, targets
 from fpnprof.bench.rows import BenchRow, make_row
 from fpnprof.bench.schedule import Progress, Schedule, StopRule, run_schedule
 from fpnprof.bench.spec import BenchSpec, check_spec
@@ -183,6 +183,7 @@ def run_bench(
         for i, spec in enumerate(specs)
     ]
     attach_ratios(rows, layout, replies, bases, m.rule)
+    attach_allocator_ratios(rows, specs, layout, replies)
     flag_rows(rows, bases, m.precision, m.rule.min_workers)
     result = BenchRun(rows, clock() - run.start, sum(len(r) for r in replies), m)
     result.extra["more_needed_s"] = schedule.more_needed_s() if result.unresolved and m.repeat is None else 0.0

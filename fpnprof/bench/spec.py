@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from fpnprof.backends.registry import DEVICES, backend_info, check_dtype
+from fpnprof.bench.allocator import ALLOCATORS, DEFAULT_ALLOCATOR
+from fpnprof.bench.warmup import WARMUP_RUNS
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import NeckConfig, require_choice
 from fpnprof.model.parts import PARTS
@@ -34,9 +36,10 @@ class BenchSpec:
     device: str = "cpu"
     engine: str = "eager"
     threads: int = 0  # 0: all cores
-    warmup: int = 3
+    warmup: int = WARMUP_RUNS
     seed: int = 0
     label: str = ""
+    allocator: str = DEFAULT_ALLOCATOR
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -56,6 +59,7 @@ def check_spec(spec: BenchSpec) -> None:
     """Refuse, with one clear line, a combination that cannot run."""
     require_choice("part", spec.part, PARTS)
     require_choice("device", spec.device, DEVICES)
+    require_choice("allocator", spec.allocator, ALLOCATORS)
     info = backend_info(spec.backend)
     engines = info.engines[spec.device]
     if spec.engine not in engines:

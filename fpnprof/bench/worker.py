@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpnprof.backends import Backend
-from fpnprof.bench.allocator import steady_allocator
+from fpnprof.bench.allocator import DEFAULT_ALLOCATOR, apply_allocator
 from fpnprof.bench.overhead import op_overhead_ms, tiny_op_graph
 from fpnprof.bench.paired import run_rounds
 from fpnprof.bench.peaks import PEAK_RUNS, PROBE_RUNS, measure_peaks
@@ -29,12 +29,10 @@ from fpnprof.bench.protocol import CandidateReply, GroupJob, WarmReport, WorkerR
 from fpnprof.bench.rss import RssPeak
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.bench.timers import Runner, runner_for
+from fpnprof.bench.warmup import warm_up
 from fpnprof.errors import FpnprofError
 from fpnprof.model.neckfile import adopt_neck_text
 from fpnprof.model.parts import part_graph
-
-#: Warm-up stops early once this much time is spent (after at least one run).
-WARMUP_BUDGET_MS = 500.0
 
 
 @dataclass
@@ -47,15 +45,6 @@ class _Built:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text and isinstance(exc, FpnprofError) else f"{type(exc).__name__}: {text[0] if text else ''}".strip()
-
-
-def warm_up(step_ms: Callable[[], float], runs: int) -> list[float]:
-    """Up to ``runs`` untimed runs (at least one), stopping early once WARMUP_BUDGET_MS is spent:
-    a slow model is warm after its first run or two."""
-    times = [step_ms()]
-    while len(times) < runs and sum(times) < WARMUP_BUDGET_MS:
-        times.append(step_ms())
-    return times
 
 
 def _build(backend: Backend, spec: BenchSpec) -> _Built:
@@ -237,12 +226,19 @@ def run_necks(data: dict[str, Any]) -> dict[str, Any]:
     return {"necks": [{"median_ms": t.median_ms, "node_ms": t.node_ms} for t in timings]}
 
 
+def timing_allocator(data: dict[str, Any]) -> str:
+    """The allocator a job times with: its rows' (a group shares one), or the model's necks' spec's."""
+    if data.get("kind") == "necks":
+        return str(data["spec"].get("allocator", DEFAULT_ALLOCATOR))
+    specs = data.get("specs") or [{}]
+    return str(specs[0].get("allocator", DEFAULT_ALLOCATOR))
+
+
 def main() -> None:
     started = time.monotonic()
     data = json.loads(sys.stdin.readline())
     kind = data.get("kind")
-    if kind == "necks":  # the latency model's necks; bench rows keep the allocator users run with
-        steady_allocator()
+    apply_allocator(timing_allocator(data))
     try:
         result = (
             run_peak(data)

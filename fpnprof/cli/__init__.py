@@ -20,6 +20,7 @@ from fpnprof.bench.kernels import NECK_RUNS
 from fpnprof.cli.help import Command, Group, flow
 from fpnprof.cli.options import (
     NECK_NAMES,
+    Allocator,
     BackendOpt,
     Breakdown,
     Device,
@@ -209,6 +210,13 @@ def bench(
         bool,
         typer.Option("--no-peak", help="Skip the matmul and copy peaks (a ~5 s worker): no % peak column.", metavar=""),
     ] = False,
+    allocator: Annotated[
+        str,
+        typer.Option(
+            help="steady (a warm server's memory), default (a plain script's), or both (and their ratio).",
+            autocompletion=completer(lambda: ("steady", "default", "both")),
+        ),
+    ] = "steady",
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
     fmt: Format = "table",
     output: Output = None,
@@ -242,7 +250,8 @@ def bench(
         (label, opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype))
         for label, n in zip(labels(names), names, strict=True)
     ]
-    timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown), not no_peak)
+    measurement = timing_opts.measurement(breakdown=breakdown)
+    timing = Timing(backend, device, threads, timing_opts.warmup, measurement, not no_peak, allocator)
     with progress_display() as on_progress:
         report = run_bench_command(
             configs, batches=batches, sizes=sizes, part=part, engine=engine, timing=timing, plot=plot, on_progress=on_progress
@@ -536,6 +545,7 @@ def calibrate(
     device: Device = "cpu",
     engine: OneEngine = "eager",
     threads: Threads = 0,
+    allocator: Allocator = "steady",
     model: ModelPath = None,
     necks: Annotated[
         int, typer.Option(help="Calibration necks: random configurations of the shipped necks (eager: a quarter neck files).")
@@ -569,7 +579,7 @@ def calibrate(
     from fpnprof.cli.latency_commands import Setup, run_calibrate, run_validate
 
     preflight(fmt, output, save=save)
-    setup = Setup.resolve(backend, device, engine, threads)
+    setup = Setup.resolve(backend, device, engine, threads, allocator)
     with progress_display() as on_progress:
         if validate:
             report = run_validate(setup, model, necks=held_out, runs=runs, force=force, on_progress=on_progress)
@@ -590,6 +600,7 @@ def predict(
     device: Device = "cpu",
     engine: OneEngine = "eager",
     threads: Threads = 0,
+    allocator: Allocator = "steady",
     model: ModelPath = None,
     force: Force = False,
     fmt: Format = "table",
@@ -609,7 +620,7 @@ def predict(
     from fpnprof.cli.latency_commands import Setup, run_predict
 
     preflight(fmt, output, save=save)
-    setup = Setup.resolve(backend, device, engine, threads)
+    setup = Setup.resolve(backend, device, engine, threads, allocator)
     names = necks or list(NECKS)
     configs = [(label, opts.config(n, several=len(names) > 1)) for label, n in zip(labels(names), names, strict=True)]
     emit(run_predict(configs, part, setup, model, force), fmt, output, save)

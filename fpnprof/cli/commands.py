@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fpnprof.bench.allocator import ALLOCATORS, DEFAULT_ALLOCATOR
 from fpnprof.cost.analysis import profile_graph
 from fpnprof.errors import BackendUnavailable, ConfigError
-from fpnprof.model.config import BACKBONES, STEMS, VARIANTS, NeckConfig
+from fpnprof.model.config import BACKBONES, STEMS, VARIANTS, NeckConfig, require_choice
 from fpnprof.model.necks import NECKS, build_graph
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.profile_report import profile_report
@@ -53,6 +54,8 @@ class Timing:
     measurement: Measurement
     #: measure the machine's peaks (bench's % peak column); compare and sweep never show them
     peaks: bool = True
+    #: the allocator the workers time with; ``both``: every row with each (bench)
+    allocator: str = DEFAULT_ALLOCATOR
 
 
 def run_shapes(cfg: NeckConfig, *, detail: bool = False, by_op: bool = False, verify_with: str | None = None) -> Report:
@@ -98,10 +101,14 @@ def run_bench_command(
     engines = parse_choices(engine, "--engine", ENGINE_NAMES)
     if timing.measurement.breakdown and "eager" not in engines:
         raise ConfigError("--breakdown times each node of fpnprof's own executor: it needs the eager engine in --engine")
+    if timing.allocator != "both":
+        require_choice("allocator", timing.allocator, (*ALLOCATORS, "both"))
+    allocators = list(ALLOCATORS) if timing.allocator == "both" else [timing.allocator]
     template = BenchSpec(
         config=configs[0][1], backend=backend, device=timing.device, threads=timing.threads, warmup=timing.warmup
     )
-    specs = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
+    swept = expand_sweep(configs, batches, sizes, parse_choices(part, "--part", PARTS), engines, template)
+    specs = [replace(spec, allocator=a) for spec in swept for a in allocators]
     if plot is not None and len(batches) < 2 and len(sizes) < 2:  # the file itself: cli preflight
         raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
     run = run_bench(specs, timing.measurement, on_progress=on_progress, peaks=timing.peaks)

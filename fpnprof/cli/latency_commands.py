@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fpnprof.bench.allocator import ALLOCATORS, DEFAULT_ALLOCATOR
 from fpnprof.bench.runner import OnProgress
 from fpnprof.bench.schedule import Progress
 from fpnprof.errors import ConfigError
-from fpnprof.model.config import NeckConfig
+from fpnprof.model.config import NeckConfig, require_choice
 from fpnprof.model.graph import Graph, Part
 from fpnprof.report.model import Report
 
@@ -27,15 +28,17 @@ FILE_SHARE = 0.25
 
 @dataclass(frozen=True)
 class Setup:
-    """Where a model applies: backend (resolved), device, engine, threads (0 = all cores, resolved)."""
+    """Where a model applies: backend (resolved), device, engine, threads (0 = all cores, resolved),
+    the allocator its timing processes run with."""
 
     backend: str
     device: str
     engine: str
     threads: int
+    allocator: str = DEFAULT_ALLOCATOR
 
     @classmethod
-    def resolve(cls, backend: str, device: str, engine: str, threads: int) -> Setup:
+    def resolve(cls, backend: str, device: str, engine: str, threads: int, allocator: str = DEFAULT_ALLOCATOR) -> Setup:
         from fpnprof.backends.registry import backend_info, check_device, resolve_backend
         from fpnprof.bench.spec import effective_threads
 
@@ -46,17 +49,18 @@ class Setup:
             raise ConfigError(f"engine {engine!r} does not apply to {name} on {device}; choose from {', '.join(engines)}")
         if threads < 0:
             raise ConfigError("--threads must be >= 0")
-        return cls(name, device, engine, effective_threads(threads))
+        require_choice("allocator", allocator, ALLOCATORS)
+        return cls(name, device, engine, effective_threads(threads), allocator)
 
     def here(self) -> dict[str, Any]:
         from fpnprof.latency.model import machine_fingerprint
 
-        return machine_fingerprint(self.backend, self.device, self.engine, self.threads)
+        return machine_fingerprint(self.backend, self.device, self.engine, self.threads, self.allocator)
 
     def model_path(self, path: Path | None) -> Path:
         from fpnprof.latency.model import default_path
 
-        return path or default_path(self.backend, self.device, self.engine, self.threads)
+        return path or default_path(self.backend, self.device, self.engine, self.threads, self.allocator)
 
 
 def _reporter(on_progress: OnProgress | None, start: float) -> Any:
@@ -100,6 +104,7 @@ def run_calibrate(
         budget_s=budget_s,
         seed=seed,
         neck_texts={cfg.neck: text for cfg, text in files},
+        allocator=setup.allocator,
     )
     model = calibrate(plan, _reporter(on_progress, time.monotonic()))
     target = save_model(model, setup.model_path(path))

@@ -81,6 +81,14 @@ Dtype = Annotated[
     typer.Option(help="fp32, tf32, bf16 or fp16 (where the device has it).", autocompletion=completer(lambda: list(DTYPE_BYTES))),
 ]
 Threads = Annotated[int, typer.Option(help="CPU threads (0 = all cores).")]
+#: The allocator timing processes run with (a latency model is made for one).
+Allocator = Annotated[
+    str,
+    typer.Option(
+        help="steady (glibc keeps freed memory: a warm server's numbers) or default (a plain script's).",
+        autocompletion=completer(lambda: ("steady", "default")),
+    ),
+]
 Variant = Annotated[
     str,
     typer.Option(

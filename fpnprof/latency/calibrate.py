@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fpnprof.bench.allocator import DEFAULT_ALLOCATOR
 from fpnprof.bench.contention import cpu_sample, load_between
 from fpnprof.bench.kernels import NECK_RUNS, KernelSample, samples_graph, time_necks_apart, time_samples
 from fpnprof.bench.launch import worker_env
@@ -95,21 +96,29 @@ class CalibrationPlan:
     seed: int = 0
     #: the neck files among the necks (name -> text), adopted in this process, given to the workers
     neck_texts: dict[str, str] = field(default_factory=dict)
+    #: the allocator every timing process runs with (this one's kernels, the workers' necks)
+    allocator: str = DEFAULT_ALLOCATOR
 
 
-def framework(backend: str, threads: int) -> Any:
+def framework(backend: str, threads: int, allocator: str = DEFAULT_ALLOCATOR) -> Any:
     """The backend, its threads set in the environment first (effective only before the framework's
-    first import in this process), and glibc's allocator held steady as in the timing workers."""
+    first import in this process), and the allocator set up as in the timing workers."""
     from fpnprof.backends import load
-    from fpnprof.bench.allocator import steady_allocator
+    from fpnprof.bench.allocator import apply_allocator
 
-    steady_allocator()
+    apply_allocator(allocator)
     os.environ.update(worker_env(threads))
     return load(backend)
 
 
 def spec_of(plan: CalibrationPlan) -> dict[str, Any]:
-    return {"device": plan.device, "engine": plan.engine, "dtype": plan.dtype, "threads": plan.threads}
+    return {
+        "device": plan.device,
+        "engine": plan.engine,
+        "dtype": plan.dtype,
+        "threads": plan.threads,
+        "allocator": plan.allocator,
+    }
 
 
 def time_kernel_samples(backend: Any, samples: Sequence[KernelSample], plan: CalibrationPlan, progress: OnPhase) -> list[Sample]:
@@ -178,7 +187,7 @@ def measure(plan: CalibrationPlan, progress: OnPhase = _quiet) -> CalibrationDat
         raise ConfigError(f"calibration needs at least {least} necks (to bound a {plan.coverage:.0%} interval over necks)")
     started = time.monotonic()
     before = cpu_sample()
-    backend = framework(plan.backend, plan.threads)
+    backend = framework(plan.backend, plan.threads, plan.allocator)
     rng = random.Random(plan.seed)
     fusion_checked = 0
     if plan.engine in FUSION_RULES:
@@ -232,4 +241,6 @@ def calibrate(plan: CalibrationPlan, progress: OnPhase = _quiet) -> LatencyModel
 
     data = measure(plan, progress)
     progress("fit", 1, 1)
-    return fit_model(data, machine_fingerprint(plan.backend, plan.device, plan.engine, plan.threads), plan.coverage, plan.seed)
+    return fit_model(
+        data, machine_fingerprint(plan.backend, plan.device, plan.engine, plan.threads, plan.allocator), plan.coverage, plan.seed
+    )

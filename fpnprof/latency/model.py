@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fpnprof.bench.allocator import DEFAULT_ALLOCATOR
 from fpnprof.errors import ConfigError
 from fpnprof.latency.domain import Domain
 from fpnprof.latency.fit import ClassFit, ExecutorFit
@@ -29,9 +30,12 @@ FORMAT = "fpnprof-latency-model"
 SCHEMA_VERSION = 5
 
 
-def machine_fingerprint(backend: str, device: str, engine: str, threads: int) -> dict[str, Any]:
+def machine_fingerprint(
+    backend: str, device: str, engine: str, threads: int, allocator: str = DEFAULT_ALLOCATOR
+) -> dict[str, Any]:
     """What a model is valid for: the CPU (or GPU), cores, threads, the framework and its version,
-    the engine. Reads no framework on a CPU (the version comes from the installed package's metadata)."""
+    the engine, the allocator its timing processes ran with (a model for one is refused for another).
+    Reads no framework on a CPU (the version comes from the installed package's metadata)."""
     from fpnprof.backends.machine import cpu_name
     from fpnprof.backends.registry import backend_info, installed_version
 
@@ -46,6 +50,7 @@ def machine_fingerprint(backend: str, device: str, engine: str, threads: int) ->
         "device": device,
         "engine": engine,
         "threads": threads,
+        "allocator": allocator,
     }
 
 
@@ -146,12 +151,14 @@ def model_from_json(data: Any) -> LatencyModel:
     )
 
 
-def default_path(backend: str, device: str, engine: str, threads: int) -> Path:
-    """``<user data dir>/fpnprof/latency-<backend>-<device>-<engine>-<threads>t.json``."""
+def default_path(backend: str, device: str, engine: str, threads: int, allocator: str = DEFAULT_ALLOCATOR) -> Path:
+    """``<user data dir>/fpnprof/latency-<backend>-<device>-<engine>-<threads>t.json`` (``-<allocator>``
+    before ``.json`` for an allocator other than the default)."""
     from platformdirs import user_data_path
 
     root = Path(os.environ.get("FPNPROF_DATA_DIR") or user_data_path("fpnprof"))
-    return root / f"latency-{backend}-{device}-{engine}-{threads}t.json"
+    tail = "" if allocator == DEFAULT_ALLOCATOR else f"-{allocator}"
+    return root / f"latency-{backend}-{device}-{engine}-{threads}t{tail}.json"
 
 
 def save_model(model: LatencyModel, path: Path) -> Path:
@@ -163,7 +170,7 @@ def save_model(model: LatencyModel, path: Path) -> Path:
 
 
 #: Fingerprint keys that must match for a model to apply without ``--force``.
-MATCHED = ("cpu", "cores", "gpu", "backend", "framework_version", "device", "engine", "threads")
+MATCHED = ("cpu", "cores", "gpu", "backend", "framework_version", "device", "engine", "threads", "allocator")
 
 
 def foreign_keys(model: LatencyModel, here: dict[str, Any]) -> list[str]:
@@ -190,8 +197,10 @@ def calibrate_hint(path: Path, here: dict[str, Any]) -> str:
     from fpnprof.latency.calibrate import UNCALIBRATED
 
     backend, device, engine, threads = here["backend"], here["device"], here["engine"], here["threads"]
-    target = "" if path == default_path(backend, device, engine, threads) else f" --model {_shell_word(str(path))}"
-    options = f"--backend {backend} --device {device} --engine {{}} --threads {threads}"
+    allocator = here.get("allocator", DEFAULT_ALLOCATOR)
+    target = "" if path == default_path(backend, device, engine, threads, allocator) else f" --model {_shell_word(str(path))}"
+    chosen = "" if allocator == DEFAULT_ALLOCATOR else f" --allocator {allocator}"
+    options = f"--backend {backend} --device {device} --engine {{}} --threads {threads}{chosen}"
     if engine in UNCALIBRATED:
         return (
             f"calibrate refuses --engine {engine}; price the eager engine instead, "

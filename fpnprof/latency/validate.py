@@ -147,7 +147,7 @@ def validate(
     ``anchors``: calibration necks and their calibration times, timed with them (``neck_texts`` holds
     the texts of any neck files among both)."""
     fp = model.fingerprint
-    spec = {"device": fp["device"], "engine": fp["engine"], "dtype": "fp32", "threads": fp["threads"]}
+    spec = {key: fp[key] for key in ("device", "engine", "threads", "allocator")} | {"dtype": "fp32"}
     started, before = time.monotonic(), cpu_sample()
     timed = [*necks, *(cfg for cfg, _ in anchors)]
     apart = time_necks_apart(

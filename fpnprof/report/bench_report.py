@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fpnprof.backends.registry import backend_info
+from fpnprof.bench.allocator import ALLOCATOR_TEXT, DEFAULT_ALLOCATOR
 from fpnprof.bench.contention import BUSY_SHARE
 from fpnprof.bench.defaults import MAX_WORKERS
 from fpnprof.bench.flags import advice
@@ -25,6 +26,7 @@ COLUMNS = [
     Column("cells", "cells", "int", drop=10),
     Column("part", "part"),
     Column("engine", "engine"),
+    Column("allocator", "allocator"),
     Column("dtype", "dtype"),
     Column("input", "batch x px", drop=1),
     Column("median_ms", "ms", "ms"),
@@ -82,8 +84,9 @@ def ratio_text(row: BenchRow) -> str:
 
 
 def label(row: BenchRow) -> str:
-    variant = "" if row["variant"] == "-" else f" ({row['variant']})"
-    return f"{row['neck']}{variant} {row['part']} {row['engine']} b{row['batch']} s{row['size']}"
+    variant = "" if row["variant"] in ("-", None) else f" ({row['variant']})"
+    allocator = "" if row.get("allocator", DEFAULT_ALLOCATOR) == DEFAULT_ALLOCATOR else f" ({row['allocator']} allocator)"
+    return f"{row['neck']}{variant} {row['part']} {row['engine']} b{row['batch']} s{row['size']}{allocator}"
 
 
 def breakdown_sections(row: BenchRow) -> list[Section]:
@@ -180,6 +183,37 @@ def flag_notes(ok: list[BenchRow], more_time: str | None = None) -> list[str]:
     return notes
 
 
+#: Where glibc's default allocator costs more than this (the interval's low end), bench says so.
+ALLOCATOR_COST = 1.10
+
+
+def allocator_notes(rows: list[BenchRow]) -> list[str]:
+    """With ``--allocator both``: each row's default-over-steady ratio, and one line where the
+    default costs more than 10%."""
+    timed = [r for r in rows if r.get("allocator_ratio") is not None]
+    if not timed:
+        return []
+
+    def text(r: BenchRow) -> str:
+        ci = r.get("allocator_ratio_ci95")
+        span = f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else " (no interval)"
+        return f"{r['neck']} {r['part']} {r['engine']} {r['allocator_ratio']:.2f}x{span}"
+
+    notes = [
+        "allocator: each row with glibc's default allocator over the same row held steady (workers of their own, "
+        f"a Welch 95% interval): {'; '.join(text(r) for r in timed)}."
+    ]
+    costly = [r for r in timed if (ci := r.get("allocator_ratio_ci95")) and ci[0] > ALLOCATOR_COST]
+    if costly:
+        worst = max(costly, key=lambda r: r["allocator_ratio"])
+        notes.append(
+            f"{NOISY_MARK} this machine's default allocator costs more than {ALLOCATOR_COST - 1:.0%} here (up to "
+            f"{worst['allocator_ratio']:.2f}x, {worst['neck']} {worst['part']}): a process that keeps its freed memory "
+            "(--allocator steady's settings, or jemalloc/tcmalloc preloaded) runs these necks faster (README: One latency)."
+        )
+    return notes
+
+
 def load_note(rows: list[BenchRow]) -> str | None:
     """Said only when other processes took more than BUSY_SHARE of the cores while measuring."""
     loads = [x for r in rows for x in r.get("other_load_workers", [])]
@@ -213,6 +247,8 @@ def bench_report(run: BenchRun) -> Report:
     title = f"latency in ms: {', '.join(sorted({r['backend'] for r in rows}))} on {', '.join(devices)}"
     dtypes = sorted({r["dtype"] for r in rows})
     skip = {"dtype"} if len(dtypes) == 1 else set()
+    if len({r.get("allocator") for r in rows}) == 1:
+        skip.add("allocator")
     ratios_shown = any("ratio" in r and r["ratio"] != 1.0 for r in ok)
     if not ratios_shown:
         skip.add("ratio_text")  # one neck only: every ratio would be 1.00x
@@ -232,9 +268,10 @@ def bench_report(run: BenchRun) -> Report:
         }
         for r in rows
     ]
+    allocators = ", ".join(dict.fromkeys(f"{a} ({ALLOCATOR_TEXT[a]})" for r in rows if (a := r.get("allocator"))))
     notes = [
         f"{framework}, {threads} thread{'s' if threads != 1 else ''}, {', '.join(dtypes)}, math mode {mode}; cpu "
-        f"{provenance['cpu']}; peak memory = {kind}"
+        f"{provenance['cpu']}; allocator {allocators}; peak memory = {kind}"
         for framework, threads, mode, kind in dict.fromkeys(
             (r["framework"], r["threads"], math_text(r), r["peak_mem_kind"]) for r in ok
         )
@@ -252,6 +289,7 @@ def bench_report(run: BenchRun) -> Report:
     if run.extra.get("peaks_skipped"):
         notes.append("% peak: not measured, no time was left for the peaks worker within --max-time.")
     notes += [note for note in (load_note(ok), _peak_note(provenance, rows)) if note]
+    notes += allocator_notes(ok)
     notes += flag_notes(ok, more_time_advice(run))
     notes += [f"FAILED {label(r)}: {r['error']}" for r in failed]
     sections = [Section(title, columns, table_rows)]
