@@ -16,6 +16,7 @@ from sim_machine import SimMachine
 
 import fpnprof.bench.launch
 import fpnprof.bench.paired
+import fpnprof.bench.runner
 import fpnprof.bench.worker
 from fpnprof.bench.estimate import MIN_CI_WORKERS
 from fpnprof.bench.paired import RoundPlan, round_count, runs_per_round
@@ -49,24 +50,27 @@ def slow_machine(seed: int) -> SimMachine:
     return SimMachine(lambda s: SLOW[(s.config.neck, s.part)], overhead_s=3.0, stall_p=0.0, seed=seed)
 
 
-def bench(sim: SimMachine, max_time: float, notices: list[tuple[float, str]] | None = None) -> list[dict[str, object]]:
+def bench(
+    sim: SimMachine, max_time: float, notices: list[tuple[float, str]] | None = None, peaks: bool = False
+) -> list[dict[str, object]]:
     def on_progress(p: Progress) -> None:
         if p.notice and notices is not None:
             notices.append((sim.clock.now, p.notice))
 
-    run = run_bench(
-        SPECS, Measurement(max_time_s=max_time), launch=sim.launch, clock=sim.clock, peaks=False, on_progress=on_progress
-    )
+    m = Measurement(max_time_s=max_time)
+    run = run_bench(SPECS, m, launch=sim.launch, clock=sim.clock, peaks=peaks, on_progress=on_progress)
     assert run.seconds <= max_time + 1e-9, f"ran {run.seconds:.1f} s past its {max_time} s cap"
     return run.rows  # type: ignore[return-value]
 
 
+@pytest.mark.parametrize("peaks", [False, True])
 def test_slow_rows_are_planned_before_any_round_and_the_max_time_it_names_gives_every_row_an_interval(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, peaks: bool
 ) -> None:
     """The first worker's warm-up prices the rows; the notice comes before its first timed round,
     says the 75 s cannot give every row an interval and names the --max-time that does; that
-    --max-time then does (the same machine, five seeds)."""
+    --max-time then does (the same machine, five seeds), with the peaks measured or not."""
+    monkeypatch.setattr(fpnprof.bench.runner, "measure_peak", lambda *key: {"matmul_gflops": 100.0, "copy_gbytes_per_s": 10.0})
     first_round: list[float] = []
     sims: list[SimMachine] = []
     real_rounds = fpnprof.bench.paired.run_rounds
@@ -80,13 +84,13 @@ def test_slow_rows_are_planned_before_any_round_and_the_max_time_it_names_gives_
         first_round.clear()
         sims.append(slow_machine(seed))
         notices: list[tuple[float, str]] = []
-        rows = bench(sims[-1], 75.0, notices)
+        rows = bench(sims[-1], 75.0, notices, peaks)
         assert len(notices) == 1 and notices[0][0] <= first_round[0], "the plan came after the first round"
         found = re.search(r"intervals on every row need about (\d+) s here \(--max-time (\d+)\)", notices[0][1])
         assert found is not None and found[1] == found[2], notices[0][1]
         assert any("ci95_half_pct" not in r or r["ci95_half_pct"] is None for r in rows)
         sims.append(slow_machine(seed))
-        rows = bench(sims[-1], float(found[1]))
+        rows = bench(sims[-1], float(found[1]), peaks=peaks)
         assert all(r.get("ci95_half_pct") is not None and r["workers"] >= MIN_CI_WORKERS for r in rows), [  # type: ignore[operator]
             (r["neck"], r["part"], r.get("workers")) for r in rows
         ]
@@ -154,3 +158,26 @@ def test_the_footer_says_only_what_the_rows_show() -> None:
     run.extra["stopped"] = "workers"
     text = "\n".join(bench_report(run).notes)
     assert "give it more time" not in text and "every interval within" not in text
+
+
+def test_a_run_is_said_to_have_met_its_precision_only_when_every_row_has_an_interval() -> None:
+    """The baseline row of a ratio is 'resolved' by definition (1.00x); without an interval of its own
+    the run did not meet --precision, whatever the ratios say."""
+    from fpnprof.bench.runner import _why_stopped
+    from fpnprof.bench.schedule import Schedule, StopRule
+
+    base = fake_row("fpn", 10.0, ratio=1.0, ratio_ci95=[1.0, 1.0], resolved=True)
+    other = fake_row("bifpn", 30.0, ratio=3.0, ratio_ci95=[2.99, 3.01], resolved=True)
+    schedule = Schedule(1, [], StopRule())
+    assert _why_stopped([base, other], schedule, Measurement()) == "precision"
+    base["ci95_half_pct"] = None
+    assert _why_stopped([base, other], schedule, Measurement()) == "cap"
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-5"])
+def test_max_time_must_be_a_finite_number_of_seconds(value: str) -> None:
+    from cli_helpers import run
+
+    result = run("bench", "fpn", "--max-time", value)
+    assert result.exit_code == 2 and result.stderr.startswith("error: --max-time is a number of seconds above 0")
+    assert "Traceback" not in result.output

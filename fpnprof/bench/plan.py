@@ -132,12 +132,21 @@ def choose(whole: Outlook, parted: Outlook) -> Outlook:
     return max((whole, parted), key=lambda o: (o.rows_covered(), -o.need_s))
 
 
-def notice(chosen: Outlook, rows: int, cap_s: float, names: Sequence[str], estimated: int | None = None) -> str | None:
+def max_time_needed(chosen: Outlook, reserve_s: float) -> int | None:
+    """The --max-time that would give every row an interval (the time kept back for the peaks
+    included), rounded up to 5 s; None where a row's cost is unknown."""
+    return math.ceil((chosen.need_s + reserve_s) / 5) * 5 if math.isfinite(chosen.need_s) else None
+
+
+def notice(
+    chosen: Outlook, rows: int, cap_s: float, names: Sequence[str], estimated: int | None = None, reserve_s: float = 0.0
+) -> str | None:
     """One line, said before measuring, when the cap cannot give every row an interval; ``names``:
-    a short name per row; ``estimated``: how many rows the first worker times (all by default)."""
+    a short name per row; ``estimated``: how many rows the first worker times (all by default);
+    ``reserve_s``: the seconds the run keeps back for the peaks."""
     if chosen.fits:
         return None
-    need = math.ceil(chosen.need_s / 5) * 5 if math.isfinite(chosen.need_s) else None
+    need = max_time_needed(chosen, reserve_s)
     would = f"intervals on every row need about {need} s here (--max-time {need})" if need else "no forward ran in time"
     covered = [i for g in chosen.covered for i in chosen.groups[g].indices]
     listed = ", ".join(names[i] for i in sorted(covered))

@@ -24,7 +24,7 @@ from fpnprof.bench.flags import flag_rows
 from fpnprof.bench.groups import Group, machine_key, plan_groups
 from fpnprof.bench.launch import launch_group, measure_peak, worker_env
 from fpnprof.bench.paired import RoundPlan
-from fpnprof.bench.plan import PEAK_RESERVE_S, Costs, Outlook, choose, notice, outlook, split_by, what_to_time
+from fpnprof.bench.plan import PEAK_RESERVE_S, Costs, Outlook, choose, max_time_needed, notice, outlook, split_by, what_to_time
 from fpnprof.bench.protocol import GroupJob, WarmReport, WorkerReply
 from fpnprof.bench.ratios import Layout, attach_allocator_ratios, attach_ratios, baselines, comparison_key, targets
 from fpnprof.bench.rows import BenchRow, make_row
@@ -55,10 +55,10 @@ class Measurement:
     breakdown: bool = False
 
     def __post_init__(self) -> None:
-        if not 0 < self.precision < 1:
+        if not 0 < self.precision < 1:  # nan fails it too
             raise ConfigError(f"--precision is a percentage between 0 and 100 (exclusive), got {100 * self.precision:g}")
-        if self.max_time_s <= 0:
-            raise ConfigError(f"--max-time must be positive, got {self.max_time_s:g}")
+        if not 0 < self.max_time_s < math.inf:
+            raise ConfigError(f"--max-time is a number of seconds above 0, got {self.max_time_s:g}")
         if self.processes < 1:
             raise ConfigError("--processes must be >= 1")
         if self.repeat is not None and self.repeat < 1:
@@ -133,7 +133,8 @@ def run_bench(
     want_peaks = peaks or m.breakdown
     reserve = PEAK_RESERVE_S * len({machine_key(s) for s in specs}) if want_peaks else 0.0
     rule = m.rule if m.repeat is not None else replace(m.rule, max_time_s=max(0.0, m.max_time_s - reserve))
-    run = _Run(specs, m, rule, plan_groups(specs, profiles, isolated=m.isolated, memory=available_bytes()), clock, on_progress)
+    groups = plan_groups(specs, profiles, isolated=m.isolated, memory=available_bytes())
+    run = _Run(specs, m, rule, groups, clock, on_progress, reserve_s=reserve)
     with tempfile.TemporaryDirectory(prefix="fpnprof-") as exports:  # one Paddle Inference export per graph
 
         def start_worker(g: int, index: int, on_warm: Callable[[WarmReport], None] | None = None) -> WorkerReply:
@@ -189,6 +190,7 @@ def run_bench(
     result.extra["more_needed_s"] = schedule.more_needed_s() if result.unresolved and m.repeat is None else 0.0
     result.extra["stopped"] = _why_stopped(rows, schedule, m)
     result.extra["plan"] = run.notice
+    result.extra["max_time_needed_s"] = run.needed_s
     result.extra["peaks_skipped"] = want_peaks and not peak_of and any(r.get("median_ms") for r in rows)
     return result
 
@@ -205,6 +207,10 @@ class _Run:
     on_progress: OnProgress | None
     start: float = 0.0
     notice: str | None = None
+    #: seconds kept back for the peaks
+    reserve_s: float = 0.0
+    #: the --max-time the plan says would give every row an interval (None: it fits, or unknown)
+    needed_s: int | None = None
 
     def __post_init__(self) -> None:
         self.start = self.clock()
@@ -241,7 +247,7 @@ class _Run:
             layouts = [whole_groups, split_by(whole_groups, [comparison_key(s) for s in self.specs])]
             chosen, rows = what_to_time(built, layouts, seen, self.m.plan(0, 0), self.clock() - self.start, self.rule.max_time_s)
             estimated = len(self.specs) - len(indices) + (len(built) if rows is None else len(rows))
-            said = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), estimated)
+            said = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), estimated, self.reserve_s)
             if said and self.notice is None and self.on_progress is not None:
                 self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=said))
             self.notice = self.notice or said
@@ -263,7 +269,8 @@ class _Run:
             return int(all(replies[position[i][0]].candidates[position[i][1]].rounds for i in group.indices))
 
         chosen = outlooks(costs, have, elapsed)
-        final = notice(chosen, len(self.specs), self.m.max_time_s, self.names())
+        final = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), reserve_s=self.reserve_s)
+        self.needed_s = None if chosen.fits else max_time_needed(chosen, self.reserve_s)
         if final and not self.notice and self.on_progress is not None:
             self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=final))
         self.notice = self.notice or final
@@ -287,7 +294,7 @@ def _why_stopped(rows: Sequence[BenchRow], schedule: Schedule, m: Measurement) -
     that could go on has --max-workers' worth or failed), or ``cap`` (--max-time)."""
     if m.repeat is not None:
         return "repeat"
-    if all(r.get("error") or ("median_ms" in r and r.get("resolved", False)) for r in rows):
+    if all(r.get("error") or (r.get("ci95_half_pct") is not None and r.get("resolved", False)) for r in rows):
         return "precision"
     return "workers" if not schedule.open_groups() else "cap"
 

@@ -160,12 +160,18 @@ def run_note(run: BenchRun) -> str:
 
 
 def more_time_advice(run: BenchRun) -> str | None:
-    """What more time would give, when the run stopped at its cap."""
+    """What more time would give, when the run stopped at its cap: where rows have no interval, the
+    --max-time the plan named for intervals on every row (priced from the rows' own costs); where all
+    have one, the time that would narrow them to --precision at this pace (an extrapolation from how
+    the intervals narrowed, rougher the fewer workers it rests on)."""
     if run.extra.get("stopped", "cap") != "cap" or run.measurement.repeat is not None:
         return None
+    needed = run.extra.get("max_time_needed_s")
+    if needed and any(r.get("ci95_half_pct") is None for r in run.rows):
+        return f"give it more time: --max-time {needed} would give every row an interval (the plan above)"
     more = run.extra.get("more_needed_s")
     if more:
-        return f"give it more time: about {_duration(run.seconds + more)} would resolve every row at this pace"
+        return f"give it more time: about {_duration(run.seconds + more)} would narrow every interval to the target at this pace"
     return "give it more time (--max-time)"
 
 
@@ -321,6 +327,7 @@ def run_summary(run: BenchRun) -> dict[str, Any]:
         "not_timed": sum(1 for r in run.rows if "median_ms" not in r and not r.get("error")),
         "stopped": run.extra.get("stopped"),
         "plan": run.extra.get("plan"),
+        "max_time_needed_s": run.extra.get("max_time_needed_s"),
         "more_needed_s": run.extra.get("more_needed_s"),
         "other_load": sum(loads) / len(loads) if loads else None,
         "other_load_max": max(loads) if loads else None,
