@@ -141,7 +141,7 @@ def test_size_sweep_with_plot(tmp_path: Path) -> None:
     ],
 )
 def test_bench_refusals(args: list[str], message: str) -> None:
-    result = run("bench", "fpn", "--repeat", "1", "--warmup", "0", "--part", "neck", *args)
+    result = run("bench", "fpn", "--repeat", "1", "--warmup", "1", "--part", "neck", *args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 

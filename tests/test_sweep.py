@@ -115,7 +115,7 @@ def test_sweep_bench_with_every_configuration_refused_reports_the_refusals() -> 
     timed = run("sweep", "bifpn", "--size", "7", "--bench")
     assert timed.exception is None or isinstance(timed.exception, SystemExit), repr(timed.exception)
     assert plain.exit_code == timed.exit_code == 0
-    assert "1 configurations cannot be built" in timed.stdout
+    assert "1 configuration cannot be built" in timed.stdout
 
 
 def test_sweep_shows_the_necks_own_peak_beside_the_whole_pass() -> None:

@@ -35,6 +35,7 @@ from fpnprof.cli.options import (
     Save,
     Threads,
     TimingOptions,
+    check_threads,
     completer,
     engine_names,
     neck_options,
@@ -50,9 +51,23 @@ from fpnprof.report import FORMATS
 SWEEP_FORMATS = (*FORMATS, "jsonl")
 
 #: The latency model's file and how strictly it must match this machine (calibrate, predict).
+
+
+def _model_file(param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """--model names a file: a folder is refused before any work (calibrating takes minutes)."""
+    if value is not None and value.is_dir():
+        raise typer.BadParameter(f"{param.opts[0]} {value} is a folder: give the model's file, e.g. {value / 'model.json'}")
+    return value
+
+
 ModelPath = Annotated[
     Path | None,
-    typer.Option("--model", help="The latency model file (default: one per setup in the user's data directory).", metavar="PATH"),
+    typer.Option(
+        "--model",
+        help="The latency model file (default: one per setup in the user's data directory).",
+        metavar="PATH",
+        callback=_model_file,
+    ),
 ]
 Force = Annotated[
     bool,
@@ -143,7 +158,9 @@ def shapes(
     ] = "paddle",
     latency: LatencyOpt = None,
     latency_engine: LatencyEngine = "eager",
-    threads: Annotated[int, typer.Option(help="With --latency predicted: the model's CPU threads (0 = all cores).")] = 0,
+    threads: Annotated[
+        int, typer.Option(help="With --latency predicted: the model's CPU threads (0 = all cores).", callback=check_threads)
+    ] = 0,
     model: ModelPath = None,
     force: Force = False,
     fmt: Format = "table",
@@ -283,7 +300,9 @@ def compare(
     device: Annotated[
         str, typer.Option(help="With --bench: cpu or gpu.", autocompletion=completer(lambda: ("cpu", "gpu")))
     ] = "cpu",
-    threads: Annotated[int, typer.Option(help="With --bench or --latency: CPU threads (0 = all cores).")] = 0,
+    threads: Annotated[
+        int, typer.Option(help="With --bench or --latency: CPU threads (0 = all cores).", callback=check_threads)
+    ] = 0,
     breakdown: Breakdown = False,
     latency: LatencyOpt = None,
     latency_engine: LatencyEngine = "eager",
@@ -434,8 +453,12 @@ def sweep(
     *,
     opts: NeckOptions,
     timing_opts: TimingOptions,
-    channels: Annotated[str, typer.Option(help="Neck widths, e.g. 64,88,112,160.")] = "256",
-    cells: Annotated[str, typer.Option(help="BiFPN cells, e.g. 3,4,5,6,7,8.")] = "3",
+    channels: Annotated[
+        str | None, typer.Option(help="Neck widths, e.g. 64,88,112,160 (default: each neck's own).", show_default=False)
+    ] = None,
+    cells: Annotated[
+        str | None, typer.Option(help="Cells of a repeating neck, e.g. 3,4,5,6 (default: each neck's own).", show_default=False)
+    ] = None,
     levels: Annotated[
         str | None, typer.Option(help="Output levels, e.g. 4,5 (default: each neck's).", show_default=False)
     ] = None,
@@ -495,15 +518,12 @@ def sweep(
     if latency and bench:
         raise ConfigError("--latency predicted and --bench each mark a latency front: choose one")
     predictor = predictor_for(latency, backend, device, latency_engine, threads, model, force)
-    axes = {"channels": parse_int_list(channels, "--channels"), "cells": parse_int_list(cells, "--cells")}
-    if levels is not None:
-        axes["levels"] = parse_int_list(levels, "--levels")
-    axes["size"] = parse_int_list(size, "--size")
+    # an axis not typed is left out: each neck keeps its own value (its defaults, as in every command)
+    typed = {"channels": channels, "cells": cells, "levels": levels, "size": size}
+    axes = {axis: parse_int_list(text, f"--{axis}") for axis, text in typed.items() if text is not None}
     names = necks or list(NECKS)
-    bases = [
-        opts.config(n, channels=axes["channels"][0], cells=axes["cells"][0], size=axes["size"][0], several=len(names) > 1)
-        for n in names
-    ]
+    firsts = {axis: values[0] for axis, values in axes.items() if axis != "levels"}
+    bases = [opts.config(n, **firsts, several=len(names) > 1) for n in names]
     stream = JsonLines(output) if fmt == "jsonl" else None
     timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement()) if bench else None
     with progress_display() as on_progress:
@@ -555,8 +575,23 @@ def calibrate(
     validate: Annotated[
         bool, typer.Option("--validate", help="Check the saved model on held-out necks instead of calibrating.", metavar="")
     ] = False,
-    held_out: Annotated[int, typer.Option("--held-out", help="With --validate: necks to time.")] = 50,
+    held_out: Annotated[
+        int | None,
+        typer.Option("--held-out", help="With --validate: necks to time (50; with --shifted 24).", show_default=False),
+    ] = None,
     runs: Annotated[int, typer.Option(help="With --validate: timed runs per neck (their median).")] = NECK_RUNS,
+    shifted: Annotated[
+        bool,
+        typer.Option(
+            "--shifted",
+            help="With --validate: time necks calibration never draws (asked-about necks, EfficientDet widths, "
+            "channels off x16, batch 1-8) with bench instead, inside and past the fitted ranges apart.",
+            metavar="",
+        ),
+    ] = False,
+    max_time: Annotated[
+        float, typer.Option("--max-time", help="With --validate --shifted: seconds bench measures at most.")
+    ] = 600.0,
     force: Force = False,
     fmt: Format = "table",
     output: Output = None,
@@ -572,17 +607,26 @@ def calibrate(
 
       fpnprof calibrate --backend torch --validate --held-out 50
 
+      fpnprof calibrate --backend torch --validate --shifted
+
       fpnprof calibrate --backend paddle --threads 1 --model my-model.json
 
       fpnprof calibrate --backend paddle --engine inference --threads 2
     """
-    from fpnprof.cli.latency_commands import Setup, run_calibrate, run_validate
+    from fpnprof.cli.latency_commands import Setup, run_calibrate, run_shifted, run_validate
+    from fpnprof.errors import ConfigError
 
+    if shifted and not validate:
+        raise ConfigError("--shifted goes with --validate: fpnprof calibrate --validate --shifted")
     preflight(fmt, output, save=save)
     setup = Setup.resolve(backend, device, engine, threads, allocator)
     with progress_display() as on_progress:
-        if validate:
-            report = run_validate(setup, model, necks=held_out, runs=runs, force=force, on_progress=on_progress)
+        if validate and shifted:
+            count = 24 if held_out is None else held_out
+            report = run_shifted(setup, model, necks=count, max_time_s=max_time, force=force, on_progress=on_progress)
+        elif validate:
+            count = 50 if held_out is None else held_out
+            report = run_validate(setup, model, necks=count, runs=runs, force=force, on_progress=on_progress)
         else:
             report = run_calibrate(setup, model, necks=necks, budget_s=budget, seed=seed, on_progress=on_progress)
     emit(report, fmt, output, save)

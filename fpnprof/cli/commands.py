@@ -216,9 +216,11 @@ def run_compare(
     latency, run = _latency(configs, index, bench, on_progress) if bench else (None, None)
     report = compare_report(profiles, names, index, latency, run)
     if plot is not None:
+        from fpnprof.model.setups import row_label
         from fpnprof.report.plots import macs_stacked_plot
 
-        with_plot(report, plot, lambda path: macs_stacked_plot(profiles, path, names))
+        shown = [row_label(name, p.config) for name, p in zip(names, profiles, strict=True)]
+        with_plot(report, plot, lambda path: macs_stacked_plot(profiles, path, shown))
     return report
 
 

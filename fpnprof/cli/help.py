@@ -18,6 +18,8 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup
 EXAMPLE = "fpnprof "
 #: Examples must fit an 80-column terminal with the help's indentation.
 EXAMPLE_WIDTH = 76
+#: Where a command's context keeps its command line as typed.
+ARGS = "fpnprof.args"
 
 
 def flow(doc: str | None) -> str:
@@ -58,6 +60,8 @@ def usage_message(exc: UsageError) -> str:
     name = "/".join(param.opts) if param is not None and getattr(param, "opts", None) else ""
     if isinstance(exc, MissingParameter) and param is not None:
         return f"missing {exc.param_type or param.param_type_name} {param.human_readable_name}"
+    if isinstance(exc, BadParameter) and name and exc.message.startswith(name):  # fpnprof's own check, worded whole
+        return str(exc.message)
     number = NOT_A_NUMBER.match(exc.message)
     if isinstance(exc, BadParameter) and number and name:
         value, kind = number["value"], "an integer" if number["kind"].startswith("int") else "a number"
@@ -83,7 +87,12 @@ class Command(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
         return _hide_types(super().get_params(ctx))
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """``NECK``, not Typer's ``{NECK}`` for a required argument (brackets already mark what is optional)."""
+        return [re.sub(r"^\{(.*)\}$", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[ARGS] = list(args)  # as typed: a hint names the option a stray value followed
         try:
             return super().parse_args(ctx, args)
         except UsageError as exc:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 #: Validation draws its necks with the calibration seed plus this (never the calibration's draws).
 VALIDATION_SEED_OFFSET = 1_000_003
+#: The shifted set (``--validate --shifted``) draws with the calibration seed plus this.
+SHIFTED_SEED_OFFSET = 2_000_003
 #: The share of calibration and held-out necks that are random neck files (the rest: random
 #: configurations of the shipped necks).
 FILE_SHARE = 0.25
@@ -140,6 +142,31 @@ def run_validate(
         anchors=anchors,
     )
     out = validation_report(v, model, time.monotonic() - start, seed)
+    if warning:
+        out.notes.insert(0, warning)
+    return out
+
+
+def run_shifted(
+    setup: Setup, path: Path | None, *, necks: int, max_time_s: float, force: bool, on_progress: OnProgress | None = None
+) -> Report:
+    """``--validate --shifted``: the shifted set (:mod:`fpnprof.latency.shifted`) timed by bench,
+    beside the model's predictions."""
+    from fpnprof.bench.runner import Measurement
+    from fpnprof.latency.predict import predict_graph
+    from fpnprof.latency.shifted import check_shifted, shifted_set
+    from fpnprof.model.parts import part_graph
+    from fpnprof.report.shifted_report import shifted_report
+
+    if necks < 1:
+        raise ConfigError("--held-out must be >= 1")
+    measurement = Measurement(max_time_s=max_time_s)
+    model, warning = load_for(setup, path, force)
+    seed = int(model.calibration.get("seed", 0)) + SHIFTED_SEED_OFFSET
+    seen = {NeckConfig.from_dict(c) for c in model.calibration.get("neck_configs", [])}
+    drawn = shifted_set(necks, seed, lambda cfg: predict_graph(model, part_graph(cfg, "neck")).total_ms, seen=seen)
+    check = check_shifted(model, drawn.necks, measurement, seed=seed, on_progress=on_progress)
+    out = shifted_report(check, model, seed=seed, skipped=drawn.skipped, seconds=check.run.seconds)
     if warning:
         out.notes.insert(0, warning)
     return out

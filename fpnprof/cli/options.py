@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -16,6 +18,7 @@ from typer._click.globals import get_current_context
 
 from fpnprof.backends.registry import BACKEND_CHOICES
 from fpnprof.bench.defaults import MAX_TIME_S, MIN_WORKERS, PRECISION
+from fpnprof.cli.help import ARGS
 from fpnprof.errors import ConfigError
 from fpnprof.model.config import BACKBONES, DTYPE_BYTES, STEMS, VARIANTS, NeckConfig
 from fpnprof.model.necks import NECKS, neck_names_text, neck_spec
@@ -80,7 +83,29 @@ Dtype = Annotated[
     str,
     typer.Option(help="fp32, tf32, bf16 or fp16 (where the device has it).", autocompletion=completer(lambda: list(DTYPE_BYTES))),
 ]
-Threads = Annotated[int, typer.Option(help="CPU threads (0 = all cores).")]
+
+
+def check_threads(param: typer.CallbackParam, value: int) -> int:
+    """--threads: 0 (every core) up to the machine's cores (more would time threads sharing cores)."""
+    cores = os.cpu_count() or 1
+    if value < 0:
+        raise typer.BadParameter(f"{param.opts[0]} takes 0 (every core) or a count of threads, got {value}", param=param)
+    if value > cores:
+        raise typer.BadParameter(
+            f"{param.opts[0]} {value} is more than this machine's {cores} cores: threads would share cores and the "
+            f"numbers would time their contention; give 0 (every core) or 1-{cores}",
+            param=param,
+        )
+    return value
+
+
+def check_warmup(param: typer.CallbackParam, value: int) -> int:
+    if value < 1:
+        raise typer.BadParameter(f"{param.opts[0]} takes at least 1 untimed run (the first run pays one-off costs), got {value}")
+    return value
+
+
+Threads = Annotated[int, typer.Option(help="CPU threads (0 = all cores).", callback=check_threads)]
 #: The allocator timing processes run with (a latency model is made for one).
 Allocator = Annotated[
     str,
@@ -186,9 +211,10 @@ class NeckOptions:
         set of defaults in every command). A neck whose topology fixes its levels refuses other
         levels, except among ``several`` necks, where it keeps its own and the table says so."""
         if neck.isdigit():  # sweep fpn --channels 64 96: the 96 lands among the necks
+            option, values = _spaced_list(neck)
             raise ConfigError(
                 f"{neck!r} is not a neck: an option takes several values as one, joined by commas "
-                f"(--channels 64,{neck}, not --channels 64 {neck})"
+                f"({option} {','.join(values)}, not {option} {' '.join(values)})"
             )
         spec = neck_spec(neck)
         fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
@@ -216,6 +242,19 @@ class NeckOptions:
         for name in typed:  # the report says, in one line per option, which necks it did not apply to
             _given_to(name, cfg)
         return cfg
+
+
+def _spaced_list(number: str) -> tuple[str, list[str]]:
+    """The option typed before a stray ``number`` and the values typed after it (``--cells``, ``["3", "5"]``),
+    read from the command line (:class:`fpnprof.cli.help.Command` keeps it)."""
+    ctx = get_current_context(silent=True)
+    args: list[str] = ctx.meta.get(ARGS, []) if ctx is not None else []
+    for i, arg in enumerate(args):
+        option, _, value = arg.partition("=")
+        values = [*([value] if value else []), *itertools.takewhile(str.isdigit, args[i + 1 :])]
+        if option.startswith("-") and (not value or value.isdigit()) and number in values[1:]:
+            return option, values
+    return "--channels", ["64", number]  # not found: an example
 
 
 def _typed(name: str) -> bool:
@@ -319,7 +358,9 @@ Repeat = Annotated[
         show_default=False,
     ),
 ]
-Warmup = Annotated[int, typer.Option(help="Untimed runs per row per worker first (at least 1; fewer after 0.5 s).")]
+Warmup = Annotated[
+    int, typer.Option(help="Untimed runs per row per worker first (at least 1; fewer after 0.5 s).", callback=check_warmup)
+]
 TIMING_OPTIONS: dict[str, tuple[Any, Any]] = {
     "precision": (Precision, 100 * PRECISION),
     "max_time": (MaxTime, MAX_TIME_S),

@@ -109,7 +109,8 @@ class Validation:
 
     @property
     def p90_abs_error(self) -> float:
-        return statistics.quantiles(self._abs(), n=10, method="inclusive")[-1]
+        errors = self._abs()
+        return statistics.quantiles(errors, n=10, method="inclusive")[-1] if len(errors) > 1 else errors[0]
 
     @property
     def coverage(self) -> float:

@@ -46,6 +46,14 @@ def neck_label(cfg: NeckConfig) -> str:
     return cfg.neck if title in (None, stem) else f"{title} ({cfg.neck})"
 
 
+def row_label(label: str, cfg: NeckConfig) -> str:
+    """How a table row or note names a neck listed as ``label`` (``fpn``, ``fpn#2`` for a repeat): a neck
+    file by :func:`neck_label`, keeping a repeat's ``#n``; a built-in neck as listed (its variant is shown apart)."""
+    if not is_file(cfg) or label.startswith(neck_label(cfg)):
+        return label
+    return neck_label(cfg) + (label.removeprefix(cfg.neck) if label.startswith(cfg.neck) else "")
+
+
 def about(cfg: NeckConfig) -> str | None:
     """A neck file's ``name: description`` line, or None (a built-in neck, or a file without one)."""
     spec = neck_spec(cfg.neck)
@@ -122,9 +130,9 @@ def mixed_setup_note(labels: Sequence[str], configs: Sequence[NeckConfig]) -> st
         return None
     groups: dict[str, list[str]] = {}
     for name, cfg in zip(labels, configs, strict=True):
-        groups.setdefault(setup_text(cfg), []).append(name)
+        groups.setdefault(setup_text(cfg), []).append(row_label(name, cfg))
     parts = "; ".join(f"{', '.join(dict.fromkeys(names))}: {text}" for text, names in groups.items())
-    fixed = [name for name, cfg in zip(labels, configs, strict=True) if neck_spec(cfg.neck).fixed_levels]
+    fixed = [row_label(name, cfg) for name, cfg in zip(labels, configs, strict=True) if neck_spec(cfg.neck).fixed_levels]
     fixed_text = f" ({', '.join(dict.fromkeys(fixed))} keep the levels their topology fixes)" if fixed else ""
     return (
         f"! these necks run at different setups ({parts}): their ratios compare different setups{fixed_text}; give "

@@ -102,7 +102,9 @@ def breakdown_sections(row: BenchRow) -> list[Section]:
 
     total = {"name": "timed pass", "ms": b["instrumented_ms"], "share": 1.0}
     return [
-        Section(title + " (per level)", BREAKDOWN_COLUMNS, table_rows(b["by_level"]), [b["between_nodes"], total]),
+        Section(
+            title + " (per level)", BREAKDOWN_COLUMNS, table_rows(b["by_level"]), [b["between_nodes"], total], wide_title=True
+        ),
         Section("same, per op type", BREAKDOWN_COLUMNS, table_rows(b["by_op"])),
     ]
 
@@ -298,7 +300,7 @@ def bench_report(run: BenchRun) -> Report:
     notes += allocator_notes(ok)
     notes += flag_notes(ok, more_time_advice(run))
     notes += [f"FAILED {label(r)}: {r['error']}" for r in failed]
-    sections = [Section(title, columns, table_rows)]
+    sections = [Section(title, columns, table_rows, fold_same=True)]
     for r in ok:
         if "breakdown" in r:
             sections += breakdown_sections(r)

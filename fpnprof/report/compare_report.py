@@ -6,7 +6,7 @@ from typing import Any
 
 from fpnprof.bench.runner import BenchRun
 from fpnprof.cost.results import Profile
-from fpnprof.model.setups import mixed_setup_note, same_setup, setup, shared, shared_title, variant_text
+from fpnprof.model.setups import mixed_setup_note, row_label, same_setup, setup, shared, shared_title, variant_text
 from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, READ_MORE, flag_notes, load_note, run_note, run_summary
 from fpnprof.report.compare_latency import NeckLatency
 from fpnprof.report.model import Column, Report, Section
@@ -77,6 +77,7 @@ def level_time_section(rows: list[dict[str, Any]], level_names: list[str]) -> Se
         "eager time per level (ms, then the level's share of neck MACs)",
         [*columns, Column("between", "between nodes", "num")],
         table,
+        wide_title=True,
     )
 
 
@@ -122,7 +123,10 @@ def compare_report(
             if key in row:
                 row[ratio_key] = _ratio(row[key], base.get(key))
     cfg = configs[0]
-    title = f"neck comparison: {shared_title(cfg, configs)}; ratios to {_name(base)}"
+    # tables and notes name a neck file by its own name (JSON keeps the neck as listed)
+    shown = [{**r, "neck": row_label(r["neck"], c)} for r, c in zip(rows, configs, strict=True)]
+    base_name = _name(shown[baseline])
+    title = f"neck comparison: {shared_title(cfg, configs)}; ratios to {base_name}"
     names_columns = name_columns(rows)
     columns = names_columns + ([] if same_setup(configs) else SETUP_COLUMNS) + VALUE_COLUMNS
     # every level any neck has, in order; a neck without a level has a blank there, not 0%
@@ -135,30 +139,32 @@ def compare_report(
                 name: (r["level_macs"][name] / r["macs"] if r["macs"] else 0.0) for name in level_names if name in r["level_macs"]
             },
         }
-        for r in rows
+        for r in shown
     ]
     sections = [
-        Section(title, columns, rows),
+        Section(title, columns, shown, wide_title=True),
         Section(
             "share of neck MACs per level" + ("" if same_setup(configs) else " (blank: a level the neck does not have)"),
             [*names_columns, *[Column(n, n, "bar") for n in level_names]],
             share_rows,
+            wide_title=True,
         ),
     ]
     if latency is not None:
         sections.append(
             Section(
-                f"latency of the neck alone, eager and deployed; x base: ms over {_name(base)}'s ms on the same kind of engine",
+                f"latency of the neck alone, eager and deployed; x base: ms over {base_name}'s ms on the same kind of engine",
                 LATENCY_COLUMNS,
                 [
                     t
-                    for r, neck in zip(rows, latency, strict=True)
+                    for r, neck in zip(shown, latency, strict=True)
                     for t in neck.table_rows({"neck": r["neck"], "variant": r["variant"]})
                 ],
+                wide_title=True,
             )
         )
         if all(r.get("breakdown") for r in rows):
-            sections.append(level_time_section(rows, level_names))
+            sections.append(level_time_section(shown, level_names))
     data = {
         "schema_version": SCHEMA_VERSION,
         "baseline": {"neck": base["neck"], "variant": base["variant"]},
@@ -167,7 +173,7 @@ def compare_report(
         "provenance": provenance(),
     }
     notes = [f"params, GMACs and GFLOPs are for the neck alone; {PEAKS_NOTE}; GMACs follow fvcore, GFLOPs count all arithmetic."]
-    mixed = mixed_setup_note([_name(r) for r in rows], configs)
+    mixed = mixed_setup_note([_name(r) for r in shown], configs)
     if mixed:
         notes.insert(0, mixed)
     if latency is not None and run is not None:

@@ -29,6 +29,8 @@ class Section:
     totals: list[dict[str, Any]] = field(default_factory=list)
     #: the title printed at the terminal's width, above the table (rich wraps a table's title at the table's)
     wide_title: bool = False
+    #: a table prints a text column with one value on every row once, in a note under it ("all rows: ...")
+    fold_same: bool = False
 
 
 @dataclass

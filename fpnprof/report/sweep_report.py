@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fpnprof.cost.sweep import SweepRow
-from fpnprof.model.setups import setup, variant_text
+from fpnprof.model.setups import row_label, setup, variant_text
 from fpnprof.report.model import Column, Report, Section
 
 SCHEMA_VERSION = 1
@@ -13,6 +13,11 @@ PEAKS_NOTE = (
     "neck peak MB: live activations at their highest while the neck runs (the features it reads included); "
     "pass peak MB: the whole forward pass's, backbone included"
 )
+
+
+def configurations(n: int) -> str:
+    """``1 configuration``, ``3 configurations``."""
+    return f"{n} configuration{'' if n == 1 else 's'}"
 
 
 def _columns(varied: list[str], timed: bool, predicted: bool) -> list[Column]:
@@ -55,6 +60,7 @@ def sweep_report(
         r.to_json()
         | setup(r.config)
         | {
+            "neck": row_label(r.config.neck, r.config),
             "variant": variant_text(r.config),
             "front": FRONT_MARK if r.front else "",
             "ci": f"±{r.latency_ci_pct:.1f}%" if r.latency_ci_pct else "-",
@@ -71,7 +77,7 @@ def sweep_report(
     per_size = " per input size" if len({t["size"] for t in table}) > 1 else ""
     sections = [
         Section(
-            f"sweep: {len(rows)} configurations, neck alone; {FRONT_MARK} = Pareto front{per_size} (most params for the {cost})",
+            f"sweep: {configurations(len(rows))}, neck alone; {FRONT_MARK} = Pareto front{per_size} (most params for the {cost})",
             columns,
             table,
             wide_title=True,
@@ -88,7 +94,7 @@ def sweep_report(
             )
         )
     notes = [
-        f"priced {len(rows)} configurations in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):,.0f} configs/s); "
+        f"priced {configurations(len(rows))} in {seconds:.2f} s ({len(rows) / max(seconds, 1e-9):,.0f} configs/s); "
         f"params, GMACs and GFLOPs are the neck's; {PEAKS_NOTE}."
     ]
     if table and len(front) == len(table):
@@ -103,6 +109,6 @@ def sweep_report(
             )
     refused = [r for r in rows if r.error is not None]
     if refused:
-        notes.append(f"{len(refused)} configurations cannot be built, e.g. {refused[0].error}")
+        notes.append(f"{configurations(len(refused))} cannot be built, e.g. {refused[0].error}")
     data = {"schema_version": SCHEMA_VERSION, "rows": [r.to_json() for r in rows], "seconds": seconds}
     return Report(sections, data, notes)

@@ -128,6 +128,26 @@ def least_width(table: Table, width: int) -> int:
     return low
 
 
+#: How a folded value reads in the "all rows" note where the value alone is unclear (others: the value).
+SAME_PHRASES = {"batch x px": "batch {} px", "part": "part {}", "allocator": "{} allocator"}
+
+
+def fold_same(section: Section) -> tuple[Section, str | None]:
+    """``section`` without its text columns that hold one value on every row (two rows or more), and
+    the note that says them once: ``all rows: paper, part neck, batch 2 x 64 px``."""
+    rows = section.rows
+    if not section.fold_same or len(rows) < 2 or section.totals:
+        return section, None
+    same = [
+        c for c in section.columns if c.kind in ("str", "text") and len({format_cell(r.get(c.key), c.kind) for r in rows}) == 1
+    ]
+    if not same or len(same) == len(section.columns):
+        return section, None
+    said = [SAME_PHRASES.get(c.header, "{}").format(format_cell(rows[0].get(c.key), c.kind)) for c in same]
+    kept = Section(section.title, [c for c in section.columns if c not in same], rows, wide_title=section.wide_title)
+    return kept, f"all rows: {', '.join(said)}"
+
+
 def hidden_note(hidden: list[Column], width: int) -> str:
     names = ", ".join(c.label or c.header for c in hidden)
     return f"(hidden at {width} columns: {names}; widen the terminal or use --format json)"
@@ -140,7 +160,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         return Console(file=buffer, force_terminal=color, no_color=not color, width=columns, highlight=False)
 
     console = console_of(width or 120)
-    for section in report.sections:
+    for whole in report.sections:
+        section, same = fold_same(whole)
         table, hidden, estimate = fitted(section, console.width)
         # a table that cannot fit even with every droppable column hidden is printed as wide as it needs
         # (the estimate errs wide: only then is the table rendered to find the least width)
@@ -148,6 +169,8 @@ def render(report: Report, *, color: bool = False, width: int | None = None) -> 
         if section.wide_title:
             console.print(literal(section.title))
         (console if needed <= console.width else console_of(needed)).print(table)
+        if same:
+            console.print(literal(same))
         if hidden:
             console.print(literal(hidden_note(hidden, console.width)))
     for note in report.notes:

@@ -69,6 +69,7 @@ class FileNeckBuilder:
                 "block",
                 functools.partial(apply_block, self.b, features[level], nf.input_block, self.ctx(cfg.channels)),
             )
+            self.check_size("[inputs]", feats[level], level, self.b.hw(features[level]))
         extra = range(cfg.top_input_level + 1, cfg.max_level + 1)
         if extra and nf.extra_from is None:
             raise self.fail(
@@ -225,7 +226,20 @@ class FileNeckBuilder:
             self.b.prefix = base
         self.check_edges(group, level, edges)
         x = edges[0] if len(edges) == 1 else self.guarded(where, "fusion", lambda: self.fuse(group.fusion, edges))
-        return self.guarded(where, "block", lambda: apply_block(self.b, x, group.block, self.ctx(width)))
+        out = self.guarded(where, "block", lambda: apply_block(self.b, x, group.block, self.ctx(width)))
+        self.check_size(where, out, level, self.hw[level])
+        return out
+
+    def check_size(self, where: str, node: str, level: int, needed: tuple[int, int]) -> None:
+        """A block that resizes (a strided conv, a pool) would put the level's output at another level's size."""
+        h, w = self.b.hw(node)
+        if (h, w) != needed:
+            raise self.fail(
+                where,
+                "block",
+                f"its block makes P{level} {h}x{w}, but P{level} is {needed[0]}x{needed[1]} at --size {self.cfg.size}; "
+                "a block must keep its level's size (resample between levels in [resample])",
+            )
 
     def fuse(self, fusion: str, edges: list[str]) -> str:
         if fusion == "sum":
