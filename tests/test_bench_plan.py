@@ -181,3 +181,18 @@ def test_max_time_must_be_a_finite_number_of_seconds(value: str) -> None:
     result = run("bench", "fpn", "--max-time", value)
     assert result.exit_code == 2 and result.stderr.startswith("error: --max-time is a number of seconds above 0")
     assert "Traceback" not in result.output
+
+
+def test_a_row_compared_with_no_other_is_resolved_by_its_own_interval() -> None:
+    """One neck per comparison (here, each allocator's row is its own baseline): a ±4% interval
+    against a ±2.5% target is unresolved, and the run is not said to have met its precision."""
+    from fpnprof.bench.runner import _why_stopped
+    from fpnprof.bench.schedule import Schedule, StopRule
+
+    sim = SimMachine({"fpn": 10.0}, noise_sd=0.2, bias_sd=0.05, seed=2)
+    spec = BenchSpec(config=NeckConfig("fpn", size=64, batch=2), part="neck")
+    run = run_bench([spec], Measurement(max_time_s=12.0), launch=sim.launch, clock=sim.clock, peaks=False)
+    row = run.rows[0]
+    assert row["ci95_half_pct"] is not None and row["ci95_half_pct"] > 2.5, row.get("ci95_half_pct")
+    assert row["resolved"] is False
+    assert _why_stopped(run.rows, Schedule(1, [], StopRule()), Measurement()) != "precision"

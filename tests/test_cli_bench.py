@@ -105,7 +105,7 @@ def test_size_sweep_with_plot(tmp_path: Path) -> None:
         "--repeat",
         "2",
         "--warmup",
-        "0",
+        "1",
         "--part",
         "neck",
         "--no-peak",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 import fpnprof.bench.kernels as kernels
+from fpnprof.bench.warmup import WARMUP_RUNS
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
 
-#: The fake machine is three times slower for this stretch of its forward passes.
-BURST = range(60, 120)
+#: The fake machine is three times slower for this stretch of its forward passes (60 of them, starting
+#: 44 passes after the eight necks' warm-ups).
+BURST = range(8 * WARMUP_RUNS + 44, 8 * WARMUP_RUNS + 104)
 
 
 class _Clock:
@@ -35,7 +37,7 @@ def _medians(monkeypatch: pytest.MonkeyPatch, rounds: int) -> list[float]:
     own = {id(g): 1.0 + i for i, g in enumerate(graphs)}
     monkeypatch.setattr(kernels, "_runner", lambda backend, graph, spec: _FakeRunner(own[id(graph)], clock))
     timings = kernels.time_graphs(None, graphs, {}, runs=25, passes=0, seed=1, rounds=rounds)  # type: ignore[arg-type]
-    assert clock.calls == 8 * (kernels.WARM_PASSES + 25)
+    assert clock.calls == 8 * (WARMUP_RUNS + 25)  # bench's warm-up rule: up to 3 runs, 1 ms each here
     return [t.median_ms / own[id(g)] for t, g in zip(timings, graphs, strict=True)]
 
 

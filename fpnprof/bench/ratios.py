@@ -82,11 +82,12 @@ def targets(specs: Sequence[BenchSpec], layout: Layout, bases: Sequence[int | No
 def attach_ratios(rows: list[BenchRow], layout: Layout, replies: Replies, bases: Sequence[int | None], rule: StopRule) -> None:
     """Each row's ratio to its baseline row, its 95% interval and whether that is resolved (meets the
     precision, from enough workers: :func:`fpnprof.bench.schedule.resolved`); a row that is in no
-    ratio is resolved by its own median's interval."""
+    ratio (its own baseline, with no other row against it) is resolved by its own median's interval."""
+    compared = {b for j, b in enumerate(bases) if b is not None and b != j}
     for i, (row, b) in enumerate(zip(rows, bases, strict=True)):
         if "median_ms" not in row:
             continue
-        if b is None or "median_ms" not in rows[b]:
+        if b is None or "median_ms" not in rows[b] or (b == i and i not in compared):  # judged by its own interval
             row["resolved"] = resolved(estimate_of(layout.measured(replies, i)), rule)
             continue
         estimate = Estimate(1.0, 1.0, 1.0, row["workers"]) if b == i else ratio_estimate(layout, replies, i, b)
