@@ -7,7 +7,15 @@ from typing import Any
 from fpnprof.bench.runner import BenchRun
 from fpnprof.cost.results import Profile
 from fpnprof.model.setups import mixed_setup_note, row_label, same_setup, setup, shared, shared_title, variant_text
-from fpnprof.report.bench_report import EXPLAIN_ESTIMATE, READ_MORE, flag_notes, load_note, run_note, run_summary
+from fpnprof.report.bench_report import (
+    EXPLAIN_ESTIMATE,
+    READ_MORE,
+    flag_notes,
+    load_note,
+    more_time_advice,
+    run_note,
+    run_summary,
+)
 from fpnprof.report.compare_latency import NeckLatency
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
@@ -190,4 +198,4 @@ def latency_notes(run: BenchRun) -> list[str]:
         run_note(run),
     ]
     ok = [r for r in run.rows if "median_ms" in r]
-    return notes + [note for note in [load_note(ok)] if note] + flag_notes(ok)
+    return notes + [note for note in [load_note(ok)] if note] + flag_notes(ok, more_time_advice(run))
