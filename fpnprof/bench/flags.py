@@ -27,11 +27,15 @@ def reasons(row: BenchRow, base: BenchRow | None, precision: float, min_workers:
             ratio_half = row.get("ratio_half_pct")
             estimate = f"~{row['ratio']:.2f}x"
             if ratio_half is None:
-                out.append(f"ratio unresolved ({estimate} so far, no interval below {MIN_CI_WORKERS} workers)")
+                paired = row.get("ratio_workers", row.get("workers"))
+                out.append(
+                    f"ratio unresolved ({estimate} so far, from {paired} worker{'s' if paired != 1 else ''} that timed it "
+                    f"beside the baseline: an interval needs {MIN_CI_WORKERS})"
+                )
             elif ratio_half > 100 * precision:
                 out.append(f"ratio unresolved ({estimate} ±{ratio_half:.1f}%, target ±{100 * precision:.1f}%)")
             else:
-                workers = row.get("workers")
+                workers = row.get("ratio_workers", row.get("workers"))
                 out.append(
                     f"ratio unresolved ({estimate} ±{ratio_half:.1f}% is within the target, but from {workers} workers: "
                     f"a ratio counts as resolved from {min_workers} (--processes), a few that agree by chance are too narrow)"

@@ -101,6 +101,8 @@ def attach_ratios(rows: list[BenchRow], layout: Layout, replies: Replies, bases:
                 "ratio_ci95": None if estimate.low is None or estimate.high is None else [estimate.low, estimate.high],
                 "ratio_half_pct": None if half is None else 100 * half,
                 "ratio_paired": layout.group_of(i) == layout.group_of(b),
+                "ratio_workers": estimate.workers,
+                "is_baseline": b == i,
                 "ratio_between_worker_share": estimate.between_share,
                 "resolved": b == i or resolved(estimate, rule),
             }

@@ -88,6 +88,8 @@ class BenchRow(TypedDict, total=False):
     ratio_ci95: list[float] | None
     ratio_half_pct: float | None
     ratio_paired: bool
+    ratio_workers: int
+    is_baseline: bool
     ratio_between_worker_share: float | None
     resolved: bool
     # glibc's default allocator over the same row held steady (fpnprof.bench.ratios)

@@ -219,7 +219,9 @@ class _Run:
         return None if self.m.repeat is not None else self.rule.max_time_s - (self.clock() - self.start)
 
     def names(self) -> list[str]:
-        return [f"{s.label or s.config.neck} {s.part}" for s in self.specs]
+        """Each row as the plan names it: neck and part, and the engine where rows differ in it."""
+        engines = len({s.engine for s in self.specs}) > 1
+        return [f"{s.label or s.config.neck} {s.part}" + (f" {s.engine}" if engines else "") for s in self.specs]
 
     def plan(self, start_worker: Callable[..., WorkerReply], profiles: Sequence[Any]) -> Schedule:
         """Run each group's first worker (its warm-up prices every row), then lay the groups out for
@@ -248,8 +250,10 @@ class _Run:
             chosen, rows = what_to_time(built, layouts, seen, self.m.plan(0, 0), self.clock() - self.start, self.rule.max_time_s)
             estimated = len(self.specs) - len(indices) + (len(built) if rows is None else len(rows))
             said = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), estimated, self.reserve_s)
-            if said and self.notice is None and self.on_progress is not None:
-                self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=said))
+            if said and self.notice is None:
+                self.needed_s = max_time_needed(chosen, self.reserve_s)  # the footer's advice repeats what was said
+                if self.on_progress is not None:
+                    self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=said))
             self.notice = self.notice or said
             return None if rows is None else [indices.index(i) for i in rows]
 
@@ -270,7 +274,8 @@ class _Run:
 
         chosen = outlooks(costs, have, elapsed)
         final = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), reserve_s=self.reserve_s)
-        self.needed_s = None if chosen.fits else max_time_needed(chosen, self.reserve_s)
+        if not self.notice:
+            self.needed_s = None if chosen.fits else max_time_needed(chosen, self.reserve_s)
         if final and not self.notice and self.on_progress is not None:
             self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=final))
         self.notice = self.notice or final

@@ -120,8 +120,14 @@ def shared_title(cfg: NeckConfig, configs: Sequence[NeckConfig]) -> str:
     common = f"batch {cfg.batch}, {cfg.size}x{cfg.size}, {cfg.stem} stem"
     if not same_setup(configs):
         return f"levels and width per neck (in each row), {common}"
-    cells = next((c for c in (cells_of(x) for x in configs) if c is not None), None)
-    return f"P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}" + (f", {cells} cells" if cells else "") + f", {common}"
+    cells = {c for c in (cells_of(x) for x in configs) if c is not None}
+    one_pass = any(cells_of(x) is None for x in configs)
+    if len(cells) == 1:
+        (n,) = cells
+        said = f", {n} cell{'s' if n != 1 else ''}" + (" where a neck repeats" if one_pass else "")
+    else:
+        said = ", cells as each row says" if cells else ""
+    return f"P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}{said}, {common}"
 
 
 def mixed_setup_note(labels: Sequence[str], configs: Sequence[NeckConfig]) -> str | None:

@@ -74,6 +74,8 @@ def ratio_text(row: BenchRow) -> str:
     in the settled form; unpaired ratios (rows not timed together) carry a ``u``."""
     if "ratio" not in row:
         return "-"
+    if row.get("is_baseline"):
+        return "1.00x (base)"
     ci = row.get("ratio_ci95")
     if not row.get("resolved", False):
         half = row.get("ratio_half_pct")

@@ -195,6 +195,7 @@ def latency_notes(run: BenchRun) -> list[str]:
     notes = [
         f"latency of the neck alone: {EXPLAIN_ESTIMATE}; x base: over the baseline's row on the same kind of engine "
         f"(eager, or its fastest deployed one), paired round by round {READ_MORE}.",
+        *([f"before measuring: {run.extra['plan']}"] if run.extra.get("plan") else []),
         run_note(run),
     ]
     ok = [r for r in run.rows if "median_ms" in r]

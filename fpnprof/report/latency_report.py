@@ -11,7 +11,7 @@ from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.predict import Prediction
 from fpnprof.latency.validate import Validation
 from fpnprof.model.config import NeckConfig
-from fpnprof.model.setups import mixed_setup_note
+from fpnprof.model.setups import mixed_setup_note, row_label
 from fpnprof.model.setups import setup as setup_of
 from fpnprof.report.compare_report import SETUP_COLUMNS
 from fpnprof.report.model import Column, Report, Section
@@ -22,7 +22,8 @@ SCHEMA_VERSION = 1
 
 def setup(model: LatencyModel) -> str:
     fp = model.fingerprint
-    return f"{fp['backend']} {fp['framework_version']} {fp['engine']}, {fp['device']}, {fp['threads']} threads ({fp['cpu']})"
+    threads = f"{fp['threads']} thread{'s' if fp['threads'] != 1 else ''}"
+    return f"{fp['backend']} {fp['framework_version']} {fp['engine']}, {fp['device']}, {threads} ({fp['cpu']})"
 
 
 def busy_note(share: float | None, what: str) -> str | None:
@@ -131,7 +132,7 @@ def prediction_report(
     mixed = mixed_setup_note([label for label, _, _ in items], configs)
     summary = [
         {
-            "label": label,
+            "label": row_label(label, cfg),
             **setup_of(cfg),
             "kernels": len(p.kernels),
             "ms": p.total_ms,

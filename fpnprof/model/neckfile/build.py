@@ -176,13 +176,14 @@ class FileNeckBuilder:
         if chain_start is not None:  # '?' here would start the chain a level late, dropping a path
             fallback = f"{ref.text.removesuffix('?')} | {self.fallback(group, group.name)}@{chain_start.level}"
             why = "; ? leaves an input out only where its level is outside the neck" if ref.optional else ""
-            message = f"{ref.text!r} at P{level}: {'; '.join(reasons)}{why}: start the chain with a fallback, {fallback!r}"
+            said = "; ".join(dict.fromkeys(reasons))
+            message = f"{ref.text!r} at P{level}: {said}{why}: start the chain with a fallback, {fallback!r}"
             raise self.fail(where, "inputs", message)
         if ref.optional:
             return None
         outside = all("outside" in r for r in reasons)
         hint = "mark it optional with ? if it may be missing" if outside else "give a fallback with | or mark it optional with ?"
-        raise self.fail(where, "inputs", f"{ref.text!r} at P{level}: {'; '.join(reasons)}; {hint}")
+        raise self.fail(where, "inputs", f"{ref.text!r} at P{level}: {'; '.join(dict.fromkeys(reasons))}; {hint}")
 
     def fallback(self, group: NodeGroup, name: str) -> str:
         """An earlier node ``group`` reads that a chain of its own may start from (else the cell's input)."""
