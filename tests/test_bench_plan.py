@@ -106,6 +106,7 @@ def test_max_time_holds_and_every_row_has_an_estimate_or_is_said_not_timed(max_t
     assert (f"{len(untimed)} rows not timed" in note) == (len(untimed) > 1)
     text = " ".join(bench_report(run).notes)
     assert all(f"{r['neck']} (tutorial) {r['part']}" in text.split("not timed within")[1] for r in untimed)
+    assert ("what to do: give it more time" in text) == bool(untimed or any(r.get("flags") for r in rows))
 
 
 def test_a_fast_group_is_not_planned_down_or_parted() -> None:
