@@ -96,9 +96,8 @@ def test_a_prediction_past_the_sizes_calibration_timed_is_flagged_and_its_interv
 def test_a_neck_inside_the_domain_is_neither_flagged_nor_widened(
     model_and_largest: tuple[LatencyModel, dict[str, float]],
 ) -> None:
-    """Held-out necks drawn as calibration draws them: half or more inside (the draws reach batch 8
-    and widths past this small model's samples), each priced with the band alone; one flagged has its
-    reasons and a wider interval, never a narrower one."""
+    """Held-out necks drawn as calibration draws them: most inside, each priced with the band
+    alone; one flagged has its reasons and a wider interval, never a narrower one."""
     model, _ = model_and_largest
     low, high = model.band
     inside = 0
@@ -110,7 +109,7 @@ def test_a_neck_inside_the_domain_is_neither_flagged_nor_widened(
             inside += 1
             assert not p.reasons and (p.low_ms, p.high_ms) == pytest.approx((p.total_ms * low, p.total_ms * high))
             assert all(not lvl for lvl in p.extrapolated_levels().values())
-    assert inside >= 10
+    assert inside >= 12
 
 
 def test_predict_and_its_json_say_which_necks_and_levels_are_extrapolated(
