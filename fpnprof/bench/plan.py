@@ -11,7 +11,7 @@ left more closely, so some rows get intervals where none would otherwise. Framew
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from fpnprof.bench.estimate import MIN_CI_WORKERS
@@ -132,6 +132,20 @@ def choose(whole: Outlook, parted: Outlook) -> Outlook:
     return max((whole, parted), key=lambda o: (o.rows_covered(), -o.need_s))
 
 
+def best_layout(
+    layouts: Sequence[Sequence[Group]],
+    have: Callable[[Group], int],
+    costs: Costs,
+    plan: RoundPlan,
+    elapsed_s: float,
+    cap_s: float,
+) -> Outlook:
+    """The outlook :func:`choose` keeps of the two ``layouts`` (whole groups, parted ones), each group
+    with the workers ``have`` gives it."""
+    whole, parted = (outlook(gs, [have(g) for g in gs], costs, plan, elapsed_s, cap_s) for gs in layouts)
+    return choose(whole, parted)
+
+
 def max_time_needed(chosen: Outlook, reserve_s: float) -> int | None:
     """The --max-time that would give every row an interval (the time kept back for the peaks
     included), rounded up to 5 s; None where a row's cost is unknown."""
@@ -170,11 +184,7 @@ def what_to_time(
         return elapsed_s + MARGIN * rounds_ms(plan, [costs.estimate_ms[i] for i in timed]) / 1e3
 
     def best(timed: set[int]) -> Outlook:
-        end = after(sorted(timed))
-        whole, parted = (
-            outlook(gs, [int(all(i in timed for i in g.indices)) for g in gs], costs, plan, end, cap_s) for gs in layouts
-        )
-        return choose(whole, parted)
+        return best_layout(layouts, lambda g: int(all(i in timed for i in g.indices)), costs, plan, after(sorted(timed)), cap_s)
 
     plain = elapsed_s + MARGIN * sum(costs.estimate_ms[i] for i in rows) / 1e3  # one run each: a worker short of time
     if min(after(rows), plain) <= cap_s:

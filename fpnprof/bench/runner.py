@@ -24,7 +24,7 @@ from fpnprof.bench.flags import flag_rows
 from fpnprof.bench.groups import Group, machine_key, plan_groups
 from fpnprof.bench.launch import launch_group, measure_peak, worker_env
 from fpnprof.bench.paired import RoundPlan
-from fpnprof.bench.plan import PEAK_RESERVE_S, Costs, Outlook, choose, max_time_needed, notice, outlook, split_by, what_to_time
+from fpnprof.bench.plan import PEAK_RESERVE_S, Costs, Outlook, best_layout, max_time_needed, notice, split_by, what_to_time
 from fpnprof.bench.protocol import GroupJob, WarmReport, WorkerReply
 from fpnprof.bench.ratios import Layout, attach_allocator_ratios, attach_ratios, baselines, comparison_key, targets
 from fpnprof.bench.rows import BenchRow, make_row
@@ -229,32 +229,28 @@ class _Run:
         is said as soon as the first warm-up is done. Returns the schedule to go on with."""
         flops = [float(p.model_total.flops) for p in profiles]
         whole_groups = self.groups
+        layouts = [whole_groups, split_by(whole_groups, [comparison_key(s) for s in self.specs])]
+        plan = self.m.plan(0, 0)
         replies: list[WorkerReply] = []
         costs = Costs(0.0, {}, {})
         elapsed = self.clock() - self.start
 
-        def outlooks(costs: Costs, have: Callable[[Group], int], elapsed: float) -> Outlook:
-            filled = costs.filled(flops)
-            plan = self.m.plan(1, 0)
-            whole = outlook(whole_groups, [have(g) for g in whole_groups], filled, plan, elapsed, self.rule.max_time_s)
-            parts = split_by(whole_groups, [comparison_key(s) for s in self.specs])
-            parted = outlook(parts, [have(g) for g in parts], filled, plan, elapsed, self.rule.max_time_s)
-            return choose(whole, parted)
+        def say(chosen: Outlook, estimated: int | None = None) -> None:
+            """The first notice the plan gives is said once, and its --max-time is the footer's advice."""
+            said = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), estimated, self.reserve_s)
+            if self.notice:
+                return
+            self.notice, self.needed_s = said, None if chosen.fits else max_time_needed(chosen, self.reserve_s)
+            if said and self.on_progress is not None:
+                self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=said))
 
         def on_warm(g: int, report: WarmReport) -> list[int] | None:
             """The first warm-up of a group: what its worker times, and the notice, said now."""
             indices = whole_groups[g].indices
             seen = costs.merged(Costs.from_warm(indices, report)).filled(flops)
             built = [i for i, e in zip(indices, report.estimate_ms, strict=True) if e > 0]
-            layouts = [whole_groups, split_by(whole_groups, [comparison_key(s) for s in self.specs])]
-            chosen, rows = what_to_time(built, layouts, seen, self.m.plan(0, 0), self.clock() - self.start, self.rule.max_time_s)
-            estimated = len(self.specs) - len(indices) + (len(built) if rows is None else len(rows))
-            said = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), estimated, self.reserve_s)
-            if said and self.notice is None:
-                self.needed_s = max_time_needed(chosen, self.reserve_s)  # the footer's advice repeats what was said
-                if self.on_progress is not None:
-                    self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=said))
-            self.notice = self.notice or said
+            chosen, rows = what_to_time(built, layouts, seen, plan, self.clock() - self.start, self.rule.max_time_s)
+            say(chosen, len(self.specs) - len(indices) + (len(built) if rows is None else len(rows)))
             return None if rows is None else [indices.index(i) for i in rows]
 
         for g, group in enumerate(whole_groups):
@@ -272,13 +268,8 @@ class _Run:
         def have(group: Group) -> int:
             return int(all(replies[position[i][0]].candidates[position[i][1]].rounds for i in group.indices))
 
-        chosen = outlooks(costs, have, elapsed)
-        final = notice(chosen, len(self.specs), self.m.max_time_s, self.names(), reserve_s=self.reserve_s)
-        if not self.notice:
-            self.needed_s = None if chosen.fits else max_time_needed(chosen, self.reserve_s)
-        if final and not self.notice and self.on_progress is not None:
-            self.on_progress(Progress(0, len(self.specs), 0.0, "planning", notice=final))
-        self.notice = self.notice or final
+        chosen = best_layout(layouts, have, costs.filled(flops), plan, elapsed, self.rule.max_time_s)
+        say(chosen)
         self.groups = chosen.groups
         state = Schedule(len(chosen.groups), [], self.rule)
         for g, group in enumerate(chosen.groups):

@@ -300,8 +300,9 @@ def bench_report(run: BenchRun) -> Report:
         notes.append("% peak: not measured, no time was left for the peaks worker within --max-time.")
     notes += [note for note in (load_note(ok), _peak_note(provenance, rows)) if note]
     notes += allocator_notes(ok)
-    advice_lines = flag_notes(ok, more_time_advice(run))
-    if untimed and not any("what to do" in line for line in advice_lines) and (more := more_time_advice(run)):
+    more = more_time_advice(run)
+    advice_lines = flag_notes(ok, more)
+    if untimed and more and not any("what to do" in line for line in advice_lines):
         advice_lines.append(f"{NOISY_MARK} what to do: {more}.")  # nothing was flagged, for nothing was timed
     notes += advice_lines
     notes += [f"FAILED {label(r)}: {r['error']}" for r in failed]
