@@ -2,7 +2,9 @@
 
 
 class FpnprofError(Exception):
-    """A problem with the user's request; the CLI prints it and exits 2."""
+    """A problem with the user's request; the CLI prints it and exits with ``exit_code`` (2)."""
+
+    exit_code = 2
 
 
 class ConfigError(FpnprofError):
@@ -28,3 +30,14 @@ class NeckFileError(ConfigError):
         self.path, self.where, self.key = path, where, key
         at = f"{where}, key {key!r}" if key else where
         super().__init__(f"{path}: {at}: {message}")
+
+
+class ImportRefused(FpnprofError):
+    """A neck in code that ``fpnprof import`` cannot read: an op outside the registry, no level inputs,
+    control flow a tracer cannot follow, a missing file or name, bad kwargs, channels that do not fit."""
+
+
+class ImportDisproved(FpnprofError):
+    """An import whose graph does not compute what its source computes: nothing is written, exit 1."""
+
+    exit_code = 1

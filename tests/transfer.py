@@ -14,6 +14,8 @@ NAME_MAP: dict[Op, dict[str, str]] = {
     Op.BATCHNORM: {"weight": "weight", "bias": "bias", "_mean": "running_mean", "_variance": "running_var"},
     Op.FUSION: {"weight": "weight"},
     Op.SOFTMAX_FUSION: {"weight": "weight"},
+    Op.GROUPNORM: {"weight": "weight", "bias": "bias"},
+    Op.CONV_TRANSPOSE: {"weight": "weight", "bias": "bias"},  # both frameworks: (in, out / groups, k, k)
 }
 
 

@@ -91,6 +91,25 @@ def function_module(base: type) -> Any:
     return FunctionModule
 
 
+def conv_transpose_args(node: Node) -> tuple[tuple[int, int, int], dict[str, Any]]:
+    """A transposed conv node's (in, out, kernel) and its stride, padding, output padding and groups,
+    as both frameworks' transposed convs take them (the bias switch is each backend's)."""
+    a = node.attrs
+    return (a["in_channels"], a["out_channels"], a["kernel"]), {
+        "stride": a["stride"],
+        "padding": a["padding"],
+        "output_padding": a.get("output_padding", 0),
+        "groups": a.get("groups", 1),
+    }
+
+
+def pad_sides(node: Node) -> tuple[int, int, int, int]:
+    """A pad node's (top, bottom, left, right) as both frameworks' ``F.pad`` take it on NCHW:
+    (left, right, top, bottom)."""
+    top, bottom, left, right = node.attrs["padding"]
+    return (int(left), int(right), int(top), int(bottom))
+
+
 def conv_args(node: Node) -> tuple[tuple[int, int, int], dict[str, Any]]:
     """A conv node's (in, out, kernel) and its stride, padding and groups, as both frameworks'
     Conv2d take them (the bias switch is spelled differently and is added by each backend)."""

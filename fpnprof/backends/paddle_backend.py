@@ -13,7 +13,17 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from fpnprof.backends.common import EXPORT_CACHE, GraphRunner, add_all, conv_args, function_module, pool_plan, weighted_sum
+from fpnprof.backends.common import (
+    EXPORT_CACHE,
+    GraphRunner,
+    add_all,
+    conv_args,
+    conv_transpose_args,
+    function_module,
+    pad_sides,
+    pool_plan,
+    weighted_sum,
+)
 from fpnprof.backends.paddle_profile import (
     OPTIMIZED,
     ProgramOp,
@@ -26,6 +36,7 @@ from fpnprof.backends.primitives import CPU_CLOCK, DeviceClock, Event, Executabl
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op
+from fpnprof.model.shapes import hardsigmoid_terms, is_torch_hardsigmoid
 
 NAME = "paddle"
 CAPABILITIES: frozenset[str] = frozenset()  # no independent MAC counter for Paddle
@@ -104,6 +115,35 @@ def _attention(x1: Any, x2: Any) -> Any:
     return x2 + _sigmoid(F.adaptive_avg_pool2d(x2, 1)) * x1
 
 
+def _conv_transpose(node: Node) -> nn.Layer:
+    args, kwargs = conv_transpose_args(node)
+    return nn.Conv2DTranspose(*args, **kwargs, bias_attr=None if node.attrs["bias"] else False)
+
+
+def _hardsigmoid(node: Node) -> nn.Layer:
+    """``nn.Hardsigmoid`` (slope 0.1666667, offset 0.5) for torch's; else ``F.hardsigmoid`` with the node's."""
+    if is_torch_hardsigmoid(node):
+        return nn.Hardsigmoid()
+    slope, offset = hardsigmoid_terms(node)
+    return _Fn(lambda x, s=slope, o=offset: F.hardsigmoid(x, slope=s, offset=o))
+
+
+def _bilinear(node: Node) -> nn.Layer:
+    """Bilinear resize; ``align_mode=0`` (Paddle's default) is torch's half-pixel rule without corners."""
+    size, corners = list(node.attrs["size"]), bool(node.attrs.get("align_corners", False))
+    return _Fn(lambda x, s=size, c=corners: F.interpolate(x, size=s, mode="bilinear", align_corners=c))
+
+
+def _pad(node: Node) -> nn.Layer:
+    sides, value = list(pad_sides(node)), float(node.attrs.get("value", 0.0))
+    return _Fn(lambda x, p=sides, v=value: F.pad(x, p, mode="constant", value=v))
+
+
+def _channel_slice(node: Node) -> nn.Layer:
+    start, stop = node.attrs["start"], node.attrs["stop"]
+    return _Fn(lambda x, a=start, b=stop: x[:, a:b])
+
+
 #: One layer factory per op.
 LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
     Op.CONV: _conv,
@@ -118,6 +158,19 @@ LOWER: dict[Op, Callable[[Node], nn.Layer]] = {
     Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
     Op.ATTENTION: lambda n: _Fn(_attention),
     Op.SOFTMAX_FUSION: lambda n: _SoftmaxFusion(n.attrs["arity"]),
+    Op.GROUPNORM: lambda n: nn.GroupNorm(n.attrs["groups"], n.attrs["channels"], epsilon=n.attrs.get("eps", 1e-5)),
+    Op.LEAKY_RELU: lambda n: nn.LeakyReLU(n.attrs.get("negative_slope", 0.01)),
+    Op.HARDSWISH: lambda n: nn.Hardswish(),
+    Op.HARDSIGMOID: _hardsigmoid,
+    Op.SIGMOID: lambda n: _Fn(_sigmoid),
+    Op.RESIZE_BILINEAR: _bilinear,
+    Op.CONV_TRANSPOSE: _conv_transpose,
+    Op.ADAPTIVE_AVGPOOL: lambda n: nn.AdaptiveAvgPool2D(list(n.attrs["size"])),
+    Op.MUL: lambda n: _Fn(lambda a, b: a * b),
+    Op.SUB: lambda n: _Fn(lambda a, b: a - b),
+    Op.DIV: lambda n: _Fn(lambda a, b: a / b),
+    Op.PAD: _pad,
+    Op.CHANNEL_SLICE: _channel_slice,
 }
 
 _SHARED_PARAMS = ("weight", "bias", "_mean", "_variance")

@@ -20,7 +20,9 @@ from fpnprof.backends.common import (
     GraphRunner,
     add_all,
     conv_args,
+    conv_transpose_args,
     function_module,
+    pad_sides,
     pool_plan,
     weighted_sum,
 )
@@ -29,6 +31,7 @@ from fpnprof.backends.registry import FVCORE_MACS
 from fpnprof.cost.results import Profile
 from fpnprof.errors import BackendUnavailable
 from fpnprof.model.graph import Graph, Node, Op, Part
+from fpnprof.model.shapes import hardsigmoid_terms, is_torch_hardsigmoid
 
 NAME = "torch"
 CAPABILITIES = frozenset({FVCORE_MACS})
@@ -85,6 +88,34 @@ def _attention(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
     return x2 + torch.sigmoid(F.adaptive_avg_pool2d(x2, 1)) * x1
 
 
+def _conv_transpose(node: Node) -> nn.Module:
+    args, kwargs = conv_transpose_args(node)
+    return nn.ConvTranspose2d(*args, **kwargs, bias=node.attrs["bias"])
+
+
+def _hardsigmoid(node: Node) -> nn.Module:
+    """``nn.Hardsigmoid`` where its fixed 1/6 and 0.5 are the node's; else clip(slope x + offset, 0, 1)."""
+    if is_torch_hardsigmoid(node):
+        return nn.Hardsigmoid()
+    slope, offset = hardsigmoid_terms(node)
+    return _Fn(lambda x: torch.clamp(x * slope + offset, 0.0, 1.0))
+
+
+def _bilinear(node: Node) -> nn.Module:
+    size, corners = tuple(node.attrs["size"]), bool(node.attrs.get("align_corners", False))
+    return _Fn(lambda x: F.interpolate(x, size=size, mode="bilinear", align_corners=corners))
+
+
+def _pad(node: Node) -> nn.Module:
+    sides, value = pad_sides(node), float(node.attrs.get("value", 0.0))
+    return _Fn(lambda x: F.pad(x, sides, value=value))
+
+
+def _channel_slice(node: Node) -> nn.Module:
+    start, stop = node.attrs["start"], node.attrs["stop"]
+    return _Fn(lambda x: x[:, start:stop])
+
+
 #: One module factory per op.
 LOWER: dict[Op, Callable[[Node], nn.Module]] = {
     Op.CONV: _conv,
@@ -99,6 +130,19 @@ LOWER: dict[Op, Callable[[Node], nn.Module]] = {
     Op.FUSION: lambda n: _Fusion(n.attrs["arity"], n.attrs["eps"]),
     Op.ATTENTION: lambda n: _Fn(_attention),
     Op.SOFTMAX_FUSION: lambda n: _SoftmaxFusion(n.attrs["arity"]),
+    Op.GROUPNORM: lambda n: nn.GroupNorm(n.attrs["groups"], n.attrs["channels"], eps=n.attrs.get("eps", 1e-5)),
+    Op.LEAKY_RELU: lambda n: nn.LeakyReLU(n.attrs.get("negative_slope", 0.01)),
+    Op.HARDSWISH: lambda n: nn.Hardswish(),
+    Op.HARDSIGMOID: _hardsigmoid,
+    Op.SIGMOID: lambda n: nn.Sigmoid(),
+    Op.RESIZE_BILINEAR: _bilinear,
+    Op.CONV_TRANSPOSE: _conv_transpose,
+    Op.ADAPTIVE_AVGPOOL: lambda n: nn.AdaptiveAvgPool2d(tuple(n.attrs["size"])),
+    Op.MUL: lambda n: _Fn(lambda a, b: a * b),
+    Op.SUB: lambda n: _Fn(lambda a, b: a - b),
+    Op.DIV: lambda n: _Fn(lambda a, b: a / b),
+    Op.PAD: _pad,
+    Op.CHANNEL_SLICE: _channel_slice,
 }
 
 _SHARED = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

@@ -17,6 +17,7 @@ import typer
 from fpnprof import __version__
 from fpnprof.backends.registry import BACKEND_NAMES
 from fpnprof.bench.kernels import NECK_RUNS
+from fpnprof.cli.code_necks import load_code_neck
 from fpnprof.cli.help import Command, Group, flow
 from fpnprof.cli.options import (
     NECK_NAMES,
@@ -43,6 +44,7 @@ from fpnprof.cli.options import (
     timing_options,
 )
 from fpnprof.cli.output import JsonLines, deliver, emit, guarded, on_sigterm_unwind, preflight, progress_display, save_json
+from fpnprof.model import necks as neck_registry
 from fpnprof.model.config import VARIANTS, require_choice
 from fpnprof.model.necks import NECKS
 from fpnprof.report import FORMATS
@@ -98,6 +100,8 @@ OneEngine = Annotated[
     ),
 ]
 
+
+neck_registry.CODE_LOADER = load_code_neck  # a NECK written as file.py:NAME is imported on the fly
 
 app = typer.Typer(
     name="fpnprof",
@@ -668,6 +672,79 @@ def predict(
     names = necks or list(NECKS)
     configs = [(label, opts.config(n, several=len(names) > 1)) for label, n in zip(labels(names), names, strict=True)]
     emit(run_predict(configs, part, setup, model, force), fmt, output, save)
+
+
+@command("import")
+@guarded
+def import_(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="SOURCE",
+            help="path/to/file.py:NAME or package.module:NAME: a torch nn.Module or Paddle nn.Layer class, or a factory.",
+        ),
+    ],
+    in_channels: Annotated[
+        str,
+        typer.Option("--in-channels", help="Channels of each level the forward takes, from --min-level up: e.g. 128,256,512."),
+    ],
+    kwargs: Annotated[
+        str | None, typer.Option("--kwargs", help="Keyword arguments for the class or factory, as a JSON object.", metavar="JSON")
+    ] = None,
+    min_level: Annotated[int, typer.Option("--min-level", help="The level of the forward's first input (C3: 3).")] = 3,
+    size: Annotated[int, typer.Option(help="Image side the input sides come from (as fpnprof shapes gives them).")] = 64,
+    stem: Annotated[str, typer.Option(help="tutorial or imagenet: the stem the input sides come from.")] = "tutorial",
+    batch: Annotated[int, typer.Option(help="Batch of the traced inputs.")] = 1,
+    name: Annotated[str | None, typer.Option(help="The neck's name in titles (default: NAME).")] = None,
+    description: Annotated[
+        str | None, typer.Option(help="One line on what it is, printed under shapes' table (default: where it came from).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the neck file here (default: print it).", metavar="FILE.toml")
+    ] = None,
+) -> None:
+    """Read a neck written in code into a neck file, proven against the code before it is written.
+
+    The class or factory is called with --kwargs; its forward gets one tensor per level (a list,
+    or one argument each, as its signature says) with the --in-channels given, at the sides
+    fpnprof's backbone gives for --size and --stem; it returns one tensor per output level.
+    torch modules are traced with torch.export (torch.fx where export cannot), Paddle layers with
+    paddle.jit.to_static. Every op must map to fpnprof's op registry, and fpnprof's own lowering,
+    with the source's weights, must compute the source's outputs (float64, relative error under
+    1e-6), with the same parameter count (and fvcore MACs, for torch); else nothing is written:
+    one line says where they differ, exit 1. An op outside the registry: one line, exit 2.
+
+    Importing runs the source's Python code, as importing it yourself would. The neck file it
+    writes is data: every command reads it without running the code. Any command also takes
+    file.py:NAME as its NECK (imported on the fly with --kwargs).
+
+    Examples:
+
+      fpnprof import my_necks.py:MyFPN --in-channels 128,256,512 --kwargs '{"out_channels": 128}' -o my_fpn.toml
+
+      fpnprof shapes my_fpn.toml
+
+      fpnprof compare fpn my_fpn.toml --min-level 3 --levels 5
+    """
+    from fpnprof.backends.importing import ImportRequest, run_import
+    from fpnprof.cli.options import parse_int_list
+
+    require_choice("stem", stem, ("tutorial", "imagenet"))
+    preflight("toml", output, formats=("toml",))
+    request = ImportRequest(
+        source=source,
+        in_channels=tuple(parse_int_list(in_channels, "--in-channels")),
+        kwargs=kwargs,
+        min_level=min_level,
+        size=size,
+        stem=stem,
+        batch=batch,
+        name=name,
+        description=description,
+    )
+    imported = run_import(request)
+    typer.echo(f"proven: {imported.proof_line}", err=True)
+    deliver(imported.text, output)
 
 
 @command("list")

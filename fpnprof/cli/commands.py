@@ -254,8 +254,10 @@ def neck_defaults() -> list[dict[str, Any]]:
                     "neck": name,
                     "variant": "-" if spec.source else variant,
                     "levels": f"P{cfg.min_level}-P{cfg.max_level}" + (" (fixed)" if spec.fixed_levels else ""),
-                    "channels": cfg.channels,
+                    "channels": None if spec.fixed_widths else cfg.channels,
                     "cells": d.get("cells", 3) if spec.repeats else None,
+                    "framework": spec.origin[0] if spec.origin else None,
+                    "imported_from": spec.origin[1] if spec.origin else None,
                 }
             )
     return rows
@@ -296,6 +298,8 @@ def run_list() -> Report:
         Column("channels", "C", "int"),
         Column("cells", "cells", "int"),
     ]
+    imported = [row for row in defaults if row["imported_from"]]
+    origin_columns = [Column("neck", "neck", "text"), Column("framework", "from"), Column("imported_from", "source", "text")]
     return Report(
         [
             Section("fpnprof knows", [Column("what", "kind"), Column("values", "choices", "text")], rows),
@@ -304,9 +308,13 @@ def run_list() -> Report:
                 default_columns,
                 defaults,
             ),
+            Section("shipped necks imported from code (fpnprof import), proven against it", origin_columns, imported),
         ],
         data,
-        ["cells '-': the neck is one pass, and --cells does not apply; fixed: its topology takes only those levels."],
+        [
+            "cells '-': the neck is one pass, and --cells does not apply; fixed: its topology takes only those levels; "
+            "C '-': its widths are its module's own."
+        ],
     )
 
 

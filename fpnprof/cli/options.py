@@ -165,6 +165,15 @@ Backbone = Annotated[
 InChannels = Annotated[
     str | None, typer.Option("--in-channels", help="With --backbone none: channels of C2,C3,... e.g. 256,512,1024,2048.")
 ]
+Kwargs = Annotated[
+    str | None,
+    typer.Option(
+        "--kwargs",
+        help="With a NECK given as code (file.py:NAME or package.module:NAME): the keyword arguments its class or "
+        "factory is called with, as a JSON object. Naming code imports it: its Python runs (see fpnprof import).",
+        metavar="JSON",
+    ),
+]
 Format = Annotated[
     str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
 ]
@@ -218,11 +227,16 @@ class NeckOptions:
             )
         spec = neck_spec(neck)
         fields = {**self.values, **{k: v for k, v in overrides.items() if v is not None}}
+        fields.pop("kwargs", None)  # read when a neck in code is imported (fpnprof.cli.code_necks)
         text = fields.pop("in_channels", None)
         parsed = None if text is None else tuple(parse_int_list(text, "--in-channels"))
         if parsed is not None:
             fields["in_channels"] = parsed
-        typed = [name for name in ("cells", "variant") if _typed(name) and (name != "cells" or "cells" in self.values)]
+        typed = [
+            name
+            for name in ("cells", "variant", "channels")
+            if _typed(name) and (name not in ("cells", "channels") or name in self.values)
+        ]
         if spec.source is not None:  # a neck file has one form; --variant does not apply to it
             fields["variant"] = spec.variants[0]
         defaults = spec.defaults_for(fields["variant"])
@@ -288,7 +302,7 @@ _GIVEN = "fpnprof.options_given"
 _FROM_NECK = ("channels", "cells", "min_level", "levels")
 #: NeckConfig's defaults, except those the command line leaves open: in_channels (given as text with
 #: --backbone none) and what a neck sets.
-_DEFAULTS: dict[str, Any] = _CONFIG_DEFAULTS | {"in_channels": None} | dict.fromkeys(_FROM_NECK)
+_DEFAULTS: dict[str, Any] = _CONFIG_DEFAULTS | {"in_channels": None, "kwargs": None} | dict.fromkeys(_FROM_NECK)
 #: The shared options: name -> (annotation, default). A command that declares one itself keeps its own.
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     name: (annotation, _DEFAULTS[name])
@@ -303,6 +317,7 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
         ("stem", Stem),
         ("backbone", Backbone),
         ("in_channels", InChannels),
+        ("kwargs", Kwargs),
     )
 }
 

@@ -54,7 +54,7 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except FpnprofError as exc:
             typer.echo(f"error: {printable(str(exc))}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: nothing written", err=True)
             raise typer.Exit(128 + signal.SIGINT) from None

@@ -2,36 +2,52 @@
 
 Each counter means something else by "FLOPs". Its rule per op is written here, read from its own
 source and checked against it (``fpnprof conventions --measure``; ``tests/test_counters.py`` runs
-every installed counter on every shipped neck). A rule follows fpnprof's torch lowering (which ops
-are modules, which are functional calls), since module-hooking counters see only the former:
+every installed counter on every shipped neck, ``tests/test_new_op_counters.py`` on one node of
+every op). A rule follows fpnprof's torch lowering (which ops are modules, which are functional
+calls), since module-hooking counters see only the former. In that lowering GroupNorm, leaky ReLU,
+hard swish, sigmoid, transposed conv and adaptive average pool are modules (``nn.GroupNorm``, ...;
+a hard sigmoid too where its slope is torch's 1/6, else a clamp of tensor operators); bilinear
+resize is ``F.interpolate``, pad ``F.pad``, a channel slice indexing, and add, sub, mul and div
+tensor operators (+, -, *, /), broadcast or not:
 
 * **fvcore** (FlopCountAnalysis): one per multiply-accumulate of a traced aten op it has a handle
-  for; conv without its bias, BatchNorm 2 per element, nearest upsample 1 per output element,
-  adaptive average pool 1 per input element; adds, multiplies, concat, activations, pools: 0.
+  for; conv without its bias, transposed conv N * prod(weight) * prod(input spatial), BatchNorm 2
+  and GroupNorm 5 per element, nearest upsample 1 and bilinear 4 per output element, adaptive average
+  pool 1 per input element; adds, sub, mul, div, pads, slices, concat, activations, pools: 0.
 * **FlopCounterMode** (torch.utils.flop_counter): 2 per MAC of the ops it has formulas for: here
-  only convolutions (bias not counted).
-* **thop** (ultralytics-thop ``profile``): module hooks. Conv: MACs (bias not counted); BatchNorm
-  (affine): 4 per element; ReLU, max pools: 0; SiLU and anything functional (adds, upsampling in
-  fpnprof's lowering, fusions): 0.
-* **ptflops, pytorch backend**: module hooks plus patched ``torch.nn.functional`` calls. Conv: MACs
-  + 1 per output element for a bias; BatchNorm 2 per element; nn.ReLU, nn.MaxPool2d and
-  nn.AdaptiveMaxPool2d 2 per input element (the module hook and the patched functional call inside
-  it both count); SiLU 1 per element (only ``F.silu`` is patched); a max pool fpnprof pads
-  explicitly 1 per element of the padded input; ``F.interpolate`` 1 per output element;
-  ``F.adaptive_avg_pool2d`` 1 per input element; tensor operators (+, *, /): 0.
-* **ptflops, aten backend**: aten convolutions only: MACs + 1 per output element for a bias.
+  only convolutions and transposed ones (bias not counted).
+* **thop** (ultralytics-thop ``profile``): module hooks. Conv and transposed conv: MACs (bias not
+  counted); BatchNorm and GroupNorm (affine): 4 per element; adaptive average pool: the pooled
+  windows' inputs (exact adaptive windows) + 1 per output element; ReLU, leaky ReLU, max pools: 0;
+  SiLU, hard swish, hard sigmoid, sigmoid (no rule) and anything functional (adds, products,
+  resizes, pads, slices, fusions): 0.
+* **ptflops, pytorch backend**: module hooks plus patched ``torch.nn.functional`` calls. Conv and
+  transposed conv: MACs + 1 per output element for a bias; BatchNorm and GroupNorm 2 per element;
+  nn.ReLU, nn.MaxPool2d, nn.AdaptiveMaxPool2d and nn.AdaptiveAvgPool2d 2 per input element (the
+  module hook and the patched functional call inside it both count); nn.LeakyReLU 1 per element
+  (``F.leaky_relu`` is not patched); SiLU 1 per element (only ``F.silu`` is patched); hard swish,
+  hard sigmoid, sigmoid: 0; a max pool fpnprof pads explicitly 1 per element of the padded input;
+  ``F.interpolate`` (nearest or bilinear) 1 per output element; ``F.adaptive_avg_pool2d`` 1 per
+  input element; ``F.pad``, slicing and tensor operators (+, -, *, /): 0.
+* **ptflops, aten backend**: aten convolutions (transposed too) only: MACs + 1 per output element
+  for a bias.
 * **DeepSpeed's flops profiler** (``get_model_profile``; calflops copies its approach): patched
-  ``torch.nn.functional`` calls, no module hooks, no tensor operators. FLOPs: conv 2 per MAC + 1 per
-  output element for a bias; BatchNorm (eval, affine) 2 per element; ReLU, SiLU 1 per element; a
-  max pool 1 per element of the tensor ``F.max_pool2d`` gets (the padded one where fpnprof pads
-  explicitly; a native pool's own padding not counted), adaptive pools 1 per input element;
-  ``F.interpolate`` with a size: the product of the size alone (batch and channels left out).
-  MACs: convolutions only, bias not counted.
+  ``torch.nn.functional`` calls, no module hooks, no tensor operators. FLOPs: conv and transposed
+  conv 2 per MAC + 1 per output element for a bias; BatchNorm (eval, affine) 2 and GroupNorm
+  (affine) 5 per element; ReLU, leaky ReLU, SiLU 1 per element; hard swish, hard sigmoid, sigmoid
+  (not patched): 0; a max pool 1 per element of the tensor ``F.max_pool2d`` gets (the padded one
+  where fpnprof pads explicitly; a native pool's own padding not counted), adaptive pools 1 per
+  input element; ``F.interpolate`` with a size (nearest or bilinear): the product of the size alone
+  (batch and channels left out); ``F.pad``, slicing: 0. MACs: convolutions (transposed too) only,
+  bias not counted.
 * **paddle.flops** (``paddle.hapi.dynamic_flops``): hooks on the leaf layers of fpnprof's *Paddle*
-  lowering. Conv2D: MACs + 1 per output element for a bias; BatchNorm2D (eval) 2 per element; ReLU,
-  Swish, pools, and every function layer (adds, upsampling, fusions, attention): 0. It crashes with
-  numpy >= 2.4 (``int()`` of its one-element count buffers), so the ``[counters]`` extra pins numpy
-  below 2.4.
+  lowering, by exact type. Conv2D: MACs + 1 per output element for a bias; Conv2DTranspose the
+  same rule, which walks its *output*: N * out * H_out * W_out * (in/groups * k * k + bias);
+  BatchNorm2D (eval) 2 per element; LeakyReLU 1 per element; AdaptiveAvgPool2D (prod(input side //
+  output side) + 1) per output element (floor division: not the true windows); ReLU, Swish,
+  GroupNorm, hard swish, hard sigmoid, sigmoid, max pools, and every function layer (adds,
+  products, resizes, pads, slices, fusions, attention): 0. It crashes with numpy >= 2.4 (``int()``
+  of its one-element count buffers), so the ``[counters]`` extra pins numpy below 2.4.
 
 Versions: the rules are those of the versions in :data:`COUNTERS`; the ``[counters]`` extra pins
 thop and ptflops; DeepSpeed is an sdist that must build against the installed torch, so it is
@@ -45,6 +61,7 @@ from dataclasses import dataclass, field
 
 from fpnprof.cost.ops import node_cost
 from fpnprof.cost.results import NodeRow
+from fpnprof.cost.rules import adaptive_window_sum
 from fpnprof.model.graph import Graph, Node, Op, Part, Shape
 from fpnprof.model.shapes import numel, symmetric_padding
 
@@ -64,6 +81,39 @@ def conv_bias(node: Node, shapes: Sequence[Shape]) -> int:
 
 def conv_macs_and_bias(node: Node, shapes: Sequence[Shape]) -> int:
     return conv_macs(node, shapes) + conv_bias(node, shapes)
+
+
+def conv_transpose_macs(node: Node, shapes: Sequence[Shape]) -> int:
+    """N * prod(input spatial) * in * out/groups * k * k: each input pixel through the whole weight."""
+    a = node.attrs
+    return numel(shapes[0]) * int(a["out_channels"] // a.get("groups", 1)) * int(a["kernel"]) ** 2
+
+
+def conv_transpose_bias(node: Node, shapes: Sequence[Shape]) -> int:
+    return numel(node.shape) if node.attrs["bias"] else 0
+
+
+def conv_transpose_macs_and_bias(node: Node, shapes: Sequence[Shape]) -> int:
+    return conv_transpose_macs(node, shapes) + conv_transpose_bias(node, shapes)
+
+
+def paddle_conv_transpose(node: Node, shapes: Sequence[Shape]) -> int:
+    """paddle.flops' conv rule on a Conv2DTranspose: output elements x (in/groups x k x k + bias)."""
+    a = node.attrs
+    per_output = int(a["in_channels"] // a.get("groups", 1)) * int(a["kernel"]) ** 2 + (1 if a["bias"] else 0)
+    return numel(node.shape) * per_output
+
+
+def thop_adaptive_avgpool(node: Node, shapes: Sequence[Shape]) -> int:
+    """thop: one add per input in each (exact, adaptive) window + one division per output element."""
+    (_, _, h, w), (n, c, ho, wo) = shapes[0], node.shape
+    return n * c * adaptive_window_sum(h, ho) * adaptive_window_sum(w, wo) + numel(node.shape)
+
+
+def paddle_adaptive_avgpool(node: Node, shapes: Sequence[Shape]) -> int:
+    """paddle.flops: (prod(input side // output side) + 1) per output element."""
+    (_, _, h, w), (_, _, ho, wo) = shapes[0], node.shape
+    return ((h // ho) * (w // wo) + 1) * numel(node.shape)
 
 
 def per_output(k: int) -> CountRule:
@@ -139,7 +189,10 @@ COUNTERS: dict[str, CounterSpec] = {
             "2.13.0",
             "FLOPs",
             "2 per MAC of matmul-like ops (here convs, no bias); all else 0",
-            {Op.CONV: lambda node, shapes: 2 * conv_macs(node, shapes)},
+            {
+                Op.CONV: lambda node, shapes: 2 * conv_macs(node, shapes),
+                Op.CONV_TRANSPOSE: lambda node, shapes: 2 * conv_transpose_macs(node, shapes),
+            },
         ),
         CounterSpec(
             "thop",
@@ -149,7 +202,13 @@ COUNTERS: dict[str, CounterSpec] = {
             "2.2.3",
             "MACs",
             "module hooks: conv MACs, BatchNorm 4 per element; functional ops unseen",
-            {Op.CONV: conv_macs, Op.BATCHNORM: per_output(4)},
+            {
+                Op.CONV: conv_macs,
+                Op.BATCHNORM: per_output(4),
+                Op.GROUPNORM: per_output(4),
+                Op.CONV_TRANSPOSE: conv_transpose_macs,
+                Op.ADAPTIVE_AVGPOOL: thop_adaptive_avgpool,
+            },
         ),
         CounterSpec(
             "ptflops",
@@ -168,6 +227,11 @@ COUNTERS: dict[str, CounterSpec] = {
                 Op.MAXPOOL: maxpool_input(2),
                 Op.ADAPTIVE_MAXPOOL: per_input(2),
                 Op.ATTENTION: per_input(1),
+                Op.GROUPNORM: per_output(2),
+                Op.LEAKY_RELU: per_output(1),
+                Op.RESIZE_BILINEAR: per_output(1),
+                Op.CONV_TRANSPOSE: conv_transpose_macs_and_bias,
+                Op.ADAPTIVE_AVGPOOL: per_input(2),
             },
         ),
         CounterSpec(
@@ -178,7 +242,7 @@ COUNTERS: dict[str, CounterSpec] = {
             "0.7.5",
             "MACs",
             "aten convolutions only: MACs + bias",
-            {Op.CONV: conv_macs_and_bias},
+            {Op.CONV: conv_macs_and_bias, Op.CONV_TRANSPOSE: conv_transpose_macs_and_bias},
         ),
         CounterSpec(
             "deepspeed",
@@ -197,6 +261,11 @@ COUNTERS: dict[str, CounterSpec] = {
                 Op.MAXPOOL: maxpool_input(1),
                 Op.ADAPTIVE_MAXPOOL: per_input(1),
                 Op.ATTENTION: per_input(1),
+                Op.GROUPNORM: per_output(5),
+                Op.LEAKY_RELU: per_output(1),
+                Op.RESIZE_BILINEAR: lambda node, shapes: node.shape[2] * node.shape[3],
+                Op.CONV_TRANSPOSE: lambda node, shapes: 2 * conv_transpose_macs(node, shapes) + conv_transpose_bias(node, shapes),
+                Op.ADAPTIVE_AVGPOOL: per_input(1),
             },
         ),
         CounterSpec(
@@ -207,7 +276,7 @@ COUNTERS: dict[str, CounterSpec] = {
             "0.19.8",
             "MACs",
             "its MACs: convolutions only, no bias",
-            {Op.CONV: conv_macs},
+            {Op.CONV: conv_macs, Op.CONV_TRANSPOSE: conv_transpose_macs},
         ),
         CounterSpec(
             "paddle-flops",
@@ -217,7 +286,13 @@ COUNTERS: dict[str, CounterSpec] = {
             "3.3.1",
             "MACs",
             "Paddle layer hooks: conv MACs + bias, BatchNorm 2 per element; functional ops unseen",
-            {Op.CONV: conv_macs_and_bias, Op.BATCHNORM: per_output(2)},
+            {
+                Op.CONV: conv_macs_and_bias,
+                Op.BATCHNORM: per_output(2),
+                Op.LEAKY_RELU: per_input(1),
+                Op.CONV_TRANSPOSE: paddle_conv_transpose,
+                Op.ADAPTIVE_AVGPOOL: paddle_adaptive_avgpool,
+            },
             lowering="paddle",
         ),
     )

@@ -17,7 +17,7 @@ from fpnprof.cost import rules as cost
 from fpnprof.cost.rules import Cost, Rule
 from fpnprof.errors import GraphError
 from fpnprof.model.graph import Node, Op, Shape
-from fpnprof.model.shapes import symmetric_padding
+from fpnprof.model.shapes import is_torch_hardsigmoid, symmetric_padding
 
 #: How fvcore's FlopCountAnalysis treats an op: counted, ignored (silently 0) or unsupported (0, reported).
 FVCORE_TREATMENTS = ("counted", "ignored", "unsupported")
@@ -63,6 +63,11 @@ def _fusion_aten(node: Node) -> Counter[str]:
     return Counter({"aten::sum": 1, "aten::add": 1 + (n - 1), "aten::div": 1, "aten::mul": n})
 
 
+def _hardsigmoid_aten(node: Node) -> Counter[str]:
+    """``nn.Hardsigmoid`` (torch's slope and offset), else ``clamp(x * slope + offset, 0, 1)`` (clamp ignored)."""
+    return Counter({"aten::hardsigmoid": 1} if is_torch_hardsigmoid(node) else {"aten::mul": 1, "aten::add": 1})
+
+
 OPS: dict[Op, OpSpec] = {
     Op.INPUT: OpSpec(cost.free, "counted", _none),
     Op.CONV: OpSpec(cost.conv_cost, "counted", _none),
@@ -89,6 +94,19 @@ OPS: dict[Op, OpSpec] = {
         _aten("aten::sigmoid", "aten::mul", "aten::add"),
         several_aten_ops=True,
     ),
+    Op.GROUPNORM: OpSpec(cost.groupnorm_cost, "counted", _none),
+    Op.LEAKY_RELU: OpSpec(cost.elementwise_cost(2), "unsupported", _aten("aten::leaky_relu")),
+    Op.HARDSWISH: OpSpec(cost.elementwise_cost(5), "unsupported", _aten("aten::hardswish")),
+    Op.HARDSIGMOID: OpSpec(cost.elementwise_cost(4), "unsupported", _hardsigmoid_aten),
+    Op.SIGMOID: OpSpec(cost.elementwise_cost(3), "unsupported", _aten("aten::sigmoid")),
+    Op.RESIZE_BILINEAR: OpSpec(cost.bilinear_cost, "counted", _none),
+    Op.CONV_TRANSPOSE: OpSpec(cost.conv_transpose_cost, "counted", _none),
+    Op.ADAPTIVE_AVGPOOL: OpSpec(cost.adaptive_avgpool_cost, "counted", _none),
+    Op.MUL: OpSpec(cost.elementwise_cost(1), "unsupported", _aten("aten::mul")),
+    Op.SUB: OpSpec(cost.elementwise_cost(1), "unsupported", _aten("aten::sub")),
+    Op.DIV: OpSpec(cost.elementwise_cost(1), "unsupported", _aten("aten::div")),
+    Op.PAD: OpSpec(cost.free, "unsupported", _aten("aten::pad")),  # F.pad traces as aten::pad, not constant_pad_nd
+    Op.CHANNEL_SLICE: OpSpec(cost.free, "ignored", _none),  # aten::slice
 }
 
 

@@ -8,13 +8,20 @@ program it saves after its IR passes, pattern by pattern, and a test holds them 
 every shipped neck (``tests/test_engine_fusion.py``):
 
 - a conv without a bias absorbs the BatchNorm and the activation after it (``fused_conv2d``);
-- a conv with a bias runs it as an add of its own (``conv2d`` + ``elementwise_add``), which absorbs
-  an activation right after the conv; a BatchNorm after such a conv stays a kernel of its own. The
-  two ops are one kernel here (class ``<conv>+bias``): Paddle's profiler, which times Paddle
-  Inference's ops, gives both to the conv's node (:mod:`fpnprof.backends.paddle_profile`);
-- an add, a weighted or softmax fusion and the global-pooling attention (each ending in an add)
-  absorb the activation after them (``fused_elementwise_add``);
-- a BatchNorm absorbs a ReLU after it (not a Swish).
+- a conv or transposed conv with a bias runs it as an add of its own (``conv2d`` or
+  ``conv2d_transpose`` + ``elementwise_add``), which absorbs an activation right after the conv; a
+  BatchNorm after such a conv stays a kernel of its own. The two ops are one kernel here (class
+  ``<conv>+bias``): Paddle's profiler, which times Paddle Inference's ops, gives both to the conv's
+  node (:mod:`fpnprof.backends.paddle_profile`);
+- a transposed conv without a bias absorbs the BatchNorm after it (``conv2d_transpose_bias``), not
+  an activation;
+- an add, a weighted or softmax fusion and the global-pooling attention (each ending in an add), a
+  mul and a sub absorb the activation after them (``fused_elementwise_add``, ``_mul``, ``_sub``); a
+  div absorbs none;
+- a BatchNorm absorbs a ReLU after it (no other activation); a GroupNorm absorbs nothing.
+
+The activations absorbed are ReLU, Swish, leaky ReLU, hard swish, sigmoid and hard sigmoid (each
+checked after a bias-free conv + BatchNorm, a conv with a bias, an add, a mul and a sub).
 
 torch.compile's rule (conv + BatchNorm + activation as one kernel) is the textbook one, not yet
 checked against its generated code.
@@ -30,7 +37,9 @@ from fpnprof.model.graph import Graph, Node, Op, Part
 from fpnprof.model.shapes import symmetric_padding
 
 #: Activations a fusing engine runs in the epilogue of the kernel before them.
-EPILOGUE_ACTIVATIONS = frozenset({Op.RELU, Op.SWISH})
+EPILOGUE_ACTIVATIONS = frozenset({Op.RELU, Op.SWISH, Op.LEAKY_RELU, Op.HARDSWISH, Op.SIGMOID, Op.HARDSIGMOID})
+#: Ops that hold a conv weight (and a ``bias`` switch).
+CONV_OPS = frozenset({Op.CONV, Op.CONV_TRANSPOSE})
 #: Appended to a conv's class when it has a bias: Paddle (eager and Inference) runs the bias as an
 #: add op of its own, torch inside the conv; in Paddle's eager necks 1x1 convs with a bias took
 #: 1.30x, and without one 0.69x, what one line over both gave (RESULTS.md).
@@ -56,20 +65,31 @@ _CONV = frozenset({Op.CONV})
 _BN = frozenset({Op.BATCHNORM})
 CONV_BN_ACT = FusionRule("conv+bn+act", _CONV, (_BN, EPILOGUE_ACTIVATIONS))
 PADDLE_CONV_BN_ACT = FusionRule("conv(no bias)+bn+act", _CONV, (_BN, EPILOGUE_ACTIVATIONS), bias=False)
-PADDLE_BIAS_ACT = FusionRule("conv bias add+act", _CONV, (EPILOGUE_ACTIVATIONS,), bias=True)
-PADDLE_ADD_ACT = FusionRule("add+act", frozenset({Op.ADD, Op.FUSION, Op.SOFTMAX_FUSION, Op.ATTENTION}), (EPILOGUE_ACTIVATIONS,))
+PADDLE_BIAS_ACT = FusionRule("conv bias add+act", CONV_OPS, (EPILOGUE_ACTIVATIONS,), bias=True)
+PADDLE_CONVT_BN = FusionRule("conv_transpose(no bias)+bn", frozenset({Op.CONV_TRANSPOSE}), (_BN,), bias=False)
+#: Elementwise heads whose activation Paddle Inference fuses, by the fused op's name.
+_FUSED_ELEMENTWISE = {
+    Op.ADD: "fused_elementwise_add",
+    Op.FUSION: "fused_elementwise_add",
+    Op.SOFTMAX_FUSION: "fused_elementwise_add",
+    Op.ATTENTION: "fused_elementwise_add",
+    Op.MUL: "fused_elementwise_mul",
+    Op.SUB: "fused_elementwise_sub",
+}
+PADDLE_ADD_ACT = FusionRule("add+act", frozenset(_FUSED_ELEMENTWISE), (EPILOGUE_ACTIVATIONS,))
 PADDLE_BN_RELU = FusionRule("bn+relu", _BN, (frozenset({Op.RELU}),))
 
 #: Engine -> the fusion rules it applies; an engine not listed runs every node alone.
 FUSION_RULES: dict[str, tuple[FusionRule, ...]] = {
-    "inference": (PADDLE_CONV_BN_ACT, PADDLE_BIAS_ACT, PADDLE_ADD_ACT, PADDLE_BN_RELU),
+    "inference": (PADDLE_CONV_BN_ACT, PADDLE_BIAS_ACT, PADDLE_CONVT_BN, PADDLE_ADD_ACT, PADDLE_BN_RELU),
     "compile": (CONV_BN_ACT,),
 }
 
 
 def kernel_class(node: Node) -> str:
     """The class a node's kernel is priced by: convs by kernel size and grouping, max pools by whether
-    an explicit pad op comes first (asymmetric or zero padding: TensorFlow's SAME), others by op."""
+    an explicit pad op comes first (asymmetric or zero padding: TensorFlow's SAME), others (transposed
+    convs, every elementwise op, resizes, norms) by op."""
     if node.op is Op.MAXPOOL:
         return "maxpool" if symmetric_padding(node) is not None else "maxpool_padded"
     if node.op is not Op.CONV:
@@ -142,8 +162,8 @@ def graph_kernels(graph: Graph, engine: str, dtype_bytes: int = 4, part: Part | 
         taken = _absorbed(graph, node, rules, readers) if rules else []
         absorbed.update(taken)
         w = work[node.id]
-        cls = kernel_class(node) + (WITH_BIAS if node.op is Op.CONV and node.attrs.get("bias") else "")
-        groups = int(node.attrs.get("groups", 1)) if node.op is Op.CONV else 1
+        cls = kernel_class(node) + (WITH_BIAS if node.op in CONV_OPS and node.attrs.get("bias") else "")
+        groups = int(node.attrs.get("groups", 1)) if node.op in CONV_OPS else 1
         out.append(Kernel((node.id, *taken), cls, w.flops, w.bytes, head_dims(graph, node), groups))
     return out
 
@@ -154,23 +174,36 @@ def kernel_ms(kernel: Kernel, node_ms: Mapping[str, float]) -> float:
     return sum(node_ms.get(n, 0.0) for n in kernel.nodes)
 
 
-#: Heads whose fused activation Paddle Inference runs in a ``fused_elementwise_add``.
-_ADD_HEADS = PADDLE_ADD_ACT.heads
-#: Ops a kernel of its own keeps in Paddle Inference's program, by its op name there.
-_PADDLE_OP_NAMES = {Op.BATCHNORM: "batch_norm", Op.RELU: "relu", Op.SWISH: "swish"}
+#: Ops a kernel of its own keeps in Paddle Inference's program, by its op name there (not sigmoid:
+#: the global-pooling attention runs one inside it).
+_PADDLE_OP_NAMES = {
+    Op.BATCHNORM: "batch_norm",
+    Op.RELU: "relu",
+    Op.SWISH: "swish",
+    Op.LEAKY_RELU: "leaky_relu",
+    Op.HARDSWISH: "hard_swish",
+    Op.HARDSIGMOID: "hard_sigmoid",
+}
+#: What a head that absorbed something runs as, beside the elementwise ones.
+_FUSED_CONVS = {Op.CONV: "fused_conv2d", Op.CONV_TRANSPOSE: "conv2d_transpose_bias"}
 
 
 def fusion_signature(graph: Graph, engine: str) -> dict[str, int]:
     """What the engine's optimized program must hold if it fuses as :data:`FUSION_RULES` say, in
     Paddle Inference's op names: convs that absorbed a BatchNorm or an activation (``fused_conv2d``),
-    adds that absorbed one (``fused_elementwise_add``), and the BatchNorms, ReLUs and Swishes left."""
-    sig = dict.fromkeys(("fused_conv2d", "fused_elementwise_add", "batch_norm", "relu", "swish"), 0)
+    transposed convs that absorbed a BatchNorm (``conv2d_transpose_bias``), adds, muls and subs that
+    absorbed an activation (``fused_elementwise_*``; a conv's bias add too), and the BatchNorms and
+    activations left (sigmoid aside)."""
+    names = ("fused_conv2d", "conv2d_transpose_bias", *dict.fromkeys(_FUSED_ELEMENTWISE.values()), *_PADDLE_OP_NAMES.values())
+    sig = dict.fromkeys(names, 0)
     for k in graph_kernels(graph, engine):
         head, absorbs = graph[k.nodes[0]], len(k.nodes) > 1
-        if head.op in _ADD_HEADS or (head.op is Op.CONV and head.attrs.get("bias")):  # a bias runs as an add
+        if head.op in CONV_OPS and head.attrs.get("bias"):  # a bias runs as an add
             sig["fused_elementwise_add"] += absorbs
-        elif head.op is Op.CONV:
-            sig["fused_conv2d"] += absorbs
+        elif head.op in _FUSED_CONVS:
+            sig[_FUSED_CONVS[head.op]] += absorbs
+        elif head.op in _FUSED_ELEMENTWISE:
+            sig[_FUSED_ELEMENTWISE[head.op]] += absorbs
         elif head.op in _PADDLE_OP_NAMES:
             sig[_PADDLE_OP_NAMES[head.op]] += 1
     return sig

@@ -73,6 +73,15 @@ class Prediction:
         return out
 
 
+def _no_fit_advice(cls: str) -> str:
+    """Recalibrating helps only where this fpnprof's calibration times the class at all."""
+    from fpnprof.latency.sampling import drawn_classes
+
+    if cls in drawn_classes():
+        return "recalibrate with this fpnprof"
+    return "fpnprof's calibration does not time these kernels yet, so no latency model can price this graph"
+
+
 def kernel_times(classes: Mapping[str, ClassFit], trees: Mapping[str, Trees], kernels: Sequence[Kernel]) -> list[float]:
     """Each kernel's time as its class's line gives it, times its class's trees' correction where the
     class has trees (no executor terms)."""
@@ -80,9 +89,7 @@ def kernel_times(classes: Mapping[str, ClassFit], trees: Mapping[str, Trees], ke
     for k in kernels:
         fit = classes.get(k.cls)
         if fit is None:
-            raise ConfigError(
-                f"the latency model has no fit for {k.cls} kernels (node {k.nodes[0]}): recalibrate with this fpnprof"
-            )
+            raise ConfigError(f"the latency model has no fit for {k.cls} kernels (node {k.nodes[0]}): {_no_fit_advice(k.cls)}")
         out.append(fit.ms(k.flops, k.bytes, k.rows))
     by_class: dict[str, list[int]] = {}
     for i, k in enumerate(kernels):

@@ -27,7 +27,12 @@ def _basic_block(b: GraphBuilder, x: str, out_channels: int, stride: int, name: 
 
 def spatial_sizes(cfg: NeckConfig, top_level: int) -> dict[int, int]:
     """Side length of C2..C<top_level> for the configured stem (3x3/s2/p1 halves round up)."""
-    side = cfg.size if cfg.stem == "tutorial" else ceil_half(ceil_half(cfg.size))
+    return level_sides(cfg.size, cfg.stem, top_level)
+
+
+def level_sides(size: int, stem: str, top_level: int) -> dict[int, int]:
+    """Side length of C2..C<top_level> of a ``size`` image through ``stem`` (what ``shapes`` prints)."""
+    side = size if stem == "tutorial" else ceil_half(ceil_half(size))
     sizes = {}
     for level in range(2, top_level + 1):
         sizes[level] = side

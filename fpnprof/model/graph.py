@@ -36,6 +36,20 @@ class Op(str, enum.Enum):
     FUSION = "weighted_fusion"
     ATTENTION = "global_attention"
     SOFTMAX_FUSION = "softmax_fusion"
+    # Ops real necks use (imported from code). Attributes, by op:
+    GROUPNORM = "groupnorm"  # channels, groups, eps
+    LEAKY_RELU = "leaky_relu"  # negative_slope
+    HARDSWISH = "hardswish"  # x * relu6(x + 3) / 6
+    HARDSIGMOID = "hardsigmoid"  # slope, offset: clip(slope * x + offset, 0, 1) (torch: 1/6, 0.5)
+    SIGMOID = "sigmoid"
+    RESIZE_BILINEAR = "resize_bilinear"  # size (h, w), align_corners
+    CONV_TRANSPOSE = "conv_transpose"  # in_channels, out_channels, kernel, stride, padding, output_padding, groups, bias
+    ADAPTIVE_AVGPOOL = "adaptive_avgpool"  # size (h, w): (1, 1) is a global average pool (SE/ESE attention)
+    MUL = "mul"  # two inputs, NCHW broadcasting (x * sigmoid(pooled) scales per channel)
+    SUB = "sub"  # two inputs, NCHW broadcasting
+    DIV = "div"  # two inputs, NCHW broadcasting
+    PAD = "pad"  # padding (top, bottom, left, right), value (0.0: zero padding)
+    CHANNEL_SLICE = "channel_slice"  # start, stop: channels [start, stop) of the input (chunk / split)
 
 
 class Part(str, enum.Enum):
@@ -47,7 +61,7 @@ class Part(str, enum.Enum):
 
 
 #: Ops whose weights another node may share (same op, same weight attributes).
-WEIGHTED_OPS = frozenset({Op.CONV, Op.BATCHNORM, Op.FUSION, Op.SOFTMAX_FUSION})
+WEIGHTED_OPS = frozenset({Op.CONV, Op.BATCHNORM, Op.FUSION, Op.SOFTMAX_FUSION, Op.GROUPNORM, Op.CONV_TRANSPOSE})
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def inapplicable(option: str, configs: Sequence[NeckConfig]) -> str | None:
         "cells": (lambda c: cells_of(c) is None, "it is one pass", "they are one pass"),
         "variant": (is_file, "a neck file has one form", "neck files have one form"),
         "levels": (lambda c: neck_spec(c.neck).fixed_levels, "its topology fixes P{lo}-P{hi}", "their topologies fix theirs"),
+        "channels": (lambda c: neck_spec(c.neck).fixed_widths, "its widths are its module's own", "their widths are their own"),
     }
     applies_not, one, many = rules[option]
     off = [c for c in configs if applies_not(c)]
@@ -89,12 +90,12 @@ def cells_of(cfg: NeckConfig) -> int | None:
 
 def setup(cfg: NeckConfig) -> dict[str, Any]:
     """A row's own setup, for tables: levels, width, cells."""
-    return {"levels_text": levels_text(cfg), "channels": cfg.channels, "cells": cells_of(cfg)}
+    return {"levels_text": levels_text(cfg), "channels": width_of(cfg), "cells": cells_of(cfg)}
 
 
 def same_setup(configs: Sequence[NeckConfig]) -> bool:
     """Whether every row runs at the same levels, width and (where they apply) cells."""
-    keys = {(c.min_level, c.levels, c.channels) for c in configs}
+    keys = {(c.min_level, c.levels, width_of(c)) for c in configs}
     cells = {c for c in (cells_of(cfg) for cfg in configs) if c is not None}
     return len(keys) == 1 and len(cells) <= 1
 
@@ -111,8 +112,18 @@ def cells_text(cfg: NeckConfig) -> str:
     return f", {cells} cell{'s' if cells != 1 else ''}" if cells is not None else ""
 
 
+def width_text(cfg: NeckConfig) -> str:
+    """``C=256``, or ``its own widths`` for a neck whose widths are its module's (an imported one)."""
+    return "its own widths" if neck_spec(cfg.neck).fixed_widths else f"C={cfg.channels}"
+
+
+def width_of(cfg: NeckConfig) -> int | None:
+    """The width --channels gives the neck, or None where its widths are its own."""
+    return None if neck_spec(cfg.neck).fixed_widths else cfg.channels
+
+
 def setup_text(cfg: NeckConfig) -> str:
-    return f"{levels_text(cfg)}, C={cfg.channels}{cells_text(cfg)}"
+    return f"{levels_text(cfg)}, {width_text(cfg)}{cells_text(cfg)}"
 
 
 def shared_title(cfg: NeckConfig, configs: Sequence[NeckConfig]) -> str:
@@ -127,7 +138,7 @@ def shared_title(cfg: NeckConfig, configs: Sequence[NeckConfig]) -> str:
         said = f", {n} cell{'s' if n != 1 else ''}" + (" where a neck repeats" if one_pass else "")
     else:
         said = ", cells as each row says" if cells else ""
-    return f"P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}{said}, {common}"
+    return f"P{cfg.min_level}-P{cfg.max_level}, {width_text(cfg)}{said}, {common}"
 
 
 def mixed_setup_note(labels: Sequence[str], configs: Sequence[NeckConfig]) -> str | None:

@@ -100,7 +100,7 @@ def conventions_report(
     ]
     where = f"{part} alone" if part != "total" else "whole model"
     sections = [Section(f"what each FLOP counter reports ({where}): {title(cfg)}", columns, rows)]
-    ops = [op for op in flops_by_op if flops_by_op[op] or any(p.by_op.get(op) for p in predictions)]
+    ops = list(flops_by_op)  # every op kind the graph holds: one nobody counts says so with dashes
     op_rows = [
         {"op": op, "flops": flops_by_op[op], **{p.counter.key: op_cell(p.by_op.get(op, 0), flops_by_op[op]) for p in predictions}}
         for op in ops
@@ -130,8 +130,8 @@ def conventions_report(
         ]
         sections.append(Section("predicted per level (the neck's nodes at each level)", level_columns, level_rows))
     notes = [
-        "0: the counter drops an op fpnprof counts; +N: it counts what fpnprof does not; Nx: its count over "
-        "fpnprof's FLOPs for that op (0.50x: MACs for multiply-adds). FCM: torch FlopCounterMode; aten: ptflops' "
+        "0: the counter drops an op fpnprof counts; +N: it counts what fpnprof does not; -: neither counts it; Nx: "
+        "its count over fpnprof's FLOPs for that op (0.50x: MACs for multiply-adds). FCM: torch FlopCounterMode; aten: ptflops' "
         "aten backend; DS: DeepSpeed's flops profiler; paddle: paddle.flops.",
         "Predictions follow fpnprof's lowering (torch; Paddle for paddle.flops: which ops are layers, which "
         "functional calls) and the "

@@ -9,7 +9,7 @@ from fpnprof.cost.ops import fvcore_note
 from fpnprof.cost.results import Profile, Totals
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.necks import neck_spec
-from fpnprof.model.setups import about, cells_text, config_json, neck_label, variant_json
+from fpnprof.model.setups import about, cells_text, config_json, neck_label, variant_json, width_text
 from fpnprof.report.model import Column, Report, Section
 from fpnprof.report.provenance import provenance
 
@@ -30,7 +30,7 @@ LEVEL_COLUMNS = [
 def title(cfg: NeckConfig) -> str:
     backbone = "features" if cfg.backbone == "none" else f"ResNet18 ({cfg.stem} stem)"
     return (
-        f"{neck_label(cfg)} over {backbone}: P{cfg.min_level}-P{cfg.max_level}, C={cfg.channels}{cells_text(cfg)}"
+        f"{neck_label(cfg)} over {backbone}: P{cfg.min_level}-P{cfg.max_level}, {width_text(cfg)}{cells_text(cfg)}"
         f", batch {cfg.batch}, {cfg.size}x{cfg.size}"
     )
 

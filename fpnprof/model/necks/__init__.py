@@ -5,16 +5,22 @@ added at run time with :func:`register`); nothing else names it."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 from fpnprof.errors import ConfigError, GraphError
 from fpnprof.model.backbone import build_backbone
 from fpnprof.model.builder import GraphBuilder
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Graph, Part
+from fpnprof.model.graphneck import is_code_source
 from fpnprof.model.necks import bifpn, fpn, pafpn
 from fpnprof.model.necks.common import NeckSpec, require_side
 
 NECKS: dict[str, NeckSpec] = {spec.name: spec for spec in (fpn.SPEC, pafpn.SPEC, bifpn.SPEC)}
+
+#: Imports a neck named as code (``file.py:NAME``) and returns its spec; the command line sets it
+#: (importing code needs a framework, which the model never imports).
+CODE_LOADER: Callable[[str], NeckSpec] | None = None
 
 
 def register(spec: NeckSpec) -> NeckSpec:
@@ -27,7 +33,7 @@ def register(spec: NeckSpec) -> NeckSpec:
 
 def neck_names_text() -> str:
     """``fpn, pafpn, bifpn, or a neck file (.toml)``: what a neck argument takes, for help texts."""
-    return f"{', '.join(NECKS)}, or a neck file (.toml; see docs/NECK_FORMAT.md)"
+    return f"{', '.join(NECKS)}, a neck file (.toml; see docs/NECK_FORMAT.md), or code (file.py:NAME; see fpnprof import)"
 
 
 def neck_spec(name: str) -> NeckSpec:
@@ -35,10 +41,17 @@ def neck_spec(name: str) -> NeckSpec:
     otherwise raise with the closest suggestion."""
     if name in NECKS:
         return NECKS[name]
-    from fpnprof.model.neckfile import is_neck_file, load_neck_file, shipped_files  # only for files: ~0.1 s
+    from fpnprof.model.neckfile import is_neck_file, load_neck_file, loaded_spec, shipped_files  # only for files: ~0.1 s
 
+    loaded = loaded_spec(name)
+    if loaded is not None:
+        return loaded
     if is_neck_file(name):
         return load_neck_file(name)
+    if is_code_source(name):
+        if CODE_LOADER is None:
+            raise ConfigError(f"{name!r} names a neck in code: this command cannot import it")
+        return CODE_LOADER(name)
     close = difflib.get_close_matches(name.lower(), list(NECKS), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ConfigError(

@@ -43,6 +43,10 @@ class NeckSpec:
     repeats: bool = True
     #: Whether its topology fixes its levels (nodes at set levels, as NAS-FPN's and the YOLOv5 PAN's).
     fixed_levels: bool = False
+    #: Whether its widths are its own (an imported neck): --channels does not apply.
+    fixed_widths: bool = False
+    #: Where an imported neck came from: (framework, ``file.py:NAME``); None for any other neck.
+    origin: tuple[str, str] | None = None
 
     def defaults_for(self, variant: str) -> dict[str, int]:
         """Its defaults for --channels, --cells, --levels and --min-level in ``variant``."""

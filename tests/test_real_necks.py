@@ -1,0 +1,80 @@
+"""The real necks fpnprof ships as imported neck files (mmdet's RetinaNet FPN, YOLOv8's PAN, PP-YOLOE's
+CustomCSPPAN, PicoDet's CSP-PAN) equal their references in ``tests/reference_necks`` (written from the
+original sources alone): the shipped file, read as data, lowered by fpnprof with the reference's weights
+computes the reference's outputs (float64) with its parameter count (and fvcore MACs, torch), at the size
+it was imported at and at another; the file names the reference's exact text by hash; and ``compare``
+shows every one beside the built-in necks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fpnprof.backends.code_source import file_hash
+from fpnprof.cli import app
+from fpnprof.model.backbone import level_sides
+from fpnprof.model.graph import Shape
+from fpnprof.model.neckfile import SHIPPED
+from fpnprof.model.neckfile.graphform import load_graph_form
+
+ROOT = Path(__file__).resolve().parent.parent
+#: shipped file -> (reference module, factory, framework, trainable params counted by hand in
+#: tests/test_reference_real_necks.py)
+REAL = {
+    "retinanet-fpn.toml": ("mmdet_fpn", "retinanet_fpn", "torch", 3_770_368),
+    "yolov8-pan.toml": ("yolov8_pan", "YOLOv8PAN", "torch", 3_939_840),
+    "ppyoloe-pan.toml": ("ppyoloe_custom_csp_pan", "ppyoloe_s_pan", "paddle", 3_417_888),
+    "picodet-pan.toml": ("picodet_csp_pan", "picodet_s_pan", "paddle", 271_104),
+}
+
+
+def _reference(module: str, factory: str):  # type: ignore[no-untyped-def]
+    path = ROOT / "tests" / "reference_necks" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"reference_{module}", path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded
+    spec.loader.exec_module(loaded)
+    return getattr(loaded, factory)(), path
+
+
+def _shapes(size: int, in_channels: dict[int, int]) -> dict[int, Shape]:
+    sides = level_sides(size, "tutorial", max(in_channels))
+    return {level: (1, c, sides[level], sides[level]) for level, c in in_channels.items()}
+
+
+@pytest.mark.parametrize("file", sorted(REAL))
+def test_shipped_real_neck_equals_its_reference(file: str) -> None:
+    module, factory, framework, params = REAL[file]
+    pytest.importorskip(framework)
+    text = (SHIPPED / file).read_text(encoding="utf-8")
+    neck = load_graph_form(file, text)
+    reference, path = _reference(module, factory)
+    assert neck.source is not None and neck.source.framework == framework
+    assert neck.source.sha256 == file_hash(path), "the reference changed since the file was imported: import it again"
+    if framework == "torch":
+        from fpnprof.backends.torch_import_proof import prove
+    else:
+        from fpnprof.backends.paddle_import import prove  # type: ignore[assignment]
+    for size in (64, 96):  # as imported (C3 at 32), and at another size the file was never traced at
+        proof = prove(reference, neck, _shapes(size, dict(neck.in_channels)))
+        assert proof.ok, f"{file} at {size}: {proof.line()}"
+        assert f"params {params:,} vs {params:,}" in proof.line()
+
+
+def test_compare_shows_the_real_necks_beside_the_built_ins() -> None:
+    result = CliRunner().invoke(
+        app, ["compare", "fpn", "pafpn", "bifpn", *sorted(REAL), "--min-level", "3", "--levels", "3", "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout[result.stdout.index("{") :])["rows"]
+    by_neck = {row["neck"]: row for row in rows}
+    assert set(by_neck) == {"fpn", "pafpn", "bifpn", *REAL}
+    for file, (_, _, _, params) in REAL.items():
+        assert by_neck[file]["params"] == params, file
+        assert by_neck[file]["channels"] is None  # its widths are its own: no --channels in its row
