@@ -86,7 +86,10 @@ def test_every_order_dependent_shipped_node_is_listed() -> None:
     """ORDERED holds every ranged node of the shipped files that reads itself or latest at another level."""
     found = set()
     for name in shipped_files():
-        for group in parse_neck_file(name, (SHIPPED / name).read_text()).nodes:
+        text = (SHIPPED / name).read_text()
+        if "[[op]]" in text:  # an imported neck (the graph form): no ranged nodes
+            continue
+        for group in parse_neck_file(name, text).nodes:
             chained = any(c.name in (group.name, "latest") and c.level.offset != 0 for ref in group.inputs for c in ref.choices)
             if isinstance(group.levels, tuple) and chained:
                 found.add((name, group.name))

@@ -42,7 +42,9 @@ def test_registered_neck_appears_in_list_shapes_compare_and_graph(toy: object) -
     listed = json.loads(run("list", "-f", "json").stdout)
     assert (
         "toy" in listed["necks"]
-        and {"neck": "toy", "variant": "paper", "levels": "P2-P4", "channels": 256, "cells": 3} in (listed["defaults"])
+        and {"neck": "toy", "variant": "paper", "levels": "P2-P4", "channels": 256, "cells": 3}
+        | {"framework": None, "imported_from": None}
+        in (listed["defaults"])
     )
     shapes = json.loads(run("shapes", "toy", "--variant", "paper", "-f", "json").stdout)
     assert [lvl["name"] for lvl in shapes["levels"]] == ["P2", "P3", "P4"]  # its own default levels

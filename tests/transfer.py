@@ -66,3 +66,25 @@ def randomize_paddle(paddle_model: Any, graph: Graph, seed: int = 0) -> None:
                 getattr(layer, name).set_value(paddle.to_tensor(value.astype("float32")))
         else:
             layer.weight.set_value(paddle.to_tensor(rng.uniform(0.2, 1.5, node.attrs["arity"]).astype("float32")))
+
+
+def torch_to_paddle(torch_model: Any, paddle_model: Any, graph: Graph) -> int:
+    """The reverse of :func:`paddle_to_torch`: every owned weight of the torch lowering into the Paddle
+    lowering of the same graph; return how many tensors were copied."""
+    copied = 0
+    for node in graph:
+        if node.op not in NAME_MAP or node.shares is not None:
+            continue
+        src = torch_model.nodes[node.module_name]
+        dst = paddle_model.nodes[node.module_name]
+        for p_name, t_name in NAME_MAP[node.op].items():
+            target = getattr(dst, p_name, None)
+            value = getattr(src, t_name, None)
+            if target is None or value is None:
+                continue
+            array = value.detach().cpu().float().numpy()
+            if tuple(array.shape) != tuple(target.shape):
+                raise ValueError(f"{node.id}.{p_name}: torch {tuple(array.shape)} vs paddle {tuple(target.shape)}")
+            target.set_value(array)
+            copied += 1
+    return copied

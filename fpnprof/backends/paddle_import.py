@@ -99,8 +99,10 @@ class Proof:
             f"{len(self.errors)} outputs, max relative error {worst:.1e} ({self.dtype}), "
             f"params {self.source_params:,} vs {self.fpnprof_params:,}"
         )
-        if self.ok or self.first_bad_output is None:
+        if self.ok:
             return numbers
+        if self.first_bad_output is None:
+            return f"{numbers}; the parameter counts differ (a parameter the graph does not hold)"
         at = f", first at op {self.first_bad_node} (relative error {self.node_error:.1e})" if self.first_bad_node else ""
         return f"{numbers}; P{self.first_bad_output} differs first{at}"
 

@@ -67,6 +67,10 @@ class Proof:
         if self.ok:
             return numbers
         where = ""
+        if self.params_source != self.params_fpnprof:
+            where = "; the parameter counts differ"
+        if self.macs_source is not None and self.macs_source != self.macs_fpnprof:
+            where += "; fvcore's MACs differ"
         if self.first_output is not None:
             where = f"; P{self.first_output} differs first"
             if self.first_node is not None:

@@ -107,7 +107,8 @@ app = typer.Typer(
     name="fpnprof",
     help="Profile feature-pyramid necks over ResNet18: shapes, params, MACs, FLOPs and latency per pyramid level, proven "
     "against the frameworks. Necks: FPN, PAFPN and BiFPN (the seed tutorial's form and the papers'), NAS-FPN, a "
-    "YOLOv5 PAN, or your own neck file (TOML).",
+    "YOLOv5 PAN, RetinaNet, YOLOv8, PP-YOLOE and PicoDet necks, your own neck file (TOML), or your neck in code "
+    "(fpnprof import).",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -720,9 +721,11 @@ def import_(
 
     Examples:
 
-      fpnprof import my_necks.py:MyFPN --in-channels 128,256,512 --kwargs '{"out_channels": 128}' -o my_fpn.toml
+      fpnprof import necks.py:MyFPN --in-channels 128,256,512 -o my_fpn.toml
 
       fpnprof shapes my_fpn.toml
+
+      fpnprof shapes necks.py:MyFPN --kwargs '{"out_channels": 128}'
 
       fpnprof compare fpn my_fpn.toml --min-level 3 --levels 5
     """

@@ -113,6 +113,55 @@ def _attention(rng: random.Random) -> KernelSample:
     return KernelSample(Op.ATTENTION, (x, x), {})
 
 
+def _groupnorm(rng: random.Random) -> KernelSample:
+    x = _tensor(rng, (32, 512))
+    groups = rng.choice([g for g in (8, 16, 32) if x[1] % g == 0])
+    return KernelSample(Op.GROUPNORM, (x,), {"channels": x[1], "groups": groups, "eps": 1e-5})
+
+
+def _bilinear(rng: random.Random) -> KernelSample:
+    n, c, h, w = _tensor(rng)
+    while numel((n, c, 2 * h, 2 * w)) > MAX_ELEMENTS:
+        n, c, h, w = _tensor(rng)
+    return KernelSample(Op.RESIZE_BILINEAR, ((n, c, h, w),), {"size": (2 * h, 2 * w), "align_corners": rng.random() < 0.5})
+
+
+def _conv_transpose(rng: random.Random) -> KernelSample:
+    """An upsampling transposed conv as necks use one: kernel 2 stride 2, or kernel 4 stride 2 padding 1."""
+    while True:
+        n, c, h, w = _tensor(rng, (8, 256))
+        out = _channels(rng, 8, 256)
+        kernel, padding = rng.choice(((2, 0), (4, 1)))
+        macs = n * h * w * c * out * kernel * kernel
+        if macs <= MAX_MACS and n * out * 4 * h * w <= MAX_ELEMENTS:
+            attrs = dict(in_channels=c, out_channels=out, kernel=kernel, stride=2, padding=padding, output_padding=0, groups=1)
+            return KernelSample(Op.CONV_TRANSPOSE, ((n, c, h, w),), {**attrs, "bias": rng.random() < 0.5})
+
+
+def _binary(op: Op) -> Callable[[random.Random], KernelSample]:
+    """Two tensors of one shape, or (SE attention's scaling) a tensor and its per-channel (N, C, 1, 1)."""
+
+    def draw(rng: random.Random) -> KernelSample:
+        x = _tensor(rng)
+        other = x if rng.random() < 0.5 else (x[0], x[1], 1, 1)
+        return KernelSample(op, (x, other), {})
+
+    return draw
+
+
+def _pad(rng: random.Random) -> KernelSample:
+    x = _tensor(rng)
+    padding = rng.choice(((1, 1, 1, 1), (0, 1, 0, 1), (2, 2, 2, 2)))
+    return KernelSample(Op.PAD, (x,), {"padding": padding, "value": 0.0})
+
+
+def _channel_slice(rng: random.Random) -> KernelSample:
+    x = _tensor(rng, (32, 512))
+    half = x[1] // 2
+    start = rng.choice((0, half))
+    return KernelSample(Op.CHANNEL_SLICE, (x,), {"start": start, "stop": start + half})
+
+
 #: How each kernel class's samples are drawn.
 DRAWS: dict[str, Callable[[random.Random], KernelSample]] = {
     "conv1x1": _conv(1, "dense"),
@@ -133,6 +182,19 @@ DRAWS: dict[str, Callable[[random.Random], KernelSample]] = {
     "weighted_fusion": _many(Op.FUSION, lambda k: {"arity": k, "eps": 1e-4}),
     "softmax_fusion": _many(Op.SOFTMAX_FUSION, lambda k: {"arity": k}),
     "global_attention": _attention,
+    "groupnorm": _groupnorm,
+    "leaky_relu": _unary(Op.LEAKY_RELU, lambda x: {"negative_slope": 0.1}),
+    "hardswish": _unary(Op.HARDSWISH),
+    "hardsigmoid": _unary(Op.HARDSIGMOID, lambda x: {"slope": 1 / 6, "offset": 0.5}),
+    "sigmoid": _unary(Op.SIGMOID),
+    "resize_bilinear": _bilinear,
+    "conv_transpose": _conv_transpose,
+    "adaptive_avgpool": _unary(Op.ADAPTIVE_AVGPOOL, lambda x: {"size": (1, 1)}),
+    "mul": _binary(Op.MUL),
+    "sub": _binary(Op.SUB),
+    "div": _binary(Op.DIV),
+    "pad": _pad,
+    "channel_slice": _channel_slice,
 }
 
 
@@ -165,7 +227,7 @@ def draw_samples(cls: str, count: int, rng: random.Random, engine: str = "eager"
 
     base = cls.removesuffix(WITH_BIAS)
     out = [DRAWS[base](rng) for _ in range(count)]
-    out = [replace(s, attrs={**s.attrs, "bias": cls != base}) if s.op is Op.CONV else s for s in out]
+    out = [replace(s, attrs={**s.attrs, "bias": cls != base}) if s.op in (Op.CONV, Op.CONV_TRANSPOSE) else s for s in out]
     if engine not in FUSION_RULES:
         return out
 
