@@ -60,7 +60,7 @@ def test_torch_import_lowered_to_paddle_computes_the_source(file: str) -> None:
     inputs = [torch.randn(*shapes[lvl], generator=gen) for lvl in sorted(shapes)]
     with torch.no_grad():
         theirs = sorted(source(list(inputs)), key=lambda t: -t.shape[2])
-    ours = lowered_paddle(*[paddle.to_tensor(t.numpy()) for t in inputs])
+    ours = lowered_paddle([paddle.to_tensor(t.numpy()) for t in inputs])
     assert len(ours) == len(theirs) == len(neck.outputs)
     for level, a, b in zip(sorted(neck.outputs), ours, theirs, strict=True):
         ref = b.numpy()
