@@ -112,6 +112,7 @@ class Mapper:
         for level in sorted(sides, reverse=True):
             self.side_level[sides[level][0]] = level
         self.top = max(sides)
+        self.input_heights = {level: side[0] for level, side in sides.items()}
         for level, var in zip(sorted(sides), trace.inputs, strict=True):
             n, c, h, w = trace.shapes[var]
             self.values[var] = Feat(input_ref(level), (n, c, h, w))
@@ -141,10 +142,24 @@ class Mapper:
             raise _refuse(op, "computes with a tensor's shape")
         return value
 
+    def _first(self, ref: str | None) -> tuple[int, int] | None:
+        """The (level, height) of an op's first input."""
+        if ref is None:
+            return None
+        read = input_level(ref)
+        if read is not None:
+            return read, self.input_heights[read]
+        pending = self.ops[ref]
+        return pending.level, self.trace.shapes[pending.var][-2]
+
     def level(self, shape: Shape, first_input: str | None, op: Op) -> int:
-        """The level whose side is the output's height; a new smaller side (about half the top one)
-        is the next level up; any other side takes its first input's level."""
+        """An output as tall as its first input, or a global pool's, stays at that input's level; else
+        the level whose side is the output's height; a new smaller side (about half the top one) is the
+        next level up; any other side takes its first input's level."""
         h = shape[2]
+        first = self._first(first_input)
+        if first is not None and (first[1] == h or op is Op.ADAPTIVE_AVGPOOL):
+            return first[0]
         if h in self.side_level:
             return self.side_level[h]
         top_side = min(self.side_level)

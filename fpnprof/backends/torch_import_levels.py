@@ -19,10 +19,11 @@ class Levels:
     def assign(self, height: int, first: tuple[int, int] | None, *, may_define: bool) -> int:
         """The level of an op's output of ``height``; ``first`` is its first input's (level, height).
 
-        An output as tall as its first input stays at that input's level; else the level of that height;
+        An output as tall as its first input, or a global pool's, stays at that input's level; else the
+        level of that height;
         else, for an op that may define one (not a global pool), a new level when it is below the top;
         else the first input's level (a padded intermediate, a pooled 1x1)."""
-        if first is not None and first[1] == height:
+        if first is not None and (first[1] == height or not may_define):  # a global pool stays with its input
             return first[0]
         known = self.by_height.get(height)
         if known:
