@@ -22,6 +22,19 @@ def fpnprof_leftovers() -> set[str]:
     return {p.name for p in SESSION_TMP.iterdir() if p.name.startswith("fpnprof-")}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_history() -> Iterator[Path]:
+    """Runs the tests record go to a database of this session's, never the user's run history."""
+    path = SESSION_TMP / "history.sqlite"
+    before = os.environ.get("FPNPROF_HISTORY")
+    os.environ["FPNPROF_HISTORY"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("FPNPROF_HISTORY", None)
+    else:
+        os.environ["FPNPROF_HISTORY"] = before
+
+
 @pytest.fixture(autouse=True)
 def no_temp_folder_left() -> Iterator[None]:
     before = fpnprof_leftovers()

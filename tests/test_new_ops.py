@@ -246,12 +246,16 @@ def test_labels_tell_nodes_apart() -> None:
 
 
 def test_each_op_is_a_kernel_class_and_an_uncalibrated_one_says_so() -> None:
+    """Every new op is a kernel class calibration draws samples of; a model made before it says recalibrate."""
+    from fpnprof.latency.sampling import drawn_classes
+
     classes = {name: kernel_class(one_op(case)["n"]) for name, case in CASES.items()}
+    assert {c for name, c in classes.items() if CASES[name].op in NEW_OPS} <= set(drawn_classes())
     assert classes["grouped_conv"] == "conv_grouped" and classes["spp_pool13"] == "maxpool"
     assert all(classes[name] == case.op.value for name, case in CASES.items() if case.op in NEW_OPS)
     kernels = graph_kernels(one_op(CASES["conv_transpose"]), "eager")
     assert [(k.cls, k.groups) for k in kernels] == [("conv_transpose+bias", 4)]
-    with pytest.raises(ConfigError, match=r"no fit for conv_transpose\+bias kernels .*calibration does not time these kernels"):
+    with pytest.raises(ConfigError, match=r"no fit for conv_transpose\+bias kernels .*recalibrate with this fpnprof"):
         kernel_times({}, {}, kernels)
     b = GraphBuilder()
     b.graph.outputs = {0: b.conv(b.input("x", X), 8, 3, "c", bias=False)}

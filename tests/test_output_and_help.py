@@ -225,9 +225,13 @@ def test_conventions_keeps_each_counts_unit_at_80_columns() -> None:
 
 def test_help_at_80_columns_gives_descriptions_room_and_marks_variadic_necks() -> None:
     bench = run("bench", "--help", columns=80).stdout
-    assert len(bench.splitlines()) <= 100, len(bench.splitlines())  # 131 lines before
+    # 131 lines before the help was tightened; the gate (--against, --fail-if-slower, --force), the run
+    # history (--history, --no-history) and necks in code (--kwargs) have since added 24
+    assert len(bench.splitlines()) <= 125, len(bench.splitlines())
     precision = next(line for line in bench.splitlines() if "--precision " in line)
     start = len(precision) - len(precision.split("<float>")[1].lstrip())
-    assert start <= 36, precision  # descriptions get 40+ of the 80 columns (before: 31, from column 47)
+    # descriptions get 40+ of the 80 columns (before: 31, from column 47); --fail-if-slower, the longest
+    # option name, sets the column at 37
+    assert start <= 37, precision
     for command in ("bench", "compare", "sweep", "predict"):
         assert "[NECK]..." in run(command, "--help", columns=80).stdout, command

@@ -13,20 +13,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.globals import get_current_context
 
 from fpnprof import __version__
 from fpnprof.backends.registry import BACKEND_NAMES
 from fpnprof.bench.kernels import NECK_RUNS
 from fpnprof.cli.code_necks import load_code_neck
 from fpnprof.cli.help import Command, Group, flow
+from fpnprof.cli.history_cli import history_app, history_options
 from fpnprof.cli.options import (
     NECK_NAMES,
+    Against,
     Allocator,
     BackendOpt,
     Breakdown,
     Device,
     Dtype,
     F,
+    FailIfSlower,
+    ForceStored,
     Format,
     Neck,
     NeckList,
@@ -48,6 +53,7 @@ from fpnprof.model import necks as neck_registry
 from fpnprof.model.config import VARIANTS, require_choice
 from fpnprof.model.necks import NECKS
 from fpnprof.report import FORMATS
+from fpnprof.report.model import Report
 
 #: sweep's formats: the shared ones, and JSON Lines streamed as configurations are priced.
 SWEEP_FORMATS = (*FORMATS, "jsonl")
@@ -124,6 +130,20 @@ def command(name: str | None = None) -> Callable[[F], F]:
         return registered
 
     return register
+
+
+def gate_exit(report: Report, fmt: str, output: Path | None) -> None:
+    """After a gated run (--fail-if-slower): its verdict lines on stderr where the table's notes did not
+    show them (another format, or a file), and its exit code (1 slower, 3 inconclusive)."""
+    gate = report.data.get("gate")
+    if not gate:
+        return
+    if fmt != "table" or output is not None:
+        for line in report.notes:
+            if line.startswith(("gate: ", "against run:")):
+                typer.echo(line, err=True)
+    if gate["exit_code"]:
+        raise typer.Exit(gate["exit_code"])
 
 
 def _version(value: bool) -> None:
@@ -204,6 +224,7 @@ def shapes(
 
 @command()
 @guarded
+@history_options("bench")
 @neck_options
 @timing_options
 def bench(
@@ -240,6 +261,9 @@ def bench(
         ),
     ] = "steady",
     plot: Annotated[Path | None, typer.Option(help="With a --batch or --size sweep: latency plot to FILE.png|svg.")] = None,
+    against: Against = None,
+    fail_if_slower: FailIfSlower = None,
+    force: ForceStored = False,
     fmt: Format = "table",
     output: Output = None,
     save: Save = None,
@@ -261,30 +285,58 @@ def bench(
       fpnprof bench fpn bifpn --variant paper --part neck --breakdown
 
       fpnprof bench bifpn --variant paper --size 64,128,256 --plot latency.png
+
+      fpnprof bench my.toml --against my.toml@main --fail-if-slower 5
     """
+    from fpnprof.cli.against_run import is_run_ref, judge_against_stored, stored_row
     from fpnprof.cli.commands import Timing, labels, run_bench_command
-    from fpnprof.cli.options import parse_int_list
+    from fpnprof.cli.options import parse_int_list, was_typed
+    from fpnprof.errors import ConfigError
 
     preflight(fmt, output, plot, save=save)
     batches, sizes = parse_int_list(batch, "--batch"), parse_int_list(size, "--size")
     names = necks or list(NECKS)
+    stored = None
+    if against is not None:
+        if not necks:
+            raise ConfigError("--against judges NEW against OLD: give NEW, e.g. fpnprof bench my.toml --against my.toml@main")
+        part = part if was_typed("part") else "neck"  # a neck's change: its own time, not the backbone's
+        if is_run_ref(against):
+            stored = stored_row(against, get_current_context().params.get("history"))
+        else:
+            names = [*names, against]
     configs = [
-        (label, opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype))
+        (label, opts.config(n, batch=batches[0], size=sizes[0], dtype=dtype, several=against is not None))
         for label, n in zip(labels(names), names, strict=True)
     ]
+    base = (configs[-1][0], configs[-1][1].variant) if against is not None and stored is None else None
     measurement = timing_opts.measurement(breakdown=breakdown)
     timing = Timing(backend, device, threads, timing_opts.warmup, measurement, not no_peak, allocator)
     with progress_display() as on_progress:
         report = run_bench_command(
-            configs, batches=batches, sizes=sizes, part=part, engine=engine, timing=timing, plot=plot, on_progress=on_progress
+            configs,
+            batches=batches,
+            sizes=sizes,
+            part=part,
+            engine=engine,
+            timing=timing,
+            plot=plot,
+            on_progress=on_progress,
+            baseline=base,
+            fail_if_slower=None if stored is not None else fail_if_slower,
         )
+    if stored is not None:
+        seconds = float(report.data["run"]["seconds"])
+        judge_against_stored(report, report.data["rows"], stored, str(against), fail_if_slower, force, seconds)
     emit(report, fmt, output, save)
     if report.data.get("failed"):
         raise typer.Exit(1)
+    gate_exit(report, fmt, output)
 
 
 @command()
 @guarded
+@history_options("compare", when="bench")
 @neck_options
 @timing_options
 def compare(
@@ -314,6 +366,7 @@ def compare(
     model: ModelPath = None,
     force: Force = False,
     plot: Annotated[Path | None, typer.Option(help="Stacked per-level MACs per neck to FILE.png|svg.")] = None,
+    fail_if_slower: FailIfSlower = None,
     fmt: Format = "table",
     output: Output = None,
     save: Save = None,
@@ -353,10 +406,13 @@ def compare(
     timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement(breakdown=breakdown)) if bench else None
     predictor = predictor_for(latency, backend, device, latency_engine, threads, model, force)
     with progress_display() as on_progress:
-        report = run_compare(configs, baseline=baseline, bench=timing, plot=plot, on_progress=on_progress)
+        report = run_compare(
+            configs, baseline=baseline, bench=timing, plot=plot, on_progress=on_progress, fail_if_slower=fail_if_slower
+        )
     if predictor is not None:
         predictor.add_to(report, configs)
     emit(report, fmt, output, save)
+    gate_exit(report, fmt, output)
 
 
 @command()
@@ -425,6 +481,7 @@ def graph(
 
 @command()
 @guarded
+@history_options("peak")
 def peak(
     device: Device = "cpu",
     backend: BackendOpt = "auto",
@@ -451,6 +508,7 @@ def peak(
 
 @command()
 @guarded
+@history_options("sweep", when="bench")
 @neck_options
 @timing_options
 def sweep(
@@ -565,6 +623,7 @@ def predictor_for(
 
 @command()
 @guarded
+@history_options("validate", when="validate")
 def calibrate(
     backend: BackendOpt = "auto",
     device: Device = "cpu",
@@ -639,6 +698,7 @@ def calibrate(
 
 @command()
 @guarded
+@history_options("predict")
 @neck_options
 def predict(
     necks: NeckList = None,
@@ -763,6 +823,9 @@ def list_(fmt: Format = "table", output: Output = None) -> None:
 
     preflight(fmt, output)
     emit(run_list(), fmt, output)
+
+
+app.add_typer(history_app, name="history")
 
 
 def main() -> None:

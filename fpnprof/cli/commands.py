@@ -88,8 +88,12 @@ def run_bench_command(
     timing: Timing,
     plot: Path | None = None,
     on_progress: OnProgress | None = None,
+    baseline: tuple[str, str] | None = None,
+    fail_if_slower: float | None = None,
 ) -> Report:
-    """Expand the sweep, measure every row (paired unless isolated), and build the report."""
+    """Expand the sweep, measure every row (paired unless isolated), and build the report; with
+    ``fail_if_slower``, judge every row against its baseline (``baseline``: label and variant, else
+    the first neck's)."""
     from fpnprof.backends.registry import ENGINE_NAMES, resolve_backend
     from fpnprof.bench.runner import run_bench
     from fpnprof.bench.spec import BenchSpec, expand_sweep
@@ -111,13 +115,31 @@ def run_bench_command(
     specs = [replace(spec, allocator=a) for spec in swept for a in allocators]
     if plot is not None and len(batches) < 2 and len(sizes) < 2:  # the file itself: cli preflight
         raise ConfigError("--plot needs a sweep: give --size or --batch several values, e.g. --size 64,128,256")
-    run = run_bench(specs, timing.measurement, on_progress=on_progress, peaks=timing.peaks)
+    run = run_bench(specs, timing.measurement, baseline=baseline, on_progress=on_progress, peaks=timing.peaks)
     report = bench_report(run)
     if plot is not None:
         from fpnprof.report.plots import latency_plot
 
         with_plot(report, plot, lambda path: latency_plot(run.rows, path))
+    if fail_if_slower is not None:
+        apply_gate(report, run, fail_if_slower)
     return report
+
+
+def apply_gate(report: Report, run: BenchRun, pct: float) -> int:
+    """Judge every row against its baseline (:mod:`fpnprof.bench.gate`): the verdicts go first among
+    the report's notes and into its JSON (``gate``); returns the exit code (0, 1 slower, 3 inconclusive)."""
+    from fpnprof.bench.gate import exit_code, gate_rows
+
+    if not 0 <= pct < 1000:
+        raise ConfigError(f"--fail-if-slower is a percentage from 0, got {pct:g}")
+    verdicts = gate_rows(run.rows, pct, run.seconds)
+    if not verdicts:
+        raise ConfigError("--fail-if-slower needs a row to judge against a baseline: give two necks, or --against OLD")
+    code = exit_code(verdicts)
+    report.data["gate"] = {"fail_if_slower_pct": pct, "exit_code": code, "verdicts": [v.as_dict() for v in verdicts]}
+    report.notes[:0] = [f"gate: {v.line()}" for v in verdicts]
+    return code
 
 
 def run_peak(*, device: str, backend: str, dtype: str, threads: int) -> Report:
@@ -204,8 +226,12 @@ def run_compare(
     bench: Timing | None = None,
     plot: Path | None = None,
     on_progress: OnProgress | None = None,
+    fail_if_slower: float | None = None,
 ) -> Report:
-    """Analytic numbers side by side as ratios to ``baseline``; with ``bench``, latency too."""
+    """Analytic numbers side by side as ratios to ``baseline``; with ``bench``, latency too (and with
+    ``fail_if_slower``, every row judged against the baseline neck's)."""
+    if fail_if_slower is not None and bench is None:
+        raise ConfigError("--fail-if-slower judges measured latency: add --bench")
     from fpnprof.report.compare_report import compare_report
 
     profiles = [profile_graph(cfg, build_graph(cfg)) for _, cfg in configs]
@@ -215,6 +241,8 @@ def run_compare(
     index = names.index(baseline) if baseline is not None else 0
     latency, run = _latency(configs, index, bench, on_progress) if bench else (None, None)
     report = compare_report(profiles, names, index, latency, run)
+    if fail_if_slower is not None and run is not None:
+        apply_gate(report, run, fail_if_slower)
     if plot is not None:
         from fpnprof.model.setups import row_label
         from fpnprof.report.plots import macs_stacked_plot

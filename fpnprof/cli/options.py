@@ -169,10 +169,29 @@ Kwargs = Annotated[
     str | None,
     typer.Option(
         "--kwargs",
-        help="With a NECK given as code (file.py:NAME or package.module:NAME): the keyword arguments its class or "
-        "factory is called with, as a JSON object. Naming code imports it: its Python runs (see fpnprof import).",
+        help="With a NECK in code (file.py:NAME, whose Python runs: see fpnprof import): its kwargs, as JSON.",
         metavar="JSON",
     ),
+]
+Against = Annotated[
+    str | None,
+    typer.Option(
+        "--against",
+        help="OLD: a neck, a file or FILE.toml@REV (git), timed side by side; or run:ID[:ROW] from the history (unpaired).",
+        metavar="OLD",
+        autocompletion=NECK_NAMES,
+    ),
+]
+FailIfSlower = Annotated[
+    float | None,
+    typer.Option(
+        "--fail-if-slower",
+        help="PCT: exit 1 if a row is slower than its baseline by more (its ratio's 95% interval), 3 if undecided.",
+        metavar="PCT",
+    ),
+]
+ForceStored = Annotated[
+    bool, typer.Option("--force", help="With --against run:ID, compare with a row from another machine (flagged).", metavar="")
 ]
 Format = Annotated[
     str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.", autocompletion=completer(lambda: FORMATS))
@@ -269,6 +288,11 @@ def _spaced_list(number: str) -> tuple[str, list[str]]:
         if option.startswith("-") and (not value or value.isdigit()) and number in values[1:]:
             return option, values
     return "--channels", ["64", number]  # not found: an example
+
+
+def was_typed(name: str) -> bool:
+    """Whether option ``name`` of the running command was given (not its default)."""
+    return _typed(name)
 
 
 def _typed(name: str) -> bool:

@@ -98,11 +98,15 @@ def save_json(report: Report, save: Path | None) -> None:
 def emit(report: Report, fmt: str, output: Path | None, save: Path | None = None) -> None:
     """Render a report (``fmt`` already checked by :func:`preflight`): files and pipes get the full
     table, a terminal one that fits its width; with ``save``, the JSON goes to that file as well. Options
-    given that do not apply to a neck are said first among the notes."""
+    given that do not apply to a neck are said first among the notes. Then the result is recorded in
+    the run history if the command records (:mod:`fpnprof.cli.history_cli`)."""
+    from fpnprof.cli.history_cli import record_pending
+
     report.notes[:0] = [line for line in option_notes() if line not in report.notes]
     save_json(report, save)
     if output is not None:
         deliver(render(report, fmt, width=160), output)
+        record_pending(report.data)
         return
     tty = sys.stdout.isatty()
     color = fmt == "table" and tty and "NO_COLOR" not in os.environ
@@ -111,6 +115,7 @@ def emit(report: Report, fmt: str, output: Path | None, save: Path | None = None
     else:
         width = shutil.get_terminal_size((160, 24)).columns if tty else 160
     deliver(render(report, fmt, color=color, width=width), None)
+    record_pending(report.data)
 
 
 class JsonLines:

@@ -54,7 +54,8 @@ BREAKDOWN_COLUMNS = [
 NOISY_MARK = "!"
 EXPLAIN_ESTIMATE = "ms and ±95%: the mean over fresh worker processes and its t-interval"
 EXPLAIN_RATIO = (
-    "x base: over the first neck's row of the same part and engine, paired round by round (~: unresolved, the estimate so far)"
+    "x base: over the baseline neck's row (the first, or --against's) of the same part and engine, paired round by "
+    "round (~: unresolved, the estimate so far)"
 )
 READ_MORE = "(README: Reading latency)"
 

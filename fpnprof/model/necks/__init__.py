@@ -48,6 +48,10 @@ def neck_spec(name: str) -> NeckSpec:
         return loaded
     if is_neck_file(name):
         return load_neck_file(name)
+    from fpnprof.model.neckfile.revisions import is_file_at_revision, load_file_at_revision
+
+    if is_file_at_revision(name):
+        return load_file_at_revision(name)
     if is_code_source(name):
         if CODE_LOADER is None:
             raise ConfigError(f"{name!r} names a neck in code: this command cannot import it")

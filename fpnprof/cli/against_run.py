@@ -1,0 +1,119 @@
+"""``bench NEW --against run:ID[:ROW]``: NEW timed now, judged against a result stored in the run history.
+
+Unlike ``--against OLD`` (both timed side by side, paired round by round), the stored row was measured
+at another time: the ratio is unpaired and its interval wider (:func:`fpnprof.bench.gate.unpaired_ratio`),
+the machine's drift between the two runs is not in it, and a row from another machine or other
+framework versions is refused unless ``--force`` (then flagged).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from fpnprof.bench.gate import Verdict, exit_code, judge, row_name, settle_seconds, unpaired_ratio
+from fpnprof.errors import ConfigError
+from fpnprof.report.model import Report
+
+RUN_REF = re.compile(r"^run:(\d+)(?::(\d+))?$")
+#: what must match for a stored row to be compared with a row timed now
+SETUP_KEYS = ("part", "engine", "batch", "size", "dtype", "allocator")
+
+
+def is_run_ref(text: str | None) -> bool:
+    return text is not None and RUN_REF.match(text) is not None
+
+
+def stored_row(ref: str, history: Path | str | None) -> Any:
+    """The stored row ``run:ID[:ROW]`` names (a one-line error where there is none)."""
+    from fpnprof.history.errors import HistoryError
+    from fpnprof.history.location import history_path
+    from fpnprof.history.store import HistoryStore, load_row
+
+    match = RUN_REF.match(ref)
+    assert match is not None
+    path = history_path(None if history is None else Path(history))
+    store = HistoryStore.open(path, create=False)
+    if store is None:
+        raise ConfigError(f"--against {ref}: there is no run history at {path} (fpnprof history lists runs)")
+    try:
+        with store:
+            row = load_row(store, int(match[1]), None if match[2] is None else int(match[2]))
+    except HistoryError as exc:
+        raise ConfigError(f"--against {ref}: {exc}") from None
+    if row.ms is None or row.low is None or row.high is None:
+        raise ConfigError(f"--against {ref}: that row has no latency with an interval to compare with")
+    return row
+
+
+def _setup(row: Any) -> dict[str, Any]:
+    config = row.config or {}
+    return {
+        "part": row.part,
+        "engine": row.engine,
+        "batch": config.get("batch"),
+        "size": config.get("size"),
+        "dtype": row.dtype,
+        "allocator": row.allocator,
+    }
+
+
+def _differences(stored: Any, new: dict[str, Any]) -> list[str]:
+    """What differs between the stored row's machine and versions and the row timed now."""
+    from fpnprof.history.identity import machine_info
+
+    here = machine_info()
+    mine = {
+        "cpu": here["cpu"],
+        "cores": here["cores"],
+        "framework": new.get("framework"),
+        "threads": new.get("threads"),
+        "device": new.get("device"),
+    }
+    theirs = {
+        "cpu": stored.machine_info.get("cpu"),
+        "cores": stored.machine_info.get("cores"),
+        "framework": stored.framework,
+        "threads": stored.threads,
+        "device": stored.device,
+    }
+    return [f"{k} {theirs[k]} then, {mine[k]} now" for k in mine if theirs[k] != mine[k]]
+
+
+def judge_against_stored(
+    report: Report, rows: list[dict[str, Any]], stored: Any, ref: str, pct: float | None, force: bool, spent_s: float
+) -> int:
+    """Compare the row timed now that has the stored row's setup with it; the verdict (with ``pct``)
+    goes first among the notes and into the JSON; returns the exit code."""
+    from fpnprof.history.records import iso_time
+
+    want = _setup(stored)
+    matching = [r for r in rows if "median_ms" in r and {k: r.get(k) for k in SETUP_KEYS} == want]
+    if not matching:
+        shown = ", ".join(f"{k} {v}" for k, v in want.items())
+        raise ConfigError(f"--against {ref}: no row timed now has its setup ({shown}): give those options")
+    row = matching[0]
+    differ = _differences(stored, row)
+    if differ and not force:
+        raise ConfigError(
+            f"--against {ref} was measured elsewhere or with other versions ({'; '.join(differ)}): "
+            "its ms cannot be compared with these; --force compares them anyway (flagged)"
+        )
+    ci = row.get("ci95_ms")
+    if not ci:
+        raise ConfigError(f"--against {ref}: the row timed now has no interval (it needs 3 workers: give more --max-time)")
+    ratio, low, high = unpaired_ratio(row["median_ms"], (ci[0], ci[1]), stored.ms, (stored.low, stored.high))
+    baseline = f"{stored.neck} (run {stored.id}, {iso_time(stored.at)})"
+    said = judge(low, high, pct) if pct is not None else "not judged"
+    settle = settle_seconds(ratio, low, high, pct, spent_s) if pct is not None and said == "inconclusive" else None
+    verdict = Verdict(row_name(row), baseline, said, ratio, low, high, pct or 0.0, paired=False, settle_s=settle)
+    flags = [f"! compared with a row from another machine or versions (--force): {'; '.join(differ)}"] if differ else []
+    if pct is not None:
+        lines = [f"gate: {verdict.line()}"]
+    else:
+        lines = [f"against {ref}: {row_name(row)} is {ratio:.3f}x [{low:.3f}-{high:.3f}] {baseline}, unpaired"]
+    report.notes[:0] = lines + flags
+    code = exit_code([verdict]) if pct is not None else 0
+    report.data["gate"] = {"against": ref, "unpaired": True, "flags": flags, "exit_code": code, "verdicts": [verdict.as_dict()]}
+    return code
