@@ -41,7 +41,7 @@ def verdicts(true_ratio: float) -> tuple[list[str], list[str]]:
         sim = SimMachine({"gate-new.toml": 20.0 * true_ratio, "gate-old.toml": 20.0}, bias_sd=bias, seed=seed)
         run = run_bench(
             specs, Measurement(), baseline=("gate-old.toml", "paper"), launch=sim.launch, clock=sim.clock, peaks=False
-        )  # type: ignore[arg-type]
+        )
         (verdict,) = gate_rows(run.rows, PCT, spent_s=sim.clock.now)
         interval.append(verdict.verdict)
         point.append(judge_point(verdict.ratio, PCT))

@@ -3,6 +3,8 @@ where some level of the pyramid is itself 1x1; in torch and in Paddle."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 SIDES = {3: (4, 4), 4: (2, 2), 5: (1, 1)}  # C5 is 1x1: a pooled 1x1 must not be read as P5
@@ -21,7 +23,7 @@ def test_torch_se_block_stays_at_its_level() -> None:
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Conv2d(8, 8, 1)
 
-        def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        def forward(self, feats: list[Any]) -> list[Any]:
             p3, p4, p5 = feats
             return [p3 * torch.sigmoid(self.fc(self.pool(p3))), torch.relu(p4), torch.relu(p5)]
 

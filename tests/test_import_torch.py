@@ -282,7 +282,7 @@ def test_a_built_in_neck_round_trips(neck: str, variant: str) -> None:
 @pytest.mark.parametrize("file", shipped_files())
 def test_a_shipped_neck_file_round_trips(file: str) -> None:
     spec = load_neck_file(file)
-    widths = (24, 40, 16, 56)
+    widths: tuple[int, ...] = (24, 40, 16, 56)
     if spec.fixed_widths:  # an imported neck takes the widths it was imported at (C3..C5 here)
         text = neck_text(file)
         assert text is not None
