@@ -149,3 +149,45 @@ def test_against_a_stored_run_is_unpaired_and_refused_from_another_machine(
     )  # fmt: skip
     assert forced.exit_code == 1, forced.output
     assert "another machine or versions (--force): cpu Another CPU then" in json.loads(forced.stdout)["gate"]["flags"][0]
+
+
+def test_a_stored_run_from_another_setup_is_refused_before_anything_is_timed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = tmp_path / "history.sqlite"
+    install(monkeypatch, {}, seed=5)
+    stored = run(
+        "bench", "fpn", "--part", "neck", "--backend", "paddle", "--no-peak", "--threads", "1", "--history", str(history)
+    )
+    assert stored.exit_code == 0, stored.output
+
+    def no_timing(*args: object) -> None:
+        raise AssertionError("timed before refusing")
+
+    monkeypatch.setattr(fpnprof.bench.runner, "launch_group", no_timing)
+    refused = run(
+        "bench",
+        "pafpn",
+        "--against",
+        "run:1",
+        "--fail-if-slower",
+        "5",
+        "--threads",
+        "2",
+        "--backend",
+        "paddle",
+        "--history",
+        str(history),
+    )
+    assert refused.exit_code == 2 and "threads 1 then, 2 now" in refused.output, refused.output
+    typo = run("bench", "pafpn", "--against", "run:abc", "--fail-if-slower", "5", "--history", str(history))
+    assert typo.exit_code == 2 and "run:ID or run:ID:ROW" in typo.output, typo.output
+
+
+def test_ages_say_their_unit() -> None:
+    from fpnprof.errors import ConfigError
+    from fpnprof.history.dates import parse_when
+
+    assert parse_when("30min", "--before", now=10_000.0) == 10_000.0 - 1800
+    with pytest.raises(ConfigError, match="30min, 12h, 7d, 2w"):
+        parse_when("1m", "--before")

@@ -115,3 +115,34 @@ def test_a_neck_in_code_imports_and_proves(source: Path, tmp_path: Path) -> None
     assert "proven" in text
     written = out.read_text(encoding="utf-8")
     assert 'object = "' in written and '"out_channels": 8' in written and "sha256" in written
+
+
+def test_levels_given_and_taken_must_agree(source: Path, tmp_path: Path) -> None:
+    """More widths than the forward reads: refused, naming what it reads; fewer: the proof fails on the
+    parameters the forward never used, and says what to check."""
+    pytest.importorskip("torch")
+    out = tmp_path / "neck.toml"
+    code, text = _run([f"{source}:Lateral", "--in-channels", "128,256,512,1024"], out)
+    assert code == 2 and "gave 4 levels (C3..C6), its forward reads C3..C5" in text, text
+    code, text = _run([f"{source}:Lateral", "--in-channels", "128,256"], out)
+    assert code == 1 and "does it take more levels than --in-channels gave?" in text, text
+    assert not out.exists()
+
+
+def test_a_misspelt_name_gets_a_suggestion(source: Path, tmp_path: Path) -> None:
+    code, text = _run([f"{source}:Latreal", "--in-channels", "128,256,512"], tmp_path / "neck.toml")
+    assert code == 2 and "did you mean 'Lateral'?" in text and "NoInputs" in text, text
+
+
+def test_the_file_header_is_the_command_that_imports_it_again(source: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "neck.toml"
+    code, text = _run([f"{source}:Lateral", "--in-channels", "128,256,512", "--kwargs", '{"out_channels": 8}'], out)
+    assert code == 0, text
+    header = out.read_text(encoding="utf-8").splitlines()[0]
+    assert f"`fpnprof import {source}:Lateral --in-channels 128,256,512 --kwargs '{{\"out_channels\": 8}}'`" in header
+
+
+def test_kwargs_on_a_neck_that_is_not_code_gets_a_note() -> None:
+    result = CliRunner().invoke(app, ["shapes", "fpn", "--kwargs", '{"out_channels": 32}'])
+    assert result.exit_code == 0 and "--kwargs does not apply to fpn" in result.output, result.output

@@ -7,6 +7,7 @@ import, kwargs that are not a JSON object, a constructor that refuses them.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -104,8 +105,12 @@ def make_object(source: CodeSource, kwargs: dict[str, Any]) -> Any:
     module = load_module(source)
     target = getattr(module, source.name, None)
     if target is None:
-        names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        raise ImportRefused(f"{source.text}: no {source.name!r} in it (callables: {', '.join(names[:8]) or 'none'})")
+        names = [n for n in vars(module) if not n.startswith("_") and callable(getattr(module, n))]
+        close = difflib.get_close_matches(source.name, names, n=1) or difflib.get_close_matches(
+            source.name.lower(), [n.lower() for n in names], n=1
+        )
+        hint = f"; did you mean {next(n for n in names if n.lower() == close[0].lower())!r}?" if close else ""
+        raise ImportRefused(f"{source.text}: no {source.name!r} in it{hint} (callables: {', '.join(names) or 'none'})")
     if not callable(target):
         raise ImportRefused(f"{source.text}: {source.name!r} is not a class or a factory")
     try:

@@ -9,6 +9,7 @@ same parameter count (and, for torch, fvcore's MACs). Only then is the file writ
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +18,7 @@ from fpnprof.backends.code_source import file_hash, make_object, parse_kwargs, p
 from fpnprof.errors import ImportDisproved, ImportRefused
 from fpnprof.model.backbone import level_sides
 from fpnprof.model.graph import Shape
-from fpnprof.model.graphneck import GraphNeck, SourceInfo
+from fpnprof.model.graphneck import GraphNeck, SourceInfo, input_level
 from fpnprof.model.graphneck_build import standalone_graph
 from fpnprof.model.neckfile.graphform import level_sized, write_graph_form
 
@@ -33,8 +34,8 @@ class ImportRequest:
     in_channels: tuple[int, ...]
     kwargs: str | None = None
     min_level: int = 3
-    size: int = 256
-    stem: str = "imagenet"
+    size: int = 64
+    stem: str = "tutorial"
     batch: int = 1
     name: str | None = None
     description: str | None = None
@@ -66,9 +67,44 @@ def framework_of(made: Any) -> str:
     raise ImportRefused(f"the source made a {type(made).__name__}, not a torch nn.Module or a Paddle nn.Layer")
 
 
+def command_line(req: ImportRequest) -> str:
+    """The import as a command that can be run again (the file header says it)."""
+    words = ["fpnprof", "import", req.source, "--in-channels", ",".join(str(c) for c in req.in_channels)]
+    if req.kwargs and req.kwargs.strip() not in ("", "{}"):
+        words += ["--kwargs", req.kwargs]
+    defaults = ImportRequest(req.source, req.in_channels)
+    for option, value, default in (
+        ("--min-level", req.min_level, defaults.min_level),
+        ("--size", req.size, defaults.size),
+        ("--stem", req.stem, defaults.stem),
+        ("--batch", req.batch, defaults.batch),
+    ):
+        if value != default:
+            words += [option, str(value)]
+    if req.name:
+        words += ["--name", req.name]
+    if req.description:
+        words += ["--description", req.description]
+    return shlex.join(words)
+
+
+def check_levels_read(req: ImportRequest, neck: GraphNeck) -> None:
+    """Refuse levels given that the forward never reads (more --in-channels than the module takes)."""
+    read = {input_level(ref) for op in neck.ops for ref in op.inputs} | {input_level(ref) for ref in neck.outputs.values()}
+    given = sorted(neck.in_channels)
+    unread = [lvl for lvl in given if lvl not in read]
+    if unread:
+        used = [lvl for lvl in given if lvl in read]
+        span = f"C{used[0]}..C{used[-1]}" if used else "none of them"
+        raise ImportRefused(
+            f"{req.source}: --in-channels gave {len(given)} levels (C{given[0]}..C{given[-1]}), its forward reads "
+            f"{span}: give one width per level it takes"
+        )
+
+
 def _header(req: ImportRequest, framework: str) -> str:
     return (
-        f"Imported by `fpnprof import {req.source}` ({framework}), proven against it before it was written.\n"
+        f"Imported by `{command_line(req)}` ({framework}), proven against it before it was written.\n"
         "fpnprof reads this file as data and never runs the source; to follow a change in the code, import it again."
     )
 
@@ -88,8 +124,12 @@ def run_import(req: ImportRequest) -> Imported:
     else:
         from fpnprof.backends import paddle_import as importer  # type: ignore[no-redef]
     neck, proof_ok, proof_line = importer.import_and_prove(made, shapes, name)
+    check_levels_read(req, neck)
     if not proof_ok:
-        raise ImportDisproved(f"{req.source}: the imported graph does not compute what the source computes: {proof_line}")
+        hint = ""
+        if "parameter counts differ" in proof_line:
+            hint = " (a module holding parameters its forward did not use: does it take more levels than --in-channels gave?)"
+        raise ImportDisproved(f"{req.source}: the imported graph does not compute what the source computes: {proof_line}{hint}")
     info = SourceInfo(
         object=req.source,
         framework=framework,

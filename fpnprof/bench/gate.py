@@ -66,6 +66,8 @@ class Verdict:
     pct: float
     paired: bool = True
     settle_s: float | None = None
+    #: why more time cannot settle it, where that is not the estimate sitting on the limit
+    unsettled_why: str = ""
 
     def line(self) -> str:
         """What the gate says, in one line."""
@@ -76,6 +78,8 @@ class Verdict:
         if self.verdict == INCONCLUSIVE:
             if self.settle_s is not None:
                 tail += f"; about {math.ceil(self.settle_s)} s of measuring would settle it (--max-time)"
+            elif self.unsettled_why:
+                tail += f"; {self.unsettled_why}"
             else:
                 tail += "; the estimate sits on the limit: more time cannot settle it"
         return f"{said}, {limit}{tail}"
@@ -133,3 +137,16 @@ def unpaired_ratio(
     se = math.hypot(*((math.log(hi) - math.log(lo)) / (2 * Z95) for lo, hi in (new_ci, old_ci)))
     ratio = new_ms / old_ms
     return ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se)
+
+
+def settle_seconds_unpaired(
+    ratio: float, new_ci: tuple[float, float], old_ci: tuple[float, float], pct: float, spent_s: float
+) -> float | None:
+    """As :func:`settle_seconds` for an unpaired ratio: only NEW's half-width shrinks with more time; the
+    stored row's stays. None where the stored row's own interval already reaches the limit."""
+    gap = abs(math.log(ratio) - math.log(1 + pct / 100))
+    new_half, old_half = ((math.log(hi) - math.log(lo)) / 2 for lo, hi in (new_ci, old_ci))
+    room = gap**2 - old_half**2
+    if room <= 0 or new_half <= 0:
+        return None
+    return spent_s * new_half**2 / room

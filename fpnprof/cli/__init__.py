@@ -288,7 +288,7 @@ def bench(
 
       fpnprof bench my.toml --against my.toml@main --fail-if-slower 5
     """
-    from fpnprof.cli.against_run import is_run_ref, judge_against_stored, stored_row
+    from fpnprof.cli.against_run import check_before_timing, is_run_ref, judge_against_stored, stored_row
     from fpnprof.cli.commands import Timing, labels, run_bench_command
     from fpnprof.cli.options import parse_int_list, was_typed
     from fpnprof.errors import ConfigError
@@ -303,6 +303,9 @@ def bench(
         part = part if was_typed("part") else "neck"  # a neck's change: its own time, not the backbone's
         if is_run_ref(against):
             stored = stored_row(against, get_current_context().params.get("history"))
+            check_before_timing(stored, against, backend=backend, device=device, threads=threads, force=force)
+        elif against.startswith("run:"):
+            raise ConfigError(f"--against {against}: a stored result is run:ID or run:ID:ROW, as fpnprof history lists them")
         else:
             names = [*names, against]
     configs = [

@@ -8,11 +8,12 @@ framework versions is refused unless ``--force`` (then flagged).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
 
-from fpnprof.bench.gate import Verdict, exit_code, judge, row_name, settle_seconds, unpaired_ratio
+from fpnprof.bench.gate import Verdict, exit_code, judge, row_name, settle_seconds_unpaired, unpaired_ratio
 from fpnprof.errors import ConfigError
 from fpnprof.report.model import Report
 
@@ -45,6 +46,37 @@ def stored_row(ref: str, history: Path | str | None) -> Any:
     if row.ms is None or row.low is None or row.high is None:
         raise ConfigError(f"--against {ref}: that row has no latency with an interval to compare with")
     return row
+
+
+def check_before_timing(stored: Any, ref: str, *, backend: str, device: str, threads: int, force: bool) -> None:
+    """Refuse, before anything is timed, a stored row this run cannot be compared with: another CPU,
+    core count, thread count, backend or device (framework versions are checked after the run, which
+    reports the version that ran)."""
+    from fpnprof.backends.registry import resolve_backend
+    from fpnprof.bench.spec import effective_threads
+    from fpnprof.history.identity import machine_info
+
+    here = machine_info()
+    mine = {
+        "cpu": here["cpu"],
+        "cores": here["cores"],
+        "threads": effective_threads(threads),
+        "backend": resolve_backend(backend, device),
+        "device": device,
+    }
+    theirs = {
+        "cpu": stored.machine_info.get("cpu"),
+        "cores": stored.machine_info.get("cores"),
+        "threads": stored.threads,
+        "backend": stored.backend,
+        "device": stored.device,
+    }
+    differ = [f"{k} {theirs[k]} then, {mine[k]} now" for k in mine if theirs[k] is not None and theirs[k] != mine[k]]
+    if differ and not force:
+        raise ConfigError(
+            f"--against {ref} was measured elsewhere or otherwise ({'; '.join(differ)}): its ms cannot be compared "
+            "with these; match it (--threads, --backend), or --force compares them anyway (flagged)"
+        )
 
 
 def _setup(row: Any) -> dict[str, Any]:
@@ -106,8 +138,18 @@ def judge_against_stored(
     ratio, low, high = unpaired_ratio(row["median_ms"], (ci[0], ci[1]), stored.ms, (stored.low, stored.high))
     baseline = f"{stored.neck} (run {stored.id}, {iso_time(stored.at)})"
     said = judge(low, high, pct) if pct is not None else "not judged"
-    settle = settle_seconds(ratio, low, high, pct, spent_s) if pct is not None and said == "inconclusive" else None
-    verdict = Verdict(row_name(row), baseline, said, ratio, low, high, pct or 0.0, paired=False, settle_s=settle)
+    settle, why = None, ""
+    if pct is not None and said == "inconclusive":
+        settle = settle_seconds_unpaired(ratio, (ci[0], ci[1]), (stored.low, stored.high), pct, spent_s)
+        if settle is None:
+            half = 100 * (math.sqrt(stored.high / stored.low) - 1)
+            why = (
+                f"the stored row's own interval (±{half:.1f}%) reaches the limit: no time settles it; "
+                "time OLD again beside NEW (--against FILE.toml@REV)"
+            )
+    verdict = Verdict(
+        row_name(row), baseline, said, ratio, low, high, pct or 0.0, paired=False, settle_s=settle, unsettled_why=why
+    )
     flags = [f"! compared with a row from another machine or versions (--force): {'; '.join(differ)}"] if differ else []
     if pct is not None:
         lines = [f"gate: {verdict.line()}"]

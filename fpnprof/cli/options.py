@@ -253,8 +253,8 @@ class NeckOptions:
             fields["in_channels"] = parsed
         typed = [
             name
-            for name in ("cells", "variant", "channels")
-            if _typed(name) and (name not in ("cells", "channels") or name in self.values)
+            for name in ("cells", "variant", "channels", "kwargs")
+            if _typed(name) and (name not in ("cells", "channels", "kwargs") or name in self.values)
         ]
         if spec.source is not None:  # a neck file has one form; --variant does not apply to it
             fields["variant"] = spec.variants[0]

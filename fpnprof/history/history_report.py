@@ -49,9 +49,12 @@ def setup_text(row: StoredRow) -> str:
     words = [str(c["variant"])] if builtin is not None and c.get("variant") else []
     if c.get("min_level") is not None and c.get("levels") is not None:
         words.append(f"P{c['min_level']}-P{int(c['min_level']) + int(c['levels']) - 1}")
-    if c.get("channels") is not None:
+    imported = bool(row.neck_text and "[[op]]" in row.neck_text)  # its widths are its module's, one pass
+    if imported:
+        words.append("own widths")
+    elif c.get("channels") is not None:
         words.append(f"C{c['channels']}")
-    if c.get("cells") is not None and (builtin is None or builtin.repeats):
+    if c.get("cells") is not None and not imported and (builtin is None or builtin.repeats):
         words.append(f"x{c['cells']}")
     words.append(f"b{c.get('batch', '?')} {c.get('size', '?')}px")
     if c.get("dtype") not in (None, "fp32"):

@@ -70,9 +70,10 @@ def check_channels(neck: GraphNeck, channels: Mapping[int, int]) -> None:
     levels = sorted(neck.in_channels)
     want = ",".join(str(neck.in_channels[lvl]) for lvl in levels)
     got = ",".join(str(channels.get(lvl, "?")) for lvl in levels)
+    widths = ",".join(str(neck.in_channels.get(lvl, 64)) for lvl in range(2, levels[-1] + 1))
     raise ConfigError(
-        f"{neck.name} takes C{levels[0]}..C{levels[-1]} of {want} channels, this backbone gives {got}: "
-        f"use --backbone none --in-channels with those widths (C2 first), or import it again for these"
+        f"{neck.name} takes C{levels[0]}..C{levels[-1]} of {want} channels, these features have {got}: its widths are "
+        f"its module's; give --backbone none --in-channels {widths} (C2 first), or import it again for these"
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fpnprof.model.config import NeckConfig
+from fpnprof.model.graphneck import is_code_source
 from fpnprof.model.necks import neck_spec
 
 #: The settings a neck may resolve differently from its neighbours (its own defaults, fixed levels).
@@ -68,6 +69,7 @@ def inapplicable(option: str, configs: Sequence[NeckConfig]) -> str | None:
         "variant": (is_file, "a neck file has one form", "neck files have one form"),
         "levels": (lambda c: neck_spec(c.neck).fixed_levels, "its topology fixes P{lo}-P{hi}", "their topologies fix theirs"),
         "channels": (lambda c: neck_spec(c.neck).fixed_widths, "its widths are its module's own", "their widths are their own"),
+        "kwargs": (lambda c: not is_code_source(c.neck), "it is not a neck in code (file.py:NAME)", "they are not necks in code"),
     }
     applies_not, one, many = rules[option]
     off = [c for c in configs if applies_not(c)]
