@@ -77,6 +77,7 @@ def _run(args: list[str], out: Path) -> tuple[int, str]:
         ("{src}:Lateral", ["--kwargs", "[1, 2]"], "--kwargs must be a JSON object"),
         ("{src}:Lateral", ["--kwargs", '{"width": 8}'], "unexpected keyword argument 'width'"),
         ("no_such_package.necks:FPN", [], "no module 'no_such_package'"),
+        ("{src}:Lateral", ["--size", "0"], "give no inputs to trace"),
     ],
 )
 def test_refused_before_tracing(source: Path, tmp_path: Path, target: str, extra: list[str], message: str) -> None:
