@@ -77,10 +77,20 @@ def _build(backend: Backend, spec: BenchSpec) -> _Built:
     )
 
 
+#: Analytic FLOPs by the graph they were priced on (kept with it): ``part_graph`` builds a part once
+#: per process, so its pricing is done once too, and a graph built again is priced again.
+_FLOPS: dict[int, tuple[object, float]] = {}
+
+
 def _flops(spec: BenchSpec) -> float:
     from fpnprof.cost.analysis import profile_graph
 
-    return float(profile_graph(spec.config, part_graph(spec.config, spec.part)).model_total.flops)
+    graph = part_graph(spec.config, spec.part)
+    known = _FLOPS.get(id(graph))
+    if known is None or known[0] is not graph:
+        known = (graph, float(profile_graph(spec.config, graph).model_total.flops))
+        _FLOPS[id(graph)] = known
+    return known[1]
 
 
 def predicted_setup_s(done: list[tuple[float, float]], flops: float) -> float:
