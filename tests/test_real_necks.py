@@ -78,3 +78,12 @@ def test_compare_shows_the_real_necks_beside_the_built_ins() -> None:
     for file, (_, _, _, params) in REAL.items():
         assert by_neck[file]["params"] == params, file
         assert by_neck[file]["channels"] is None  # its widths are its own: no --channels in its row
+
+
+@pytest.mark.parametrize("file", sorted(REAL))
+def test_conventions_of_a_real_neck_read_at_80_columns(file: str) -> None:
+    """Their op names are long (adaptive_avgpool, upsample_nearest): the per-op table drops counters, never cuts."""
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["conventions", file])
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), max(result.stdout.splitlines(), key=len)
+    assert "…" not in result.stdout

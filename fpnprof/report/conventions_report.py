@@ -14,7 +14,8 @@ from fpnprof.report.profile_report import title
 SCHEMA_VERSION = 1
 #: Per-op columns a narrow terminal hides first: counters whose per-op ratios repeat another's
 #: (DeepSpeed's MACs: convs alone, as ptflops' aten without the bias).
-OP_TABLE_DROP = {"deepspeed-macs": 2, "ptflops-aten": 1}
+#: which counters the per-op table hides first where a terminal is narrow (long op names: upsample_nearest)
+OP_TABLE_DROP = {"deepspeed-macs": 4, "ptflops-aten": 3, "paddle-flops": 2, "thop": 1}
 FPNPROF_MEANING = "every multiply and add: conv bias, BN, adds, fusions, activations, pool comparisons"
 
 
