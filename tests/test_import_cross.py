@@ -5,9 +5,6 @@ module path, then into its Paddle lowering by node; the Paddle forward is compar
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,22 +18,17 @@ from fpnprof.model.neckfile.graphform import load_graph_form
 torch = pytest.importorskip("torch")
 paddle = pytest.importorskip("paddle")
 
+from imported_necks import make_reference  # noqa: E402
 from transfer import torch_to_paddle  # noqa: E402
 
 from fpnprof.backends import paddle_backend, torch_backend  # noqa: E402
 from fpnprof.backends.torch_import_proof import copy_weights  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 TORCH_NECKS = {"retinanet-fpn.toml": ("mmdet_fpn", "retinanet_fpn"), "yolov8-pan.toml": ("yolov8_pan", "YOLOv8PAN")}
 
 
 def _reference(module: str, factory: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"cross_{module}", ROOT / "tests" / "reference_necks" / f"{module}.py")
-    assert spec is not None and spec.loader is not None
-    loaded = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = loaded
-    spec.loader.exec_module(loaded)
-    model = getattr(loaded, factory)()
+    model, _ = make_reference(module, factory)
     gen = torch.Generator().manual_seed(7)
     with torch.no_grad():  # BatchNorm away from its identity defaults, statistics included
         for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):

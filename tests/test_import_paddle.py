@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from imported_necks import file_widths
 
 paddle = pytest.importorskip("paddle")
 from paddle import nn  # noqa: E402
@@ -28,8 +29,7 @@ from fpnprof.model.config import NeckConfig  # noqa: E402
 from fpnprof.model.graph import Graph, Op, Shape  # noqa: E402
 from fpnprof.model.graphneck import GraphNeck  # noqa: E402
 from fpnprof.model.graphneck_build import PREFIX, standalone_graph  # noqa: E402
-from fpnprof.model.neckfile import load_neck_file, neck_text, shipped_files  # noqa: E402
-from fpnprof.model.neckfile.graphform import load_graph_form  # noqa: E402
+from fpnprof.model.neckfile import load_neck_file, shipped_files  # noqa: E402
 from fpnprof.model.necks import build_graph  # noqa: E402
 
 C, SIDE = 8, 16  # one-op layers read C3 (and C4 at half the side) of C channels
@@ -322,11 +322,7 @@ def test_builtin_neck_round_trip(neck_name: str, variant: str) -> None:
 def test_shipped_neck_file_round_trip(file: str) -> None:
     """Every shipped neck file, lowered to Paddle by fpnprof and imported through the Paddle path."""
     spec = load_neck_file(file)
-    widths: tuple[int, ...] = (8, 16, 24, 32)
-    if spec.fixed_widths:  # an imported neck takes the widths it was imported at
-        text = neck_text(file)
-        assert text is not None
-        widths = (8, *load_graph_form(file, text).in_channels.values())
+    widths = file_widths(file, (8, 16, 24, 32))  # an imported neck takes the widths it was imported at
     min_level, levels = spec.level_span("paper")
     cfg = NeckConfig(
         file,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from imported_necks import file_widths
 from torch import nn
 
 from fpnprof.backends import torch_backend
@@ -27,8 +28,7 @@ from fpnprof.model.config import NeckConfig
 from fpnprof.model.graph import Graph, Op, Shape
 from fpnprof.model.graphneck import GraphNeck
 from fpnprof.model.graphneck_build import standalone_graph
-from fpnprof.model.neckfile import load_neck_file, neck_text, shipped_files
-from fpnprof.model.neckfile.graphform import load_graph_form
+from fpnprof.model.neckfile import load_neck_file, shipped_files
 from fpnprof.model.necks import build_graph
 
 C, SIDE = 8, 16  # one-op modules: 8 channels at level 3, 16x16
@@ -282,11 +282,7 @@ def test_a_built_in_neck_round_trips(neck: str, variant: str) -> None:
 @pytest.mark.parametrize("file", shipped_files())
 def test_a_shipped_neck_file_round_trips(file: str) -> None:
     spec = load_neck_file(file)
-    widths: tuple[int, ...] = (24, 40, 16, 56)
-    if spec.fixed_widths:  # an imported neck takes the widths it was imported at (C3..C5 here)
-        text = neck_text(file)
-        assert text is not None
-        widths = (24, *load_graph_form(file, text).in_channels.values())
+    widths = file_widths(file, (24, 40, 16, 56))  # an imported neck takes the widths it was imported at
     base = NeckConfig(file, variant=spec.variants[0], backbone="none", in_channels=widths, channels=16, batch=1)
     round_trip(replace(base, min_level=spec.defaults.get("min_level", 3), levels=spec.defaults.get("levels", 5), cells=1))
 

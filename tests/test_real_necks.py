@@ -7,12 +7,10 @@ shows every one beside the built-in necks."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from imported_necks import make_reference
 from typer.testing import CliRunner
 
 from fpnprof.backends.code_source import file_hash
@@ -22,7 +20,6 @@ from fpnprof.model.graph import Shape
 from fpnprof.model.neckfile import SHIPPED
 from fpnprof.model.neckfile.graphform import load_graph_form
 
-ROOT = Path(__file__).resolve().parent.parent
 #: shipped file -> (reference module, factory, framework, trainable params counted by hand in
 #: tests/test_reference_real_necks.py)
 REAL = {
@@ -31,16 +28,6 @@ REAL = {
     "ppyoloe-pan.toml": ("ppyoloe_custom_csp_pan", "ppyoloe_s_pan", "paddle", 3_417_888),
     "picodet-pan.toml": ("picodet_csp_pan", "picodet_s_pan", "paddle", 271_104),
 }
-
-
-def _reference(module: str, factory: str):  # type: ignore[no-untyped-def]
-    path = ROOT / "tests" / "reference_necks" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(f"reference_{module}", path)
-    assert spec is not None and spec.loader is not None
-    loaded = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = loaded
-    spec.loader.exec_module(loaded)
-    return getattr(loaded, factory)(), path
 
 
 def _shapes(size: int, in_channels: dict[int, int]) -> dict[int, Shape]:
@@ -54,7 +41,7 @@ def test_shipped_real_neck_equals_its_reference(file: str) -> None:
     pytest.importorskip(framework)
     text = (SHIPPED / file).read_text(encoding="utf-8")
     neck = load_graph_form(file, text)
-    reference, path = _reference(module, factory)
+    reference, path = make_reference(module, factory)
     assert neck.source is not None and neck.source.framework == framework
     assert neck.source.sha256 == file_hash(path), "the reference changed since the file was imported: import it again"
     if framework == "torch":

@@ -115,12 +115,11 @@ def run_import(req: ImportRequest) -> Imported:
     kwargs = parse_kwargs(req.kwargs)
     if req.min_level < 2 or not req.in_channels:
         raise ImportRefused("--in-channels needs one width per level from --min-level up, e.g. 128,256,512")
-    small = [(level, shape[2]) for level, shape in req.input_shapes().items() if min(shape[2], shape[3]) < 1]
-    if req.size < 1 or req.batch < 1 or small:
+    shapes = req.input_shapes()
+    if req.size < 1 or req.batch < 1 or any(min(shape[2], shape[3]) < 1 for shape in shapes.values()):
         raise ImportRefused(f"--size {req.size} and --batch {req.batch} give no inputs to trace: every level needs 1x1 or more")
     made = make_object(source, kwargs)
     framework = framework_of(made)
-    shapes = req.input_shapes()
     name = req.name or source.name
     if framework == "torch":
         from fpnprof.backends import torch_import as importer

@@ -44,13 +44,9 @@ def settle_seconds(ratio: float, low: float, high: float, pct: float, spent_s: f
     """Seconds of measuring, at this run's pace, after which the interval would no longer hold the
     limit: the half-width shrinks as one over the square root of the workers (of the time), so it
     must shrink to the distance between the estimate and the limit. None where the estimate sits on
-    the limit (no amount of time settles it)."""
-    limit = 1 + pct / 100
-    half = (math.log(high) - math.log(low)) / 2
-    gap = abs(math.log(ratio) - math.log(limit))
-    if gap <= 0 or half <= 0 or not math.isfinite(half):
-        return None
-    return spent_s * (half / gap) ** 2
+    the limit (no amount of time settles it). A paired ratio: :func:`settle_seconds_unpaired` with
+    nothing stored beside it."""
+    return settle_seconds_unpaired(ratio, (low, high), (1.0, 1.0), pct, spent_s)
 
 
 @dataclass(frozen=True)
@@ -147,6 +143,6 @@ def settle_seconds_unpaired(
     gap = abs(math.log(ratio) - math.log(1 + pct / 100))
     new_half, old_half = ((math.log(hi) - math.log(lo)) / 2 for lo, hi in (new_ci, old_ci))
     room = gap**2 - old_half**2
-    if room <= 0 or new_half <= 0:
+    if room <= 0 or new_half <= 0 or not math.isfinite(new_half):
         return None
     return spent_s * new_half**2 / room

@@ -48,6 +48,22 @@ def stored_row(ref: str, history: Path | str | None) -> Any:
     return row
 
 
+def _mismatches(stored: Any, mine: dict[str, Any], *, skip_unknown: bool) -> list[str]:
+    """``key then, now`` for each of ``mine``'s keys (cpu, cores, threads, backend, device, framework)
+    where the stored row differs; ``skip_unknown``: a value the stored row lacks is no difference."""
+    theirs = {
+        "cpu": stored.machine_info.get("cpu"),
+        "cores": stored.machine_info.get("cores"),
+        "threads": stored.threads,
+        "backend": stored.backend,
+        "device": stored.device,
+        "framework": stored.framework,
+    }
+    return [
+        f"{k} {theirs[k]} then, {v} now" for k, v in mine.items() if theirs[k] != v and not (skip_unknown and theirs[k] is None)
+    ]
+
+
 def check_before_timing(stored: Any, ref: str, *, backend: str, device: str, threads: int, force: bool) -> None:
     """Refuse, before anything is timed, a stored row this run cannot be compared with: another CPU,
     core count, thread count, backend or device (framework versions are checked after the run, which
@@ -64,14 +80,7 @@ def check_before_timing(stored: Any, ref: str, *, backend: str, device: str, thr
         "backend": resolve_backend(backend, device),
         "device": device,
     }
-    theirs = {
-        "cpu": stored.machine_info.get("cpu"),
-        "cores": stored.machine_info.get("cores"),
-        "threads": stored.threads,
-        "backend": stored.backend,
-        "device": stored.device,
-    }
-    differ = [f"{k} {theirs[k]} then, {mine[k]} now" for k in mine if theirs[k] is not None and theirs[k] != mine[k]]
+    differ = _mismatches(stored, mine, skip_unknown=True)
     if differ and not force:
         raise ConfigError(
             f"--against {ref} was measured elsewhere or otherwise ({'; '.join(differ)}): its ms cannot be compared "
@@ -96,21 +105,8 @@ def _differences(stored: Any, new: dict[str, Any]) -> list[str]:
     from fpnprof.history.identity import machine_info
 
     here = machine_info()
-    mine = {
-        "cpu": here["cpu"],
-        "cores": here["cores"],
-        "framework": new.get("framework"),
-        "threads": new.get("threads"),
-        "device": new.get("device"),
-    }
-    theirs = {
-        "cpu": stored.machine_info.get("cpu"),
-        "cores": stored.machine_info.get("cores"),
-        "framework": stored.framework,
-        "threads": stored.threads,
-        "device": stored.device,
-    }
-    return [f"{k} {theirs[k]} then, {mine[k]} now" for k in mine if theirs[k] != mine[k]]
+    mine = {key: new.get(key) for key in ("framework", "threads", "device")}
+    return _mismatches(stored, {"cpu": here["cpu"], "cores": here["cores"], **mine}, skip_unknown=False)
 
 
 def judge_against_stored(

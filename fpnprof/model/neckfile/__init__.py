@@ -5,7 +5,6 @@ disk, so every process builds the neck the parent resolved."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from fpnprof.errors import ConfigError, NeckFileError
@@ -13,13 +12,8 @@ from fpnprof.model.graphneck import GraphNeck
 from fpnprof.model.graphneck_build import build_graph_neck
 from fpnprof.model.neckfile.build import build_file_neck
 from fpnprof.model.neckfile.graphform import is_graph_form, parse_graph_form
-from fpnprof.model.neckfile.schema import NeckFile, parse_neck_file
+from fpnprof.model.neckfile.schema import NeckFile, load_toml, parse_neck_data, parse_neck_file
 from fpnprof.model.necks.common import NeckSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 #: Neck files shipped with fpnprof; a name such as ``nasfpn.toml`` finds them from any folder.
 SHIPPED = Path(__file__).resolve().parent.parent / "necks" / "files"
@@ -84,15 +78,6 @@ def neck_text(name: str) -> str | None:
     return loaded[0] if loaded else None
 
 
-def _graph_form(name: str, text: str) -> GraphNeck | None:
-    """The imported neck ``text`` describes if it is in the graph form (``[[op]]`` tables), else None."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return None  # parse_neck_file says what is wrong
-    return parse_graph_form(name, data) if is_graph_form(data) else None
-
-
 def graph_neck_spec(name: str, neck: GraphNeck, source: str) -> NeckSpec:
     """The spec of an imported neck: its levels fixed, its widths its own (--channels, --cells do not apply)."""
     origin = f" (from {neck.source.object}, {neck.source.framework})" if neck.source else ""
@@ -114,12 +99,12 @@ def graph_neck_spec(name: str, neck: GraphNeck, source: str) -> NeckSpec:
 
 def adopt_neck_text(name: str, text: str, source: str | None = None) -> NeckSpec:
     """Parse ``text`` as the neck file ``name`` and keep it: later lookups of ``name`` use it."""
-    graph_neck = _graph_form(name, text)
-    if graph_neck is not None:
-        spec = graph_neck_spec(name, graph_neck, source or name)
+    data = load_toml(name, text)  # parsed once: the form decides which reader checks it
+    if is_graph_form(data):
+        spec = graph_neck_spec(name, parse_graph_form(name, data), source or name)
         _LOADED[name] = (text, spec)
         return spec
-    nf = parse_neck_file(name, text)
+    nf = parse_neck_data(name, data)
     spec = NeckSpec(
         name=name,
         build=lambda b, cfg, features: build_file_neck(nf, b, cfg, features),

@@ -16,18 +16,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 from fpnprof.errors import NeckFileError
 from fpnprof.model.graph import Op
 from fpnprof.model.graphneck import RESIZE_OPS, GraphNeck, GraphOp, SourceInfo, input_level, input_ref
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from fpnprof.model.neckfile.schema import load_toml
 
 _KEYS = {
     "top level": ("neck", "source", "inputs", "op", "outputs"),
@@ -168,11 +163,7 @@ def parse_graph_form(path: str, data: Mapping[str, Any]) -> GraphNeck:
 
 def load_graph_form(path: str, text: str) -> GraphNeck:
     """Parse ``text`` (a graph-form neck file)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _fail(path, "TOML", None, f"not valid TOML: {exc}") from None
-    return parse_graph_form(path, data)
+    return parse_graph_form(path, load_toml(path, text))
 
 
 # Writing ------------------------------------------------------------------------------------------

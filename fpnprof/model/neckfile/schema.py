@@ -220,13 +220,23 @@ def _path(uses: dict[str, set[str]], start: str, goal: str) -> list[str] | None:
     return None
 
 
+def load_toml(path: str, text: str) -> dict[str, Any]:
+    """A neck file's contents as TOML data (either form); invalid TOML is one line naming the file."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _Reader(path).fail("TOML", None, f"not valid TOML: {exc}") from None
+    return data
+
+
 def parse_neck_file(path: str, text: str) -> NeckFile:
     """Check ``text`` (a neck file's contents) and return it as a :class:`NeckFile`."""
+    return parse_neck_data(path, load_toml(path, text))
+
+
+def parse_neck_data(path: str, data: dict[str, Any]) -> NeckFile:
+    """Check a block-form neck file's TOML data and return it as a :class:`NeckFile`."""
     reader = _Reader(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise reader.fail("TOML", None, f"not valid TOML: {exc}") from None
     reader.known_keys(data, "top level", tuple(_TABLE_KEYS))
     neck = reader.table(data, "neck")
     defaults = {}
