@@ -160,7 +160,7 @@ def test_an_old_model_file_is_refused_with_one_line_saying_to_recalibrate(
     path.write_text(json.dumps(data))
     result = run("predict", "fpn", "--backend", "torch", "--threads", "1", "--model", str(path))
     assert result.exit_code == 2 and result.stderr.strip().count("\n") == 0, result.output
-    assert SCHEMA_VERSION == 5 and "schema 4" in result.stderr and "fpnprof calibrate --backend torch" in result.stderr
+    assert SCHEMA_VERSION == 6 and "schema 4" in result.stderr and "fpnprof calibrate --backend torch" in result.stderr
 
 
 def test_fitting_a_model_loads_none_of_the_timing_code() -> None:

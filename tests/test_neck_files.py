@@ -4,6 +4,7 @@ hand counts and published counts, and file necks work everywhere a neck name doe
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -298,7 +299,7 @@ for k, neck in enumerate(("nasfpn.toml", {_softmax_bifpn(tmp_path)!r})):
     assert len(deployed) == len(eager) and err < 1e-4, err
 """
     env = {**os.environ, "FLAGS_enable_pir_api": "0"}
-    done = subprocess.run(["python", "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("max relative error") == 2
 

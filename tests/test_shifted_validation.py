@@ -23,7 +23,7 @@ from fpnprof.latency.kernels import graph_kernels
 from fpnprof.latency.model import LatencyModel, machine_fingerprint, save_model
 from fpnprof.latency.predict import Prediction, predict_graph
 from fpnprof.latency.sampling import NECK_FORMS
-from fpnprof.latency.shifted import MAX_FORWARD_MS, check_shifted, shifted_set
+from fpnprof.latency.shifted import MAX_FORWARD_MS, ShiftedCheck, check_shifted, shifted_set
 from fpnprof.model.config import NeckConfig
 from fpnprof.model.necks import neck_spec
 from fpnprof.model.parts import part_graph
@@ -152,3 +152,37 @@ def test_a_part_of_one_neck_has_its_error_for_p90() -> None:
     from fpnprof.latency.validate import Checked, Validation
 
     assert Validation([Checked(ASKED[0], 10.0, 9.0, 11.0, 8.0)]).p90_abs_error == pytest.approx(0.25)
+
+
+def test_anchors_put_the_machine_s_speed_inside_the_comparison(model: LatencyModel) -> None:
+    """A machine that runs everything 1.2x slower than calibration timed it: the anchors (calibration
+    necks timed by bench in the same run) measure 1.2, every error at today's speed is 0 and the raw
+    one (at calibration's speed) -1/6; with no anchors the errors are the raw ones."""
+    drawn = shifted_set(6, 5, lambda c: predicted(model, c).total_ms)
+    anchors = [(c, predicted(model, c).total_ms) for c in model_calibration_necks(model)[:4]]
+
+    def truth(spec: BenchSpec) -> float:
+        return 1.2 * predicted(model, spec.config).total_ms
+
+    def check(with_anchors: bool) -> ShiftedCheck:
+        sim = SimMachine(truth, bias_sd=0.0, noise_sd=0.0, drift=0.0, stall_p=0.0, overhead_s=2.0)
+        used = anchors if with_anchors else []
+        return check_shifted(model, drawn.necks, Measurement(max_time_s=3600), launch=sim.launch, clock=sim.clock, anchors=used)
+
+    anchored = check(True)
+    assert anchored.anchor_ratios == pytest.approx([1.2] * 4) and anchored.speed == pytest.approx(1.2)
+    assert len(anchored.rows) == 6, "an anchor was reported as a neck of the set"
+    whole = anchored.part(None)
+    assert [r.error for r in whole.rows] == pytest.approx([0.0] * 6, abs=1e-9)
+    assert [r.raw_error for r in whole.rows] == pytest.approx([1 / 1.2 - 1] * 6)
+    assert whole.within_10pct == 1.0 and whole.raw_within_10pct == 0.0
+    report = shifted_report(anchored, model, seed=5, skipped=[], seconds=12.0)
+    assert report.data["compared_at"] == "today's speed" and report.data["speed"] == pytest.approx(1.2)
+    assert "took 1.200x their calibration times" in " ".join(render(report, width=80).split())
+
+    bare = check(False).part(None)
+    assert bare.within_10pct == 0.0 and [r.error for r in bare.rows] == pytest.approx([1 / 1.2 - 1] * 6)
+
+
+def model_calibration_necks(model: LatencyModel) -> list[NeckConfig]:
+    return [NeckConfig.from_dict(c) for c in model.calibration["neck_configs"]]

@@ -91,11 +91,24 @@ NECK_ROUNDS = 5
 #: next ones warm: with 9 runs over 5 rounds calibration's medians sat on the cold side, validation's
 #: (15 runs, 3 a visit) on the warm, and small held-out necks came out predicted slow.
 NECK_RUNS = 15
+#: A process spends about this long on a neck's plain runs at most (a slow neck gets fewer, its time
+#: moves less from run to run), and as long on its instrumented passes; never under MIN_NECK_RUNS.
+NECK_PROCESS_MS = 1500.0
+MIN_NECK_RUNS = 5
+MIN_NECK_PASSES = 2
 
 
-def _warm(runner: Runner) -> None:
-    """A neck warmed up as ``bench`` warms a row (:func:`fpnprof.bench.warmup.warm_up`)."""
-    warm_up(runner.step_ms)
+def _warm(runner: Runner) -> float:
+    """A neck warmed up as ``bench`` warms a row (:func:`fpnprof.bench.warmup.warm_up`); its last
+    warm-up run's milliseconds."""
+    return warm_up(runner.step_ms)[-1]
+
+
+def runs_for(warm_ms: float, runs: int, passes: int) -> tuple[int, int]:
+    """A neck's plain runs and instrumented passes in one process: ``runs`` and ``passes``, fewer
+    where they would take over :data:`NECK_PROCESS_MS` each (not under MIN_NECK_RUNS, MIN_NECK_PASSES)."""
+    fit = int(NECK_PROCESS_MS // max(warm_ms, 1e-6))
+    return min(runs, max(MIN_NECK_RUNS, fit)), min(passes, max(MIN_NECK_PASSES, fit))
 
 
 def _visit(runner: Runner, runs: int, passes: int, plain: list[float], node_runs: list[dict[str, float]]) -> None:
@@ -131,24 +144,27 @@ def time_graphs(
 ) -> list[NeckTiming]:
     """Each graph built and warmed up (in an order shuffled by ``seed``: build order is no bias),
     then timed in ``rounds`` rounds, each visiting every graph once in an order of its own for its
-    share of the ``runs`` plain and ``passes`` instrumented forwards (none where the engine gives no
-    per-node times): a graph's runs are spread over the whole process, so a burst of load from
-    elsewhere (seconds long on a shared machine) touches a few of them, not all. Returned in the
-    given order; ``on_done`` after each round."""
+    share of the ``runs`` plain and ``passes`` instrumented forwards (fewer for a slow neck:
+    :func:`runs_for`; no passes where the engine gives no per-node times): a graph's runs are
+    spread over the whole process, so a burst of load from elsewhere (seconds long on a shared
+    machine) touches a few of them, not all. Returned in the given order; ``on_done`` after each
+    round."""
     rng = random.Random(seed)
     order = list(range(len(graphs)))
     rng.shuffle(order)
     runners: dict[int, Runner] = {}
+    counts: dict[int, tuple[int, int]] = {}
     for i in order:
         runners[i] = _runner(backend, graphs[i], spec)
-        _warm(runners[i])
+        counts[i] = runs_for(_warm(runners[i]), runs, passes)
     rounds = max(1, min(rounds, runs))
     plain: dict[int, list[float]] = {i: [] for i in order}
     node_runs: dict[int, list[dict[str, float]]] = {i: [] for i in order}
     for r in range(rounds):
         rng.shuffle(order)
         for i in order:
-            _visit(runners[i], _share(runs, rounds, r), _share(passes, rounds, r), plain[i], node_runs[i])
+            n_runs, n_passes = counts[i]
+            _visit(runners[i], _share(n_runs, rounds, r), _share(n_passes, rounds, r), plain[i], node_runs[i])
         if on_done is not None:
             on_done(r + 1)
     return [_timing(plain[i], node_runs[i]) for i in range(len(graphs))]

@@ -107,6 +107,26 @@ OneEngine = Annotated[
 ]
 
 
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Run on a Ray cluster (the cluster extra): ray, a local Ray instance; ray=ADDRESS, the cluster whose head is "
+        "at HOST:PORT (or auto).",
+        metavar="ray[=ADDRESS]",
+        show_default=False,
+    ),
+]
+NodeKind = Annotated[
+    str | None,
+    typer.Option(
+        "--node-kind",
+        help="With --cluster: only the nodes of this kind (the table names each kind).",
+        metavar="KIND",
+        show_default=False,
+    ),
+]
+
 neck_registry.CODE_LOADER = load_code_neck  # a NECK written as file.py:NAME is imported on the fly
 
 app = typer.Typer(
@@ -544,6 +564,8 @@ def sweep(
     device: Device = "cpu",
     threads: Threads = 0,
     plot: Annotated[Path | None, typer.Option(help="GMACs against params, the front drawn, to FILE.png|svg.")] = None,
+    cluster: ClusterOpt = None,
+    node_kind: NodeKind = None,
     fmt: Annotated[
         str,
         typer.Option(
@@ -571,12 +593,21 @@ def sweep(
       fpnprof sweep nasfpn.toml my_neck.toml --channels 64,128,256 -f jsonl
 
       fpnprof sweep bifpn --variant paper --channels 32,64,96 --latency predicted
+
+      fpnprof sweep fpn --channels 32,64,96 --bench --cluster ray=10.0.0.5:6379
+
+    With --cluster the configurations go out as Ray tasks, each group timed side by side with the
+    first configuration on a node it has to itself; each group's results are stored as they come
+    in (the run history, or --save FILE.jsonl), and the same command run again measures only what
+    is missing. The table has a section per node kind: ratios and fronts never cross kinds.
     """
+    from fpnprof.cli.cluster_commands import check_cluster_options
     from fpnprof.cli.commands import Timing, run_sweep_command
     from fpnprof.cli.options import parse_int_list
     from fpnprof.errors import ConfigError
 
     preflight(fmt, output, plot, formats=SWEEP_FORMATS, save=save)
+    check_cluster_options(cluster, node_kind, bench=bench, plot=plot)
     if fmt == "jsonl" and bench:
         raise ConfigError("--format jsonl streams the analytic rows; with --bench use json")
     if workers < 0:
@@ -592,6 +623,27 @@ def sweep(
     bases = [opts.config(n, **firsts, several=len(names) > 1) for n in names]
     stream = JsonLines(output) if fmt == "jsonl" else None
     timing = Timing(backend, device, threads, timing_opts.warmup, timing_opts.measurement()) if bench else None
+    if cluster is not None and timing is not None:
+        from fpnprof.cli.cluster_commands import result_store, run_sweep_on_cluster
+        from fpnprof.cli.history_cli import command_line, take_pending
+        from fpnprof.cluster.store import JsonlResults
+
+        pending = take_pending()  # stored a group at a time below, never again as a whole
+        store = result_store(save, pending.path if pending else None, pending is not None)
+        with progress_display() as on_progress:
+            report = run_sweep_on_cluster(
+                bases,
+                axes,
+                timing=timing,
+                cluster=cluster,
+                node_kind=node_kind,
+                store=store,
+                argv=command_line(),
+                workers=workers or None,
+                on_progress=on_progress,
+            )
+        emit(report, fmt, output, None if isinstance(store, JsonlResults) else save)
+        return
     with progress_display() as on_progress:
         report = run_sweep_command(
             bases,
@@ -635,7 +687,11 @@ def calibrate(
     allocator: Allocator = "steady",
     model: ModelPath = None,
     necks: Annotated[
-        int, typer.Option(help="Calibration necks: random configurations of the shipped necks (eager: a quarter neck files).")
+        int,
+        typer.Option(
+            help="Random calibration necks: configurations of the shipped necks (eager: a quarter neck files); the "
+            "shipped necks' defaults and EfficientDet D1-D3's BiFPN are timed besides."
+        ),
     ] = 32,
     budget: Annotated[float, typer.Option(help="Seconds to spend at most, roughly; more kernel samples while it lasts.")] = 300.0,
     seed: Annotated[int, typer.Option(help="Seed of the kernel shapes and calibration necks.")] = 0,
@@ -659,6 +715,8 @@ def calibrate(
     max_time: Annotated[
         float, typer.Option("--max-time", help="With --validate --shifted: seconds bench measures at most.")
     ] = 600.0,
+    cluster: ClusterOpt = None,
+    node_kind: NodeKind = None,
     force: Force = False,
     fmt: Format = "table",
     output: Output = None,
@@ -679,16 +737,34 @@ def calibrate(
       fpnprof calibrate --backend paddle --threads 1 --model my-model.json
 
       fpnprof calibrate --backend paddle --engine inference --threads 2
+
+      fpnprof calibrate --backend torch --cluster ray=10.0.0.5:6379
+
+    With --cluster, one model per node kind, each calibrated on a node of that kind and saved here
+    under the kind's name; predict then picks the model of the kind it runs on, or --node-kind's.
     """
-    from fpnprof.cli.latency_commands import Setup, run_calibrate, run_shifted, run_validate
+    from fpnprof.cli.latency_commands import Setup, run_calibrate, run_calibrate_on_cluster, run_shifted, run_validate
     from fpnprof.errors import ConfigError
 
     if shifted and not validate:
         raise ConfigError("--shifted goes with --validate: fpnprof calibrate --validate --shifted")
+    if cluster is not None and validate:
+        raise ConfigError(
+            "--validate checks the model of the machine it runs on: run it on a node of each kind "
+            "(calibrate --cluster makes the models)"
+        )
+    if cluster is not None and model is not None:
+        raise ConfigError("--model names one file; calibrate --cluster saves one model per node kind, beside the default file")
+    if cluster is None and node_kind is not None:
+        raise ConfigError("--node-kind picks the nodes of a cluster: give --cluster ray=ADDRESS too")
     preflight(fmt, output, save=save)
     setup = Setup.resolve(backend, device, engine, threads, allocator)
     with progress_display() as on_progress:
-        if validate and shifted:
+        if cluster is not None:
+            report = run_calibrate_on_cluster(
+                setup, cluster, node_kind, necks=necks, budget_s=budget, seed=seed, threads=threads, on_progress=on_progress
+            )
+        elif validate and shifted:
             count = 24 if held_out is None else held_out
             report = run_shifted(setup, model, necks=count, max_time_s=max_time, force=force, on_progress=on_progress)
         elif validate:
@@ -714,6 +790,16 @@ def predict(
     threads: Threads = 0,
     allocator: Allocator = "steady",
     model: ModelPath = None,
+    node_kind: Annotated[
+        str | None,
+        typer.Option(
+            "--node-kind",
+            help="The model calibrate --cluster made for this node kind (default: this machine's kind's, where there is "
+            "no model of this machine).",
+            metavar="KIND",
+            show_default=False,
+        ),
+    ] = None,
     force: Force = False,
     fmt: Format = "table",
     output: Output = None,
@@ -727,15 +813,20 @@ def predict(
       fpnprof predict bifpn --variant paper --backend torch
 
       fpnprof predict fpn pafpn bifpn --channels 128 --backend torch -f json
+
+      fpnprof predict bifpn --backend torch --node-kind k3f2a9c1b2e
     """
     from fpnprof.cli.commands import labels
     from fpnprof.cli.latency_commands import Setup, run_predict
+    from fpnprof.errors import ConfigError
 
     preflight(fmt, output, save=save)
+    if model is not None and node_kind is not None:
+        raise ConfigError("--model and --node-kind each name the model: give one")
     setup = Setup.resolve(backend, device, engine, threads, allocator)
     names = necks or list(NECKS)
     configs = [(label, opts.config(n, several=len(names) > 1)) for label, n in zip(labels(names), names, strict=True)]
-    emit(run_predict(configs, part, setup, model, force), fmt, output, save)
+    emit(run_predict(configs, part, setup, model, force, node_kind), fmt, output, save)
 
 
 @command("import")

@@ -87,6 +87,23 @@ def history_options(command: str, when: str | None = None) -> Callable[[F], F]:
     return decorate
 
 
+def command_line() -> str:
+    """The running command as typed: ``fpnprof sweep fpn --bench ...``."""
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return "fpnprof"
+    return shlex.join(["fpnprof", str(ctx.info_name), *ctx.meta.get(ARGS, [])])
+
+
+def take_pending() -> Pending | None:
+    """The record the running command owes, taken: it will not be recorded when shown (a command that
+    stores its results as it goes, as ``sweep --cluster`` does, records them itself); None with
+    ``--no-history``."""
+    ctx = get_current_context(silent=True)
+    pending = ctx.meta.pop(PENDING, None) if ctx is not None else None
+    return pending if isinstance(pending, Pending) else None
+
+
 def record_pending(data: dict[str, Any]) -> None:
     """Record the running command's result if it owes one. Never fails the command: a database that
     cannot be written is one warning line on stderr, and the result and exit code stand."""
@@ -100,8 +117,7 @@ def record_pending(data: dict[str, Any]) -> None:
         from fpnprof.history.recorder import record
 
         assert ctx is not None
-        argv = shlex.join(["fpnprof", str(ctx.info_name), *ctx.meta.get(ARGS, [])])
-        record(history_path(pending.path), pending.command, data, Context(argv, time.time(), dict(ctx.params)))
+        record(history_path(pending.path), pending.command, data, Context(command_line(), time.time(), dict(ctx.params)))
     except Exception as exc:  # recording never fails the command
         from fpnprof.report.table_format import printable
 

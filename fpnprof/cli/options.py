@@ -85,12 +85,21 @@ Dtype = Annotated[
 ]
 
 
+def _on_cluster() -> bool:
+    """Whether the running command times on a cluster (``--cluster`` typed): its nodes' cores, not this
+    machine's, bound ``--threads`` (checked once the nodes are known)."""
+    ctx = get_current_context(silent=True)
+    args: list[str] = ctx.meta.get(ARGS, []) if ctx is not None else []
+    return any(a == "--cluster" or a.startswith("--cluster=") for a in args)
+
+
 def check_threads(param: typer.CallbackParam, value: int) -> int:
-    """--threads: 0 (every core) up to the machine's cores (more would time threads sharing cores)."""
+    """--threads: 0 (every core) up to the machine's cores (more would time threads sharing cores); on
+    a cluster, up to its nodes' (:func:`fpnprof.cluster.nodes.check_threads`)."""
     cores = os.cpu_count() or 1
     if value < 0:
         raise typer.BadParameter(f"{param.opts[0]} takes 0 (every core) or a count of threads, got {value}", param=param)
-    if value > cores:
+    if value > cores and not _on_cluster():
         raise typer.BadParameter(
             f"{param.opts[0]} {value} is more than this machine's {cores} cores: threads would share cores and the "
             f"numbers would time their contention; give 0 (every core) or 1-{cores}",

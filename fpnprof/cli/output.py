@@ -55,11 +55,11 @@ def guarded(fn: F) -> F:
         except FpnprofError as exc:
             typer.echo(f"error: {printable(str(exc))}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted: nothing written", err=True)
+        except KeyboardInterrupt as exc:  # its message, where a command says what it kept
+            typer.echo(f"interrupted: {printable(str(exc)) or 'nothing written'}", err=True)
             raise typer.Exit(128 + signal.SIGINT) from None
-        except Terminated:
-            typer.echo("terminated: nothing written", err=True)
+        except Terminated as exc:
+            typer.echo(f"terminated: {printable(str(exc)) or 'nothing written'}", err=True)
             raise typer.Exit(128 + signal.SIGTERM) from None
 
     return wrapper  # type: ignore[return-value]

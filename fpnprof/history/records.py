@@ -41,6 +41,9 @@ class RowRecord:
     is_base: bool = False
     flags: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what the result is of, where a command needs to find it again (a cluster sweep: its configuration,
+    #: timing setup and node kind, ``ITEM/KIND``); a key is stored at most once
+    key: str | None = None
 
 
 @dataclass

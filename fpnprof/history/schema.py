@@ -6,6 +6,8 @@ new database too. A database newer than this fpnprof knows is refused, never cha
 
 - 1: runs and their rows; each row kept its neck's text.
 - 2: neck texts kept once, by their SHA-256, in ``neck_texts`` (a neck benched 500 times is stored once).
+- 3: a result may carry a ``key`` (a cluster sweep's: its configuration, timing setup and node kind), indexed,
+  so that a sweep run again finds what is stored and never stores a result twice.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 from fpnprof.history.errors import HistoryError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Version 1, as first written.
 CREATE_V1 = """
@@ -79,8 +81,14 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE results DROP COLUMN neck_text")
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Results gain a key (NULL for every result recorded before), looked up by its index."""
+    conn.execute("ALTER TABLE results ADD COLUMN key TEXT")
+    conn.execute("CREATE INDEX results_key ON results(key) WHERE key IS NOT NULL")
+
+
 #: ``MIGRATIONS[n]`` brings a version-n database to version n + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def version_of(conn: sqlite3.Connection) -> int:

@@ -92,6 +92,7 @@ _ROW_COLUMNS = (
     "is_base",
     "flags",
     "extra",
+    "key",
 )
 #: Each row with its run and its neck's text; ``prev_hash``: the text hash the same neck (and
 #: variant) had in its previous run (an index lookup per row: results_neck_at).
@@ -137,6 +138,7 @@ def _stored_row(r: sqlite3.Row) -> StoredRow:
         is_base=bool(r["is_base"]),
         flags=json.loads(r["flags"]),
         extra=json.loads(r["extra"]),
+        key=r["key"],
         run_id=r["run_id"],
         position=r["position"],
         at=r["at"],
@@ -199,8 +201,23 @@ class HistoryStore:
 
     def insert(self, run: RunRecord) -> int:
         """Write ``run`` and its rows in one transaction; its id."""
+        run_id, _ = self.insert_new(run)
+        assert run_id is not None
+        return run_id
 
-        def write(conn: sqlite3.Connection) -> int:
+    def insert_new(self, run: RunRecord) -> tuple[int | None, int]:
+        """Write ``run`` with those of its rows whose key is not stored yet (a row without a key is
+        always new), in one transaction: the check and the write see the same database, whoever else
+        writes. Its id (None when every row was stored already: nothing is written) and the rows written."""
+
+        def write(conn: sqlite3.Connection) -> tuple[int | None, int]:
+            keys = [r.key for r in run.rows if r.key is not None]
+            held = self._held(conn, keys)
+            fresh = [r for r in run.rows if r.key is None or r.key not in held]
+            if len({r.key for r in fresh if r.key is not None}) < sum(r.key is not None for r in fresh):
+                raise HistoryError(f"a run to record holds the same key twice: {sorted(keys)}")
+            if run.rows and not fresh:  # every row held already (a run of no rows is written as ever)
+                return None, 0
             values = [run.at, run.command, run.argv, run.machine, *map(_dumps, (run.machine_info, run.versions))]
             values += [_dumps(run.summary), _dumps(run.flags)]
             marks = ", ".join("?" * len(_RUN_COLUMNS))
@@ -236,17 +253,37 @@ class HistoryStore:
                     int(r.is_base),
                     _dumps(r.flags),
                     _dumps(r.extra),
+                    r.key,
                 )
-                for i, r in enumerate(run.rows)
+                for i, r in enumerate(fresh)
             ]
             marks = ", ".join("?" * len(_ROW_COLUMNS))
             conn.executemany(f"INSERT INTO results ({', '.join(_ROW_COLUMNS)}) VALUES ({marks})", rows)
-            texts = {r.neck_hash: r.neck_text for r in run.rows if r.neck_hash and r.neck_text is not None}
+            texts = {r.neck_hash: r.neck_text for r in fresh if r.neck_hash and r.neck_text is not None}
             conn.executemany("INSERT OR IGNORE INTO neck_texts (hash, text) VALUES (?, ?)", list(texts.items()))
-            return int(run_id)
+            return int(run_id), len(fresh)
 
-        result: int = self._transaction(write)
+        result: tuple[int | None, int] = self._transaction(write)
         return result
+
+    @staticmethod
+    def _held(conn: sqlite3.Connection, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` are stored (by the key index, a few hundred at a time)."""
+        held: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            held |= {r[0] for r in conn.execute(f"SELECT key FROM results WHERE key IN ({marks})", chunk)}
+        return held
+
+    def keyed(self, prefixes: Sequence[str]) -> list[StoredRow]:
+        """The rows whose key starts with one of ``prefixes`` followed by ``/`` (a cluster sweep's
+        configuration, on any node kind: ``ITEM/KIND``), oldest first."""
+        out: list[StoredRow] = []
+        sql = _SELECT_ROWS.format(source="results") + " WHERE results.key >= ? AND results.key < ? ORDER BY results.id"
+        for prefix in dict.fromkeys(prefixes):
+            out += [_stored_row(r) for r in self.conn.execute(sql, (f"{prefix}/", f"{prefix}0"))]
+        return out
 
     def select(
         self,

@@ -27,7 +27,8 @@ FORMAT = "fpnprof-latency-model"
 #: 4: on every engine (Paddle Inference timed by its profiler: its conv's bias add is part of the
 #: conv's kernel, no bias_add class)
 #: 5: the domain, the ranges each class and the calibration necks were fitted on
-SCHEMA_VERSION = 5
+#: 6: the trees see how far a kernel's channels are from a whole block of 16 (two more features)
+SCHEMA_VERSION = 6
 
 
 def machine_fingerprint(
@@ -215,7 +216,7 @@ def _check_schema(data: Any, path: Path, here: dict[str, Any]) -> None:
     if version != SCHEMA_VERSION:
         raise ConfigError(
             f"latency model {path} is schema {version}, made by another fpnprof (this one reads {SCHEMA_VERSION}, "
-            f"with the ranges the model was fitted on): {calibrate_hint(path, here)}"
+            f"with the channel blocks its trees see): {calibrate_hint(path, here)}"
         )
 
 

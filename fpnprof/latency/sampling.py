@@ -1,6 +1,7 @@
 """The shapes calibration times: for every kernel class, ops on shapes drawn from the ranges necks use
-(batch 1-2, 16-512 channels in multiples of 16, 2-128 pixels a side), and random neck configurations of every shipped
-neck for the executor fit and for validation."""
+(batch 1-8, mostly 1-2; 16-512 channels, a quarter of them off a multiple of 16; 2-128 pixels a
+side), and random neck configurations of every shipped neck for the executor fit and for validation
+(batch 1-8, EfficientDet's widths among theirs, a quarter off a multiple of 16)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,29 @@ def _log_int(rng: random.Random, low: int, high: int) -> int:
     return round(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def _channels(rng: random.Random, low: int = 8, high: int = 512) -> int:
-    """Channels as necks use them: multiples of 16 (oneDNN and MKL take other counts by slower paths)."""
+#: The share of drawn channel counts off a multiple of 16 (oneDNN's AVX-512 convs pad them to one:
+#: a 3x3 conv of 34 channels ran 1.55x the line fitted on multiples).
+OFF_BLOCK_SHARE = 0.25
+
+
+def _channels(rng: random.Random, low: int = 8, high: int = 512, off_block: float = OFF_BLOCK_SHARE) -> int:
+    """Channels as necks use them: mostly multiples of 16, ``off_block`` of the time any count (oneDNN
+    and MKL take those by slower paths)."""
+    if rng.random() < off_block:
+        return max(low, _log_int(rng, max(low, 9), high))
     return max(16, 16 * round(_log_int(rng, low, high) / 16))
 
 
-def _tensor(rng: random.Random, channels: tuple[int, int] = (8, 512)) -> Shape:
+def _batch(rng: random.Random) -> int:
+    """Batch 1 or 2 three times in four, else 3-8 (within the same tensor cap)."""
+    return rng.choice((1, 2)) if rng.random() < 0.75 else rng.randint(3, 8)
+
+
+def _tensor(rng: random.Random, channels: tuple[int, int] = (8, 512), off_block: float = OFF_BLOCK_SHARE) -> Shape:
     while True:
         h = _log_int(rng, 2, 128)
         w = h if rng.random() < 0.8 else max(1, h + rng.choice((-1, 1)) * rng.randint(1, max(1, h // 4)))
-        shape = (rng.choice((1, 2)), _channels(rng, *channels), h, w)
+        shape = (_batch(rng), _channels(rng, *channels, off_block=off_block), h, w)
         if numel(shape) <= MAX_ELEMENTS:
             return shape
 
@@ -114,7 +128,7 @@ def _attention(rng: random.Random) -> KernelSample:
 
 
 def _groupnorm(rng: random.Random) -> KernelSample:
-    x = _tensor(rng, (32, 512))
+    x = _tensor(rng, (32, 512), off_block=0.0)  # its groups divide the channels
     groups = rng.choice([g for g in (8, 16, 32) if x[1] % g == 0])
     return KernelSample(Op.GROUPNORM, (x,), {"channels": x[1], "groups": groups, "eps": 1e-5})
 
@@ -243,6 +257,10 @@ NECK_FORMS = [(n, v) for n in ("fpn", "pafpn", "bifpn") for v in ("tutorial", "p
     ("yolov5-pan.toml", "paper"),
 ]
 CHANNELS = (16, 32, 48, 64, 96, 128, 160)
+#: Calibration necks' widths: :data:`CHANNELS` and EfficientDet D1-D2's (D0's 64 and D3's 160 are there).
+NECK_CHANNELS = (*CHANNELS, 88, 112)
+#: Calibration necks' batches (1-2 twice as likely as each of the rest).
+NECK_BATCHES = (1, 1, 2, 2, 3, 4, 6, 8)
 SIZES = (64, 96, 128, 160, 192, 256)
 
 
@@ -266,19 +284,48 @@ def random_necks(count: int, rng: random.Random, max_flops: int = MAX_NECK_FLOPS
         turn = turn or rng.sample(usable, len(usable))
         form = turn.pop()
         while True:
-            cfg = _config(form, rng.choice(CHANNELS), rng.choice(SIZES), rng.choice((1, 2)))
+            cfg = _config(form, _neck_channels(rng), rng.choice(SIZES), rng.choice(NECK_BATCHES))
             if builds_within(cfg, max_flops):
                 out.append(cfg)
                 break
     return out
 
 
-def _config(form: tuple[str, str], channels: int, size: int, batch: int) -> NeckConfig:
-    """The form at its own default levels."""
+#: The largest neck of :func:`reach_necks` (fpnprof FLOPs): the seed tutorial's BiFPN at its defaults
+#: (over 2 s a forward in Paddle's eager mode) is past it.
+MAX_REACH_FLOPS = 40_000_000_000
+#: EfficientDet D1-D3's BiFPN (channels, cells) that calibration times at 128 px (D0's is the paper
+#: BiFPN's default).
+REACH_EFFICIENTDET = ((88, 4), (112, 5), (160, 6))
+
+
+def reach_necks(max_flops: int = MAX_REACH_FLOPS) -> list[NeckConfig]:
+    """What users ask about beyond the random draws, timed by calibration too: every shipped neck
+    at its own defaults (up to ``max_flops``) and EfficientDet D1-D3's BiFPN at 128 px, batch 1."""
+    defaults = [shipped_default(form) for form in NECK_FORMS]
+    bifpn = [_config(("bifpn", "paper"), c, 128, 1, cells=n) for c, n in REACH_EFFICIENTDET]
+    return [cfg for cfg in dict.fromkeys([*defaults, *bifpn]) if builds_within(cfg, max_flops)]
+
+
+def shipped_default(form: tuple[str, str]) -> NeckConfig:
+    """A shipped neck at its own defaults (batch 2, 64 px)."""
+    neck, variant = form
+    return NeckConfig.from_dict(NeckConfig(neck, variant=variant).as_dict() | neck_spec(neck).defaults_for(variant))
+
+
+def _neck_channels(rng: random.Random) -> int:
+    """A calibration neck's width: one of :data:`NECK_CHANNELS`, or (a quarter of the time) any
+    count from 17 to 200."""
+    return _log_int(rng, 17, 200) if rng.random() < OFF_BLOCK_SHARE else rng.choice(NECK_CHANNELS)
+
+
+def _config(form: tuple[str, str], channels: int, size: int, batch: int, cells: int | None = None) -> NeckConfig:
+    """The form at its own default levels (and cells, unless given)."""
     neck, variant = form
     d = neck_spec(neck).defaults_for(variant)
     cfg = NeckConfig(neck, variant=variant, channels=channels, size=size, batch=batch, levels=d["levels"])
-    return replace(cfg, min_level=d.get("min_level", cfg.min_level))
+    cfg = replace(cfg, min_level=d.get("min_level", cfg.min_level))
+    return replace(cfg, cells=cells) if cells is not None else cfg
 
 
 def builds_within(cfg: NeckConfig, max_flops: int) -> bool:

@@ -1,8 +1,9 @@
 """``fpnprof calibrate --validate --shifted``: the model checked by ``bench`` itself on necks calibration
 never draws.
 
-Calibration and ``--validate`` draw the shipped necks at 16-160 channels in multiples of 16, batch
-1-2. The *shifted set* holds what users ask about beyond that: the necks named in issue 33 (the
+Calibration and ``--validate`` draw the shipped necks up to 2 GFLOPs (and calibration times the
+shipped necks' defaults and EfficientDet D1-D3 at 128 px besides: those are skipped here). The
+*shifted set* holds what users ask about beyond that: the necks named in issue 33 (the
 paper FPN and PAFPN at compare's defaults, the tutorial PAFPN at 128 channels, the paper BiFPN at
 EfficientDet-D1's width, a 32-channel FPN), every shipped neck at its own defaults, then necks drawn
 in turn from three shifts: EfficientDet D0-D3's BiFPN widths and cells, channel counts off a
@@ -11,8 +12,11 @@ skipped, and so is one whose forward the model prices over :data:`MAX_FORWARD_MS
 
 The set is timed as ``bench`` times rows (:func:`fpnprof.bench.runner.run_bench`: fresh workers,
 interleaved rounds, a 95% interval per row, its ``--max-time`` planned), the neck alone, with the
-model's backend, device, engine, threads and allocator, and each row's median is compared with the
-prediction at calibration's speed (``--validate``'s anchors would cost as many rows again).
+model's backend, device, engine, threads and allocator. A few calibration necks (*anchors*, as
+``--validate`` times them) are timed in the same run: the median of their bench / calibration times
+is the machine's speed against calibration's (a shared machine's moved 13-15% between two hours
+here), and each row's median is compared with the prediction at today's speed; the raw error, at
+calibration's speed, is kept too.
 """
 
 from __future__ import annotations
@@ -30,14 +34,15 @@ from fpnprof.bench.runner import BenchRun, Measurement, OnProgress, run_bench
 from fpnprof.bench.spec import BenchSpec
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.predict import Prediction, predict_graph
-from fpnprof.latency.sampling import CHANNELS, NECK_FORMS, SIZES, builds_within
-from fpnprof.latency.validate import Checked, Validation
+from fpnprof.latency.sampling import CHANNELS, NECK_FORMS, SIZES, builds_within, shipped_default
+from fpnprof.latency.validate import Checked, Validation, machine_speed
 from fpnprof.model.config import NeckConfig
-from fpnprof.model.necks import neck_spec
 from fpnprof.model.parts import part_graph
 
 #: A neck whose forward the model prices over this is left out (a row of bench runs it many times).
 MAX_FORWARD_MS = 2000.0
+#: Calibration necks timed again beside the set, for the machine's speed (bench rows of their own).
+ANCHORS = 6
 #: EfficientDet D0-D3's BiFPN: (channels, cells).
 EFFICIENTDET = {"D0": (64, 3), "D1": (88, 4), "D2": (112, 5), "D3": (160, 6)}
 #: The batches drawn necks take (calibration's: 1-2).
@@ -68,10 +73,7 @@ class ShiftedSet:
     skipped: list[tuple[Shifted, str]] = field(default_factory=list)
 
 
-def _defaults(form: tuple[str, str]) -> NeckConfig:
-    """A shipped neck at its own defaults (batch 2, 64 px)."""
-    neck, variant = form
-    return NeckConfig.from_dict(NeckConfig(neck, variant=variant).as_dict() | neck_spec(neck).defaults_for(variant))
+_defaults = shipped_default
 
 
 def _at_defaults(form: tuple[str, str], **fields: Any) -> NeckConfig:
@@ -152,26 +154,35 @@ class ShiftedRow:
     prediction: Prediction
     #: bench's row for it (``median_ms`` and ``ci95_ms`` once timed; ``error`` where it failed)
     bench: BenchRow
+    #: the machine's speed against calibration's (bench / calibration's times of the anchors)
+    speed: float = 1.0
 
     @property
     def checked(self) -> Checked | None:
-        """The prediction beside bench's median, at calibration's speed (None: not timed)."""
+        """The prediction beside bench's median, at today's speed (None: not timed)."""
         ms = self.bench.get("median_ms")
         if not ms or self.bench.get("error"):
             return None
         p = self.prediction
-        return Checked(self.neck.config, p.total_ms, p.low_ms, p.high_ms, float(ms))
+        return Checked(self.neck.config, p.total_ms, p.low_ms, p.high_ms, float(ms), self.speed)
 
 
 @dataclass(frozen=True)
 class ShiftedCheck:
     rows: list[ShiftedRow]
     run: BenchRun
+    #: each timed anchor's bench / calibration time (empty: none timed)
+    anchor_ratios: list[float] = field(default_factory=list)
+
+    @property
+    def speed(self) -> float:
+        return machine_speed(self.anchor_ratios)
 
     def part(self, extrapolated: bool | None) -> Validation:
         """The timed rows (past the model's fitted ranges, inside them, or all: None) as a Validation."""
         return Validation(
-            [c for r in self.rows if (c := r.checked) is not None and extrapolated in (None, r.prediction.extrapolated)]
+            [c for r in self.rows if (c := r.checked) is not None and extrapolated in (None, r.prediction.extrapolated)],
+            anchor_ratios=self.anchor_ratios,
         )
 
 
@@ -203,13 +214,24 @@ def check_shifted(
     on_progress: OnProgress | None = None,
     launch: Callable[[GroupJob, dict[str, str]], WorkerReply] | None = None,
     clock: Callable[[], float] | None = None,
+    anchors: Sequence[tuple[NeckConfig, float]] = (),
 ) -> ShiftedCheck:
-    """Time every neck with ``bench`` (no peaks) and put each beside its prediction (``launch`` and
-    ``clock``: a simulated machine, in tests)."""
+    """Time every neck and ``anchors`` (calibration necks with their calibration times) with ``bench``
+    (no peaks) in one run, and put each neck beside its prediction at the anchors' speed (``launch``
+    and ``clock``: a simulated machine, in tests)."""
+    timed = [*necks, *(Shifted(cfg, "anchor") for cfg, _ in anchors)]
     run = run_bench(
-        bench_specs(model, necks, seed), measurement, on_progress=on_progress, peaks=False, launch=launch, clock=clock
+        bench_specs(model, timed, seed), measurement, on_progress=on_progress, peaks=False, launch=launch, clock=clock
     )
-    rows = [
-        ShiftedRow(n, predict_graph(model, part_graph(n.config, "neck")), row) for n, row in zip(necks, run.rows, strict=True)
+    anchor_rows = run.rows[len(necks) :]
+    ratios = [
+        float(row["median_ms"]) / then
+        for row, (_, then) in zip(anchor_rows, anchors, strict=True)
+        if row.get("median_ms") and not row.get("error")
     ]
-    return ShiftedCheck(rows, run)
+    speed = machine_speed(ratios)
+    rows = [
+        ShiftedRow(n, predict_graph(model, part_graph(n.config, "neck")), row, speed)
+        for n, row in zip(necks, run.rows, strict=False)
+    ]
+    return ShiftedCheck(rows, run, ratios)

@@ -25,6 +25,8 @@ def _stats(v: Validation) -> dict[str, Any]:
         "median_abs_error": None if empty else v.median_abs_error,
         "p90_abs_error": None if empty else v.p90_abs_error,
         "interval_coverage": None if empty else v.coverage,
+        "raw_within_10pct": None if empty else v.raw_within_10pct,
+        "raw_median_abs_error": None if empty else v.raw_median_abs_error,
     }
 
 
@@ -72,8 +74,20 @@ def _neck_json(r: ShiftedRow) -> dict[str, Any]:
         "bench_workers": b.get("workers"),
         "bench_error": b.get("error"),
         "error": c.error if c else None,
+        "raw_error": c.raw_error if c else None,
         "inside_interval": c.inside if c else None,
     }
+
+
+def _speed_note(check: ShiftedCheck) -> str:
+    """What the errors are compared at: the anchors' speed, or calibration's where none was timed."""
+    if not check.anchor_ratios:
+        return "compared at calibration's speed: no calibration neck was timed again beside the set."
+    ratios = ", ".join(f"{r:.2f}" for r in sorted(check.anchor_ratios))
+    return (
+        f"compared at today's speed: {len(check.anchor_ratios)} calibration necks timed by bench in the same run "
+        f"took {check.speed:.3f}x their calibration times (median of {ratios}); each prediction is scaled by it."
+    )
 
 
 def shifted_report(
@@ -87,6 +101,8 @@ def shifted_report(
         {"what": "median |error|", **{k: _pct(s["median_abs_error"], 1) for k, s in stats.items()}},
         {"what": "p90 |error|", **{k: _pct(s["p90_abs_error"], 1) for k, s in stats.items()}},
         {"what": f"inside the {model.coverage:.0%} interval", **{k: _pct(s["interval_coverage"]) for k, s in stats.items()}},
+        {"what": "within ±10%, raw*", **{k: _pct(s["raw_within_10pct"]) for k, s in stats.items()}},
+        {"what": "median |error|, raw*", **{k: _pct(s["raw_median_abs_error"], 1) for k, s in stats.items()}},
     ]
     sections = [
         Section(
@@ -101,7 +117,7 @@ def shifted_report(
             wide_title=True,
         ),
         Section(
-            "each neck alone, ms: predicted (at calibration's speed) beside bench's median",
+            "each neck alone, ms: predicted (at calibration's speed) beside bench's median; error at today's",
             [
                 Column("neck", "neck and setup", "text"),
                 Column("why", "why", "text", drop=4),
@@ -125,10 +141,9 @@ def shifted_report(
     notes = [
         f"timed by bench in {seconds:.0f} s ({cap}): fresh workers, interleaved rounds, "
         f"each neck's median with its 95% interval; necks drawn with seed {seed}.",
-        "compared at calibration's speed: bench's times are today's and no calibration neck is timed again here "
-        "(--validate without --shifted measures the machine's speed against calibration's).",
-        "error: predicted / bench - 1; extrapolated: past the ranges the model was fitted on, its interval widened "
-        f"({model.domain.widen:.0%} per doubling past them).",
+        _speed_note(check),
+        "error: predicted x speed / bench - 1 (*raw: at calibration's speed, x 1); extrapolated: past the ranges "
+        f"the model was fitted on, its interval widened ({model.domain.widen:.0%} per doubling past them).",
         *([str(run.extra["plan"])] if run.extra.get("plan") else []),
         *([f"{len(untimed)} necks not timed within {cap} (or failed): not in the summary{more}."] if untimed else []),
         *(f"left out: {_setup(n.config)} ({n.why}): {why}." for n, why in skipped),
@@ -145,7 +160,9 @@ def shifted_report(
         "seed": seed,
         "seconds": seconds,
         "max_time_s": run.measurement.max_time_s,
-        "compared_at": "calibration's speed",
+        "compared_at": "today's speed" if check.anchor_ratios else "calibration's speed",
+        "speed": check.speed,
+        "anchor_ratios": check.anchor_ratios,
         "bench": {"workers": run.workers, "stopped": run.extra.get("stopped"), "plan": run.extra.get("plan")},
         "summary": stats,
         "necks": [_neck_json(r) for r in check.rows],

@@ -20,20 +20,28 @@ def configurations(n: int) -> str:
     return f"{n} configuration{'' if n == 1 else 's'}"
 
 
-def _columns(varied: list[str], timed: bool, predicted: bool) -> list[Column]:
+def design_columns(varied: list[str], *, unswept_drop: int = 3, variant_drop: int = 2) -> list[Column]:
+    """A sweep table's first columns: the front mark, the neck, and its design (a swept axis always
+    shows; one not swept may go in a narrow terminal, at ``unswept_drop``), then params."""
+
     def axis(key: str, header: str, kind: str, name: str) -> Column:
-        """A swept axis always shows; one that is not swept may go in a narrow terminal."""
-        return Column(key, header, kind, drop=0 if name in varied else 3)
+        return Column(key, header, kind, drop=0 if name in varied else unswept_drop)
 
     return [
         Column("front", "front"),
         Column("neck", "neck", "text"),
-        Column("variant", "variant", drop=2),
+        Column("variant", "variant", drop=variant_drop),
         axis("channels", "channels", "int", "channels"),
         axis("cells", "cells", "int", "cells"),
         axis("levels_text", "levels", "str", "levels"),
         axis("size", "size", "int", "size"),
         Column("params", "params", "int"),
+    ]
+
+
+def _columns(varied: list[str], timed: bool, predicted: bool) -> list[Column]:
+    return [
+        *design_columns(varied),
         Column("macs", "GMACs (fvcore)", "giga"),
         Column("flops", "GFLOPs", "giga", drop=5),
         Column("neck_peak_bytes", "neck peak MB", "mb", drop=1),
