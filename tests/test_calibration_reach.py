@@ -23,9 +23,11 @@ from fpnprof.latency.kernels import Kernel, graph_kernels
 from fpnprof.latency.predict import predict_graph
 from fpnprof.latency.sampling import (
     MAX_ELEMENTS,
+    MAX_NECK_FLOPS,
     MAX_REACH_FLOPS,
     NECK_FORMS,
     REACH_EFFICIENTDET,
+    REACH_LARGE,
     builds_within,
     draw_samples,
     random_necks,
@@ -66,6 +68,26 @@ def test_the_reach_set_holds_every_shipped_default_that_fits_and_efficientdet_d1
     bifpns = {(c.channels, c.cells, c.size, c.batch) for c in reach if (c.neck, c.variant) == ("bifpn", "paper")}
     assert {(ch, cells, 128, 1) for ch, cells in REACH_EFFICIENTDET} <= bifpns
     assert len(set(reach)) == len(reach)
+
+
+def test_the_reach_set_holds_necks_of_large_activations_the_random_draws_never_reach() -> None:
+    """Each of :data:`REACH_LARGE` is in the reach set, over the random draws' FLOP cap yet under the
+    reach cap, with at least half a GB of kernel reads and writes; together they move more bytes,
+    and hold larger tensors, than any of 40 random calibration necks."""
+
+    def size(cfg: Any) -> tuple[float, int]:
+        ks = graph_kernels(part_graph(cfg, "neck"), "eager")
+        return sum(k.bytes for k in ks), max(math.prod(k.dims[:4]) for k in ks)
+
+    reach = reach_necks()
+    large = [c for c in reach if any((c.channels, c.size, c.batch) == (ch, side, b) for _, ch, side, b, _ in REACH_LARGE)]
+    assert len(large) == len(REACH_LARGE)
+    for cfg in large:
+        assert not builds_within(cfg, MAX_NECK_FLOPS) and builds_within(cfg, MAX_REACH_FLOPS), cfg
+        assert size(cfg)[0] >= 0.5e9, cfg
+    drawn = [size(c) for c in random_necks(40, random.Random(3))]
+    ours = [size(c) for c in large]
+    assert max(b for b, _ in ours) > max(b for b, _ in drawn) and max(e for _, e in ours) > max(e for _, e in drawn)
 
 
 def test_calibrate_times_the_reach_necks_beside_the_random_ones(monkeypatch: pytest.MonkeyPatch) -> None:

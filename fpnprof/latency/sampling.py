@@ -297,14 +297,25 @@ MAX_REACH_FLOPS = 40_000_000_000
 #: EfficientDet D1-D3's BiFPN (channels, cells) that calibration times at 128 px (D0's is the paper
 #: BiFPN's default).
 REACH_EFFICIENTDET = ((88, 4), (112, 5), (160, 6))
+#: Necks of large activations at modest FLOPs (form, channels, side, batch, cells): 0.5-1.5 GB of
+#: kernel reads and writes, tensors of up to 21M elements, where the 2 GFLOP draws never go (bench
+#: ran necks like these 14-22% over the model that had not seen them; RESULTS.md).
+REACH_LARGE = (
+    (("fpn", "tutorial"), 32, 192, 8, None),
+    (("fpn", "paper"), 40, 256, 4, None),
+    (("bifpn", "paper"), 48, 256, 6, 3),
+    (("bifpn", "paper"), 96, 192, 4, 4),
+)
 
 
 def reach_necks(max_flops: int = MAX_REACH_FLOPS) -> list[NeckConfig]:
     """What users ask about beyond the random draws, timed by calibration too: every shipped neck
-    at its own defaults (up to ``max_flops``) and EfficientDet D1-D3's BiFPN at 128 px, batch 1."""
+    at its own defaults (up to ``max_flops``), EfficientDet D1-D3's BiFPN at 128 px, batch 1, and
+    :data:`REACH_LARGE`."""
     defaults = [shipped_default(form) for form in NECK_FORMS]
     bifpn = [_config(("bifpn", "paper"), c, 128, 1, cells=n) for c, n in REACH_EFFICIENTDET]
-    return [cfg for cfg in dict.fromkeys([*defaults, *bifpn]) if builds_within(cfg, max_flops)]
+    large = [_config(form, c, side, batch, cells=cells) for form, c, side, batch, cells in REACH_LARGE]
+    return [cfg for cfg in dict.fromkeys([*defaults, *bifpn, *large]) if builds_within(cfg, max_flops)]
 
 
 def shipped_default(form: tuple[str, str]) -> NeckConfig:
