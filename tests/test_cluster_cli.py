@@ -160,3 +160,22 @@ def test_a_model_calibrated_below_a_plain_run_s_priority_says_so() -> None:
     report = calibration_report([plain, replace(plain, kind="b", node="h2", niceness=15)])
     niced = [n for n in report.notes if "niceness" in n]
     assert len(niced) == 1 and "node h2 timed at niceness 15" in niced[0] and "RAY_worker_niceness=0" in niced[0], niced
+
+
+@pytest.mark.parametrize("store", [None, "the run history (h.sqlite)"])
+def test_an_unresolved_ratio_s_note_says_what_a_rerun_does_with_it(store: str | None) -> None:
+    """Stored, a rerun skips it (and says how to measure afresh); with nothing stored (--no-history),
+    never 'stored as they are'."""
+    from fpnprof.cluster.connect import ClusterOption
+    from fpnprof.cluster.plan import items_of
+    from fpnprof.cluster.report import cluster_sweep_report
+    from fpnprof.cluster.sweep import ClusterSweep
+    from fpnprof.cost.sweep import run_sweep
+
+    rows = run_sweep([NeckConfig("fpn", channels=16), NeckConfig("fpn", channels=24)], workers=1)
+    items = items_of([(i, r.config) for i, r in enumerate(rows)], SETUP)
+    results = [(item, replace(measured(item.config.channels), resolved=item.number == 1)) for item in items]
+    sweep = ClusterSweep(rows, items, ClusterOption("ray", None), store, results=results)
+    (note,) = [n for n in cluster_sweep_report(sweep, ["channels"]).notes if "unresolved" in n]
+    assert note.startswith("! 1 ratio unresolved")
+    assert ("stored as they are, so a rerun skips them" in note) == (store is not None), note

@@ -181,10 +181,14 @@ def _notes(sweep: ClusterSweep, kinds: dict[str, str]) -> list[str]:
         )
     unresolved = sum(not m.resolved for _, m in sweep.results)
     if unresolved:
+        kept = (
+            "stored as they are, so a rerun skips them; --no-history or another --save file measures afresh"
+            if sweep.store is not None
+            else "a larger --max-time narrows them"
+        )
         notes.append(
             f"! {unresolved} ratio{'s' if unresolved != 1 else ''} unresolved (~: wider than --precision within its group's "
-            "--max-time; on a cluster --max-time caps each group): stored as they are, so a rerun skips them; "
-            "--no-history or another --save file measures afresh."
+            f"--max-time; on a cluster --max-time caps each group): {kept}."
         )
     if sweep.missing:
         first, why = next(iter(sorted(sweep.missing.items())))
