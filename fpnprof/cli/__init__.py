@@ -743,6 +743,7 @@ def calibrate(
     With --cluster, one model per node kind, each calibrated on a node of that kind and saved here
     under the kind's name; predict then picks the model of the kind it runs on, or --node-kind's.
     """
+    from fpnprof.cli.cluster_commands import check_node_kind_has_cluster
     from fpnprof.cli.latency_commands import Setup, run_calibrate, run_calibrate_on_cluster, run_shifted, run_validate
     from fpnprof.errors import ConfigError
 
@@ -755,8 +756,7 @@ def calibrate(
         )
     if cluster is not None and model is not None:
         raise ConfigError("--model names one file; calibrate --cluster saves one model per node kind, beside the default file")
-    if cluster is None and node_kind is not None:
-        raise ConfigError("--node-kind picks the nodes of a cluster: give --cluster ray=ADDRESS too")
+    check_node_kind_has_cluster(cluster, node_kind)
     preflight(fmt, output, save=save)
     setup = Setup.resolve(backend, device, engine, threads, allocator)
     with progress_display() as on_progress:

@@ -20,14 +20,19 @@ if TYPE_CHECKING:
 JSONL = ".jsonl"
 
 
+def check_node_kind_has_cluster(cluster: str | None, node_kind: str | None) -> None:
+    """``--node-kind`` picks a cluster's nodes: refused without ``--cluster``."""
+    if cluster is None and node_kind is not None:
+        raise ConfigError("--node-kind picks the nodes of a cluster: give --cluster ray=ADDRESS too")
+
+
 def check_cluster_options(cluster: str | None, node_kind: str | None, *, bench: bool, plot: Path | None) -> None:
     """Refuse, before any work, what a cluster sweep cannot do (and ``--cluster`` without Ray)."""
     from fpnprof.cluster.connect import import_ray, parse_cluster
     from fpnprof.cluster.kinds import check_kind_name
 
+    check_node_kind_has_cluster(cluster, node_kind)
     if cluster is None:
-        if node_kind is not None:
-            raise ConfigError("--node-kind picks the nodes of a cluster: give --cluster ray=ADDRESS too")
         return
     parse_cluster(cluster)
     if not bench:

@@ -1,8 +1,8 @@
 """``fpnprof calibrate --validate --shifted``: the model checked by ``bench`` itself on necks calibration
 never draws.
 
-Calibration and ``--validate`` draw the shipped necks up to 2 GFLOPs (and calibration times the
-shipped necks' defaults and EfficientDet D1-D3 at 128 px besides: those are skipped here). The
+Calibration and ``--validate`` draw the shipped necks up to 2 GFLOPs (and calibration times its reach
+necks besides, :func:`fpnprof.latency.sampling.reach_necks`: those are skipped here). The
 *shifted set* holds what users ask about beyond that: the necks named in issue 33 (the
 paper FPN and PAFPN at compare's defaults, the tutorial PAFPN at 128 channels, the paper BiFPN at
 EfficientDet-D1's width, a 32-channel FPN), every shipped neck at its own defaults, then necks drawn
@@ -73,12 +73,9 @@ class ShiftedSet:
     skipped: list[tuple[Shifted, str]] = field(default_factory=list)
 
 
-_defaults = shipped_default
-
-
 def _at_defaults(form: tuple[str, str], **fields: Any) -> NeckConfig:
     """A shipped neck at its own levels (and cells), with ``fields`` set."""
-    return replace(_defaults(form), **fields)
+    return replace(shipped_default(form), **fields)
 
 
 def _drawn(kind: int, rng: random.Random, turn: int) -> Shifted:
@@ -111,7 +108,7 @@ def shifted_set(
     """``count`` necks (fewer where draws keep failing): the asked necks, the shipped necks' defaults,
     then drawn shifts in turn (seeded by ``seed``); none in ``seen`` (calibration's necks), none that
     ``forward_ms`` (the model's prediction) prices over ``max_ms``, none twice."""
-    fixed = [Shifted(c, "asked") for c in ASKED] + [Shifted(_defaults(f), "default") for f in NECK_FORMS]
+    fixed = [Shifted(c, "asked") for c in ASKED] + [Shifted(shipped_default(f), "default") for f in NECK_FORMS]
     out: list[Shifted] = []
     skipped: list[tuple[Shifted, str]] = []
     taken = set(seen)
@@ -232,6 +229,6 @@ def check_shifted(
     speed = machine_speed(ratios)
     rows = [
         ShiftedRow(n, predict_graph(model, part_graph(n.config, "neck")), row, speed)
-        for n, row in zip(necks, run.rows, strict=False)
+        for n, row in zip(necks, run.rows[: len(necks)], strict=True)
     ]
     return ShiftedCheck(rows, run, ratios)
