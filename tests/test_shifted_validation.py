@@ -79,6 +79,9 @@ def test_the_shifted_set_holds_the_asked_necks_and_every_shift(model: LatencyMod
     seen = shifted_set(24, 5, price, seen={ASKED[4]})
     assert ASKED[4] not in [n.config for n in seen.necks] and len(seen.necks) == 24
     assert [(s.config, why) for s, why in seen.skipped] == [(ASKED[4], "a calibration neck")]
+    # ... and the drawn necks stay the same ones (one more of them): models compare on one set
+    drawn_only = [n for n in drawn.necks if n.why not in ("asked", "default")]
+    assert [n for n in seen.necks if n.why not in ("asked", "default")][: len(drawn_only)] == drawn_only
     # a neck whose forward would take longer than the cap is skipped, and said
     capped = shifted_set(8, 5, price, max_ms=price(ASKED[0]) * 0.99)
     assert ASKED[0] not in [n.config for n in capped.necks]

@@ -136,7 +136,9 @@ def shifted_set(
     for _ in range(50 * count):
         if len(out) == count:
             break
-        kind = len(out) % 3
+        # the shifts in turn counted over drawn necks alone: which fixed necks calibration happened
+        # to time (skipped above) changes how many are drawn, never which
+        kind = sum(turns) % 3
         n = _drawn(kind, rng, turns[kind])
         if why_not(n) is None:
             out.append(n)
