@@ -8,9 +8,12 @@ stored. A kind that loses every node gives its groups back to the other kinds.""
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -33,6 +36,25 @@ NODES_EVERY_S = 2.0
 CANCEL_WAIT_S = 5.0
 #: Ray retries a task whose worker or node died this many times (on another node of its kind).
 MAX_RETRIES = 3
+
+
+@contextlib.contextmanager
+def ctrl_c_noted() -> Iterator[threading.Event]:
+    """While the driver waits on Ray, Ctrl-C sets an event the loop checks (within POLL_S) instead of
+    raising wherever the main thread happens to be: Ray defers SIGINT while it deserialises a result
+    and raises it from a context where it was lost (a test pressing Ctrl-C as results came in saw the
+    sweep run on, three times in full suites). Only in the main thread (a handler cannot be set
+    elsewhere); another thread gets Python's own."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    before = signal.signal(signal.SIGINT, lambda signum, frame: pressed.set())
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, before)
+
 
 #: The timer tasks use where the caller gives none (None: real worker processes on the nodes). A test
 #: puts a simulated machine here, as it puts its clock in :data:`fpnprof.bench.runner.CLOCK`.
@@ -142,19 +164,14 @@ class _Driver:
         remote = self.ray.remote(time_group)
         checked = time.monotonic()
         try:
-            while queue or self.running:
-                for pool in self.out.pools:
-                    while queue and self._load(pool) < len(pool.alive):
-                        job = queue.popleft()
-                        options = {**pool.options(), "max_retries": MAX_RETRIES, "retry_exceptions": False}
-                        self.running[remote.options(**options).remote(job, self.timer)] = (job, pool)
-                self._say(len(queue))
-                ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=POLL_S)
-                for ref in ready:
-                    self._collect(ref, *self.running.pop(ref))
-                if time.monotonic() - checked >= NODES_EVERY_S:
-                    checked = time.monotonic()
-                    self._check_nodes(queue)
+            with ctrl_c_noted() as pressed:
+                while queue or self.running:
+                    if pressed.is_set():
+                        raise KeyboardInterrupt
+                    self._step(queue, remote)
+                    if time.monotonic() - checked >= NODES_EVERY_S:
+                        checked = time.monotonic()
+                        self._check_nodes(queue)
         except BaseException as exc:  # Ctrl-C, SIGTERM (or an error): cancel what runs, keep what is stored
             cancelled = self._cancel()
             if not isinstance(exc, Exception):  # an interruption: say what it kept (an error keeps its own words)
@@ -167,6 +184,18 @@ class _Driver:
                 )
                 exc.args = (f"{cancelled} task{'s' if cancelled != 1 else ''} cancelled; {kept}",)
             raise
+
+    def _step(self, queue: collections.deque[Job], remote: Any) -> None:
+        """Dispatch what each kind has room for, then collect what is done (waiting POLL_S at most)."""
+        for pool in self.out.pools:
+            while queue and self._load(pool) < len(pool.alive):
+                job = queue.popleft()
+                options = {**pool.options(), "max_retries": MAX_RETRIES, "retry_exceptions": False}
+                self.running[remote.options(**options).remote(job, self.timer)] = (job, pool)
+        self._say(len(queue))
+        ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=POLL_S)
+        for ref in ready:
+            self._collect(ref, *self.running.pop(ref))
 
     def _load(self, pool: Pool) -> int:
         return sum(1 for _, p in self.running.values() if p is pool)
