@@ -221,8 +221,8 @@ def test_ctrl_c_cancels_the_tasks_and_keeps_what_is_stored(cluster: Any, tmp_pat
     presses: list[str] = []
 
     def stored() -> int:
-        """Results in the file so far; a line the sweep is writing now is not one yet (read as JSON,
-        it raised, and this thread died before its Ctrl-C: the sweep ran on, twice in full suites)."""
+        """Results in the file so far; a line the sweep is writing now is not one yet (read as JSON it
+        would raise, and this thread would end without pressing Ctrl-C)."""
         try:
             return len(jsonl_keys(path)) if path.exists() else 0
         except ValueError:

@@ -41,10 +41,10 @@ MAX_RETRIES = 3
 @contextlib.contextmanager
 def ctrl_c_noted() -> Iterator[threading.Event]:
     """While the driver waits on Ray, Ctrl-C sets an event the loop checks (within POLL_S) instead of
-    raising wherever the main thread happens to be: Ray defers SIGINT while it deserialises a result
-    and raises it from a context where it was lost (a test pressing Ctrl-C as results came in saw the
-    sweep run on, three times in full suites). Only in the main thread (a handler cannot be set
-    elsewhere); another thread gets Python's own."""
+    raising wherever the main thread happens to be: a test pressing Ctrl-C as results came in saw the
+    sweep run on in full suites, the KeyboardInterrupt lost (where is not pinned down; Ray defers
+    SIGINT inside some of its calls and raises it on leaving them). Only in the main thread (a handler
+    cannot be set elsewhere); another thread gets Python's own."""
     pressed = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield pressed
