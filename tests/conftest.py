@@ -51,3 +51,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(SESSION_TMP, ignore_errors=True)
+
+
+@pytest.fixture
+def ms_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines fitted on milliseconds alone: for a test of something other than how the lines are
+    weighted (tests/test_line_weights.py checks that choice); half of ``fit_model``'s refits."""
+    from fpnprof.latency import assemble
+
+    monkeypatch.setattr(assemble, "LINE_WEIGHTS", ("ms",))

@@ -91,18 +91,18 @@ def _neck(cfg: NeckConfig) -> Graph:
     return part_graph(cfg, "neck")
 
 
-def test_calibration_learns_a_step_no_line_has() -> None:
+def test_calibration_learns_a_step_no_line_has(ms_lines: None) -> None:
     from fpnprof.latency.assemble import cross_fitted_ratios, cross_fitted_terms
 
     data = _stepped(seed=4)
     model = fit_model(data, {"engine": "eager"})
-    errors = model.calibration["cross_fitted_median_error_by_source"]
+    errors = model.calibration["cross_fitted_median_error_by_fit"]
     assert "conv1x1" in model.calibration["trees"] and "conv1x1" in model.trees
     lines_alone = [
         statistics.median(abs(r - 1) for r in cross_fitted_ratios(data, cross_fitted_terms(data, 0, source), 0))
         for source in ("all", "in-context")
     ]
-    assert min(errors["in-context +trees"], errors["all +trees"]) < 0.5 * min(lines_alone)
+    assert min(errors["in-context / ms +trees"], errors["all / ms +trees"]) < 0.5 * min(lines_alone)
     for cfg in random_necks(8, random.Random(77), max_flops=300_000_000):
         graph = _neck(cfg)
         truth = sum(_stepped_ms(k) for k in graph_kernels(graph, "eager"))

@@ -27,10 +27,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fpnprof.latency.domain import domain_of
-from fpnprof.latency.fit import ClassFit, ExecutorFit, fit_class, fit_executor, neck_band
+from fpnprof.latency.fit import LINE_WEIGHTS, ClassFit, ExecutorFit, fit_class, fit_executor, neck_band
 from fpnprof.latency.kernels import FUSION_RULES, Kernel, graph_kernels, rows_of
 from fpnprof.latency.model import LatencyModel
 from fpnprof.latency.predict import kernel_times
@@ -40,6 +40,7 @@ from fpnprof.model.config import NeckConfig
 from fpnprof.model.parts import part_graph
 
 FOLDS = 4
+T = TypeVar("T")
 #: The share of necks the prediction interval is to hold.
 COVERAGE = 0.9
 #: Engines whose per-node times come from their own profiler (they run a program of their own).
@@ -73,12 +74,12 @@ def neck_kernels(cfg: NeckConfig, engine: str = "eager") -> tuple[Kernel, ...]:
     return tuple(graph_kernels(part_graph(cfg, "neck"), engine))
 
 
-def fit_classes(samples: Sequence[Sample]) -> dict[str, ClassFit]:
+def fit_classes(samples: Sequence[Sample], weights: str = "ms") -> dict[str, ClassFit]:
     by_class: dict[str, list[Sample]] = {}
     for s in samples:
         by_class.setdefault(s.cls, []).append(s)
     return {
-        cls: fit_class([s.flops for s in rows], [s.bytes for s in rows], [s.rows for s in rows], [s.ms for s in rows])
+        cls: fit_class([s.flops for s in rows], [s.bytes for s in rows], [s.rows for s in rows], [s.ms for s in rows], weights)
         for cls, rows in sorted(by_class.items())
         if len(rows) >= 3
     }
@@ -182,15 +183,16 @@ def _folds(necks: int, seed: int) -> list[set[int]]:
 
 
 def fit_kernels(
-    data: CalibrationData, keep: set[int], source: str = "all", trees: bool = False, seed: int = 0
+    data: CalibrationData, keep: set[int], source: str = "all", trees: bool = False, seed: int = 0, weights: str = "ms"
 ) -> tuple[dict[str, ClassFit], dict[str, Trees]]:
     """Classes on the in-context samples of the necks in ``keep`` and the isolated samples (all of
     them, or with ``source="in-context"`` only those of classes with fewer than MIN_IN_CONTEXT
     in-context samples), with ``trees`` on those in-context samples. A class with fewer than
     MIN_IN_CONTEXT in-context samples (one no calibration neck has much of) has its isolated samples
-    scaled by :func:`context_factor`, so it is priced as if in a neck."""
+    scaled by :func:`context_factor`, so it is priced as if in a neck. ``weights``: the lines'
+    (:data:`~fpnprof.latency.fit.LINE_WEIGHTS`)."""
     kept = [s for s in data.context if s.neck in keep]
-    classes = fit_classes(line_samples(data, keep, source))
+    classes = fit_classes(line_samples(data, keep, source), weights)
     return classes, fit_class_trees(classes, kept, seed) if trees else {}
 
 
@@ -210,12 +212,14 @@ def line_samples(data: CalibrationData, keep: set[int], source: str = "all") -> 
 Terms = tuple[int, float]
 
 
-def cross_fitted_terms(data: CalibrationData, seed: int, source: str = "all", trees: bool = False) -> list[Terms]:
+def cross_fitted_terms(
+    data: CalibrationData, seed: int, source: str = "all", trees: bool = False, weights: str = "ms"
+) -> list[Terms]:
     """Every calibration neck's :func:`neck_terms` from kernels fitted without its fold: what the
     model will see of a neck it was not fitted on."""
     terms: dict[int, Terms] = {}
     for held in _folds(len(data.necks), seed):
-        classes, corrections = fit_kernels(data, set(range(len(data.necks))) - held, source, trees, seed)
+        classes, corrections = fit_kernels(data, set(range(len(data.necks))) - held, source, trees, seed, weights)
         terms.update({i: neck_terms(classes, corrections, data.necks[i], data.engine) for i in held})
     return [terms[i] for i in range(len(data.necks))]
 
@@ -238,14 +242,19 @@ def cross_fitted_ratios(data: CalibrationData, terms: Sequence[Terms], seed: int
 
 
 def fit_all(
-    data: CalibrationData, source: str = "all", trees: bool = False, seed: int = 0, terms: Sequence[Terms] | None = None
+    data: CalibrationData,
+    source: str = "all",
+    trees: bool = False,
+    seed: int = 0,
+    terms: Sequence[Terms] | None = None,
+    weights: str = "ms",
 ) -> Fitted:
     """The model on every calibration neck: kernels as :func:`fit_kernels`; the executor on the
     necks' cross-fitted terms, each neck's kernels priced by a fit without its fold, as a new neck's
     will be (on in-sample terms the trees' closeness to their own necks set it)."""
     everything = set(range(len(data.necks)))
-    classes, corrections = fit_kernels(data, everything, source, trees, seed)
-    oof = terms if terms is not None else cross_fitted_terms(data, seed, source, trees)
+    classes, corrections = fit_kernels(data, everything, source, trees, seed, weights)
+    oof = terms if terms is not None else cross_fitted_terms(data, seed, source, trees, weights)
     return Fitted(classes, corrections, fit_executor_on(data, oof, everything))
 
 
@@ -253,8 +262,29 @@ def fit_all(
 #: cross-fitted necks come closest (Paddle's eager kernels run slower among many shapes than alone,
 #: torch's do not).
 SAMPLE_SOURCES = ("all", "in-context")
-#: Cross-fitted errors this close are a tie, which the simplest source wins (all samples).
+#: Cross-fitted errors this close are a tie, which the simplest option wins (all samples, lines on
+#: milliseconds).
 TIE = 1e-6
+
+
+@dataclass(frozen=True)
+class FitOption:
+    """One way calibration may fit the lines: on which samples (:data:`SAMPLE_SOURCES`), weighted
+    how (:data:`~fpnprof.latency.fit.LINE_WEIGHTS`)."""
+
+    source: str
+    weights: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.source} / {self.weights}"
+
+
+def fit_options(in_context: bool) -> list[FitOption]:
+    """What :func:`fit_model` tries, simplest first: every sample source (the isolated samples alone
+    where no neck was timed in context) with lines on milliseconds, then on relative error."""
+    sources = SAMPLE_SOURCES if in_context else SAMPLE_SOURCES[:1]
+    return [FitOption(source, weights) for weights in LINE_WEIGHTS for source in sources]
 
 
 def log_spread(ratios: Sequence[float]) -> float:
@@ -263,32 +293,33 @@ def log_spread(ratios: Sequence[float]) -> float:
     return math.sqrt(statistics.fmean(math.log(r) ** 2 for r in ratios))
 
 
-def _pick(sources: Sequence[str], spread: dict[str, float]) -> str:
-    """Of ``sources`` (simplest first), the one whose cross-fitted ratios have the smallest
+def _pick(options: Sequence[T], spread: dict[T, float]) -> T:
+    """Of ``options`` (simplest first), the one whose cross-fitted ratios have the smallest
     :func:`log_spread`; the simplest of those within :data:`TIE` (a median error does not see the
     few necks far off, which are the ones outside ±10%)."""
     best = min(spread.values())
-    return next(s for s in sources if spread[s] <= best + TIE)
+    return next(o for o in options if spread[o] <= best + TIE)
 
 
 def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: float = COVERAGE, seed: int = 0) -> LatencyModel:
-    """The model on what was measured, its band from cross-fitted necks; of :data:`SAMPLE_SOURCES`
+    """The model on what was measured, its band from cross-fitted necks; of :func:`fit_options`
     (with trees where there are in-context samples and scikit-learn), the one whose cross-fitted
     necks come closest (:func:`_pick`)."""
 
-    sources = SAMPLE_SOURCES if data.context else SAMPLE_SOURCES[:1]
+    options = fit_options(bool(data.context))
     # Trees whenever they can be fitted: lines alone won the cross-fit on torch's calibration necks
     # now and then (by 0.001 of log spread) and then priced fewer held-out necks within ±10% every
     # time (86%, 82%; a neck file of softmax fusions 35% slow), never more (RESULTS.md).
     trees = bool(data.context) and sklearn_available()
-    terms = {source: cross_fitted_terms(data, seed, source, trees) for source in sources}
-    tried = {source: cross_fitted_ratios(data, terms[source], seed) for source in sources}
-    median_error = {source: statistics.median(abs(r - 1) for r in rs) for source, rs in tried.items()}
-    spread = {source: log_spread(rs) for source, rs in tried.items()}
-    source = _pick(sources, spread)
-    ratios = tried[source]
+    terms = {o: cross_fitted_terms(data, seed, o.source, trees, o.weights) for o in options}
+    tried = {o: cross_fitted_ratios(data, terms[o], seed) for o in options}
+    median_error = {o: statistics.median(abs(r - 1) for r in rs) for o, rs in tried.items()}
+    spread = {o: log_spread(rs) for o, rs in tried.items()}
+    chosen = _pick(options, spread)
+    source = chosen.source
+    ratios = tried[chosen]
     label = " +trees" if trees else ""
-    fitted = fit_all(data, source, trees, seed, terms[source])
+    fitted = fit_all(data, source, trees, seed, terms[chosen], chosen.weights)
     errors = sorted(abs(r - 1) for r in ratios)
     everything = set(range(len(data.necks)))
     return LatencyModel(
@@ -307,10 +338,11 @@ def fit_model(data: CalibrationData, fingerprint: dict[str, Any], coverage: floa
             "fusion_rules": [r.name for r in FUSION_RULES.get(data.engine, ())],
             "fusion_rules_checked_on_necks": data.fusion_checked,
             "samples_used": source,
+            "line_weights": chosen.weights,
             "trees": sorted(fitted.trees),
             "trees_tried": trees,
-            "cross_fitted_median_error_by_source": {s + label: e for s, e in median_error.items()},
-            "cross_fitted_log_spread_by_source": {s + label: e for s, e in spread.items()},
+            "cross_fitted_median_error_by_fit": {o.name + label: e for o, e in median_error.items()},
+            "cross_fitted_log_spread_by_fit": {o.name + label: e for o, e in spread.items()},
             "rounds": data.rounds,
             "necks": len(data.necks),
             "neck_processes": len(data.apart) or 1,

@@ -5,9 +5,11 @@ channels x height of its output: NCHW kernels vectorise along a row, and pay for
 
     t = fixed_k + f / rate_k + b / bandwidth_k + r * per_row_k     (milliseconds; every term >= 0)
 
-fitted by non-negative least squares on milliseconds: the long kernels, which make most of a neck's
-time, set the fit (on held-out torch necks this put 62% within ±10% where weighting every sample
-alike, by relative error, put 57%; RESULTS.md). A forward pass of ``n`` kernels then takes
+fitted by non-negative least squares, on milliseconds (the long kernels, which make most of a neck's
+time, set the line) or on relative error (every sample alike): calibration keeps the weighting whose
+cross-fitted necks come closest (:data:`LINE_WEIGHTS`; torch's lines alone put 62% of held-out necks
+within ±10% on milliseconds, 57% on relative error; Paddle's eager kernels, trees on top, the other
+way round: RESULTS.md). A forward pass of ``n`` kernels then takes
 
     T = base + n * per_kernel + scale * sum(t)
 
@@ -59,13 +61,24 @@ def _relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
     return errors
 
 
-def fit_class(flops: Sequence[float], nbytes: Sequence[float], rows: Sequence[float], ms: Sequence[float]) -> ClassFit:
-    """Non-negative least squares on milliseconds over one class's samples (at least 3)."""
+#: How a class's line weighs its samples: ``ms``, by their milliseconds (least squares on time);
+#: ``relative``, alike (least squares on relative error).
+LINE_WEIGHTS = ("ms", "relative")
+
+
+def fit_class(
+    flops: Sequence[float], nbytes: Sequence[float], rows: Sequence[float], ms: Sequence[float], weights: str = "ms"
+) -> ClassFit:
+    """Non-negative least squares over one class's samples (at least 3), weighted as ``weights``
+    (one of :data:`LINE_WEIGHTS`) says."""
     t = np.asarray(ms, dtype=float)
     if len(t) < 3 or not np.all(t > 0):
         raise ConfigError("a kernel class needs at least 3 samples with positive times to fit")
+    if weights not in LINE_WEIGHTS:
+        raise ValueError(f"unknown line weights {weights!r}")
     design = np.asarray([_work(f, b, r) for f, b, r in zip(flops, nbytes, rows, strict=True)], dtype=float)
-    coef, _ = nnls(design, t)
+    scale = 1.0 / t if weights == "relative" else np.ones_like(t)
+    coef, _ = nnls(design * scale[:, None], t * scale)
     errors = _relative_errors(design @ coef, t)
     return _class_fit(coef, len(t), errors)
 

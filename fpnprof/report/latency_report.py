@@ -55,8 +55,13 @@ def _measured(cal: dict[str, Any]) -> str:
     fused = f"; fusion rules: {rules}, {held}" if rules else ""
     return (
         f"{cal.get('isolated_samples')} isolated and {cal.get('in_context_samples')} in-context kernel samples{timed} "
-        f"(lines fitted on: {cal.get('samples_used')}{corrected}{fused})"
+        f"(lines fitted on: {cal.get('samples_used')}{_weighted(cal)}{corrected}{fused})"
     )
+
+
+def _weighted(cal: dict[str, Any]) -> str:
+    weights = cal.get("line_weights")
+    return {"ms": ", by milliseconds", "relative": ", by relative error"}.get(weights, "") if weights else ""
 
 
 def calibration_report(model: LatencyModel, path: Path) -> Report:
