@@ -281,10 +281,12 @@ class FitOption:
 
 
 def fit_options(in_context: bool) -> list[FitOption]:
-    """What :func:`fit_model` tries, simplest first: every sample source (the isolated samples alone
-    where no neck was timed in context) with lines on milliseconds, then on relative error."""
-    sources = SAMPLE_SOURCES if in_context else SAMPLE_SOURCES[:1]
-    return [FitOption(source, weights) for weights in LINE_WEIGHTS for source in sources]
+    """What :func:`fit_model` tries, simplest first: every sample source with lines on milliseconds,
+    then on relative error; with no neck timed in context (a model of isolated samples alone), all
+    samples on milliseconds, the one option."""
+    if not in_context:
+        return [FitOption(SAMPLE_SOURCES[0], LINE_WEIGHTS[0])]
+    return [FitOption(source, weights) for weights in LINE_WEIGHTS for source in SAMPLE_SOURCES]
 
 
 def log_spread(ratios: Sequence[float]) -> float:
