@@ -60,3 +60,12 @@ def ms_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     from fpnprof.latency import assemble
 
     monkeypatch.setattr(assemble, "LINE_WEIGHTS", ("ms",))
+
+
+@pytest.fixture
+def few_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 boosted trees a class, not 150: for a test of something other than how closely the trees
+    fit (a simulated machine of exact lines leaves them little to learn); a fraction of the time."""
+    from fpnprof.latency import trees
+
+    monkeypatch.setattr(trees, "TREES", 20)

@@ -71,10 +71,11 @@ LARGE = [
 
 @pytest.fixture(scope="module")
 def model_and_largest() -> tuple[LatencyModel, dict[str, float]]:
-    from fpnprof.latency import assemble
+    from fpnprof.latency import assemble, trees
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(assemble, "LINE_WEIGHTS", ("ms",))  # the domain is checked here, not the weighting
+    with pytest.MonkeyPatch.context() as patch:  # the domain is checked here, not the weighting or the trees
+        patch.setattr(assemble, "LINE_WEIGHTS", ("ms",))
+        patch.setattr(trees, "TREES", 20)
         return calibrated()
 
 

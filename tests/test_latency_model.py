@@ -160,7 +160,7 @@ def simulated_fusing_engine(seed: int = 0) -> CalibrationData:
     return CalibrationData(isolated, context, necks, measured, engine="inference")
 
 
-def test_a_fusing_engine_timed_by_its_profiler_is_recovered(ms_lines: None) -> None:
+def test_a_fusing_engine_timed_by_its_profiler_is_recovered(ms_lines: None, few_trees: None) -> None:
     """No executor timer: fused kernels (a conv with its bias add, BatchNorm and activation) are timed
     by the engine's profiler, which puts each on one of its nodes; classes come back, and fresh fused
     kernels and held-out necks are priced as the machine runs them."""
@@ -407,7 +407,7 @@ def test_shapes_and_compare_add_predicted_latency_marked_as_such(model_file: Pat
     assert run("shapes", "fpn", "--latency", "guessed").exit_code == 2
 
 
-def test_a_fusing_engines_model_prices_fused_kernels_from_the_cli(tmp_path: Path, ms_lines: None) -> None:
+def test_a_fusing_engines_model_prices_fused_kernels_from_the_cli(tmp_path: Path, ms_lines: None, few_trees: None) -> None:
     """``--latency-engine inference`` loads the Paddle Inference model; the neck is priced by its fused
     kernels (a different total from the same machine's eager kernels), and an eager model is not taken for it."""
     pytest.importorskip("paddle")
@@ -427,7 +427,7 @@ def test_a_fusing_engines_model_prices_fused_kernels_from_the_cli(tmp_path: Path
     assert wrong.exit_code == 2 and "engine" in wrong.stderr
 
 
-def test_calibration_fits_on_in_context_times_where_isolated_ones_mislead(ms_lines: None) -> None:
+def test_calibration_fits_on_in_context_times_where_isolated_ones_mislead(ms_lines: None, few_trees: None) -> None:
     """A machine whose small kernels run 3x slower timed alone than inside a neck (Paddle's eager ones
     differ between alone and among many shapes): the cross-fitted choice drops the isolated samples of the classes the
     necks contain, and the necks come out right."""
@@ -447,7 +447,7 @@ def test_calibration_fits_on_in_context_times_where_isolated_ones_mislead(ms_lin
     assert sorted(errs)[len(errs) // 2] < 0.02  # classes with few in-context nodes still take the slow isolated times
 
 
-def test_a_class_no_calibration_neck_has_is_priced_as_inside_a_neck(ms_lines: None) -> None:
+def test_a_class_no_calibration_neck_has_is_priced_as_inside_a_neck(ms_lines: None, few_trees: None) -> None:
     """A machine whose kernels all run 2x slower timed alone than inside a neck: a class the
     calibration necks lack (5x5 convs) is priced from its isolated samples scaled by the factor the
     other classes show, so at its in-context cost, not twice it."""
