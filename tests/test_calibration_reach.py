@@ -150,12 +150,11 @@ def _held_out_errors() -> list[float]:
 
 
 @pytest.mark.skipif(not sklearn_available(), reason="scikit-learn fits the trees")
-def test_trees_learn_the_channel_block_and_miss_it_without_its_features(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trees_learn_the_channel_block_and_miss_it_without_its_features(monkeypatch: pytest.MonkeyPatch, ms_lines: None) -> None:
     """Held-out necks at widths off a block, priced by a model fitted on the blocked machine: a median
     |error| under 3% with the padding features (2.5% here, the worst 16% at a width the training necks
     never had); without them (the same trees on the older features) over twice that (5.6%, 26%)."""
     monkeypatch.setattr(assemble, "SAMPLE_SOURCES", ("all",))  # the source calibration picks here, alone
-    monkeypatch.setattr(assemble, "LINE_WEIGHTS", ("ms",))  # and the weighting
     monkeypatch.setattr(assemble, "FOLDS", 2)  # the executor's cross-fit: fewer refits, the same kernels
     errors = _held_out_errors()
     assert statistics.median(errors) < 0.03, errors

@@ -472,15 +472,12 @@ def test_a_class_no_calibration_neck_has_is_priced_as_inside_a_neck(ms_lines: No
     assert "its isolated times x 0.50 (each class they have, priced so: median |error| 0%" in " ".join(text.split())
 
 
-def test_the_executor_is_fitted_on_necks_priced_as_held_out_ones(monkeypatch: pytest.MonkeyPatch, ms_lines: None) -> None:
+def test_the_executor_is_fitted_on_necks_priced_as_held_out_ones(ms_lines: None, few_trees: None) -> None:
     """Kernels fitted on a neck's own in-context samples price it closer than they will price a new
     neck: the executor's terms are fitted on each calibration neck priced by kernels fitted without
     its fold (in-sample, held-out Paddle necks came out 2-3% slow). Fewer trees than calibration's:
     what is checked is which terms the executor is fitted on, not how well the trees fit."""
-    from fpnprof.latency import trees as tree_fits
     from fpnprof.latency.assemble import cross_fitted_terms, fit_executor_on, fit_kernels, neck_terms
-
-    monkeypatch.setattr(tree_fits, "TREES", 20)
 
     base = simulated(noise=0.05, seed=6)
     rng = random.Random(7)

@@ -60,8 +60,7 @@ def _measured(cal: dict[str, Any]) -> str:
 
 
 def _weighted(cal: dict[str, Any]) -> str:
-    weights = cal.get("line_weights")
-    return {"ms": ", by milliseconds", "relative": ", by relative error"}.get(weights, "") if weights else ""
+    return {"ms": ", by milliseconds", "relative": ", by relative error"}.get(str(cal.get("line_weights")), "")
 
 
 def calibration_report(model: LatencyModel, path: Path) -> Report:
